@@ -1,0 +1,46 @@
+# Two set-up commands that work on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+
+# Local development defaults, like the upstream example env; override on the command line.
+export AIGW_FASTAPI__DOCS_URL ?= /docs
+export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
+export AIGW_AUTH__BYPASS_EXTERNAL ?= true
+
+.PHONY: install run test test-unit test-integration lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(VENV)/bin/python -m pip install -q "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --extra dev --python $(VENV)/bin/python
+	@touch $@
+
+run: install
+	$(VENV)/bin/aigw run
+
+test: install
+	$(VENV)/bin/python -m pytest -q
+
+test-unit: install
+	$(VENV)/bin/python -m pytest -q tests/unit
+
+test-integration: install
+	$(VENV)/bin/python -m pytest -q tests/integration
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy serve_app deployments routing
+
+bench: install
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q wrk))
+	$(VENV)/bin/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

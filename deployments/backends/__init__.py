@@ -1,0 +1,1 @@
+"""Backend deployments: one per provider / model; each takes a ModelRequest."""

@@ -1,0 +1,20 @@
+"""Default Ray options per deployment; `serve_config.yaml` overrides any of them.
+
+Fractional CPUs (a 2-core laptop must fit the whole graph) and a high
+`max_ongoing_requests` (Serve's default of 5 starves concurrent clients: DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
+    "Ingress": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.1}},
+    "Auth": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
+    "PromptAssembler": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
+    "MockBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
+}
+
+
+def options_for(name: str) -> dict[str, Any]:
+    return {"name": name, **DEFAULT_OPTIONS.get(name, {})}

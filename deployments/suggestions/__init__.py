@@ -1,0 +1,1 @@
+"""Code-suggestion processing: language detection, truncation, post-processing (API.md §7)."""

@@ -1,0 +1,133 @@
+"""The small types that cross DeploymentHandles (DESIGN.md rule 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Identity(BaseModel):
+    """Who is calling, as Auth established it from the request's headers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bypass: bool = False  # debug user from a bypass flag: every unit primitive allowed
+    issuer: str = ""
+    subject: str = ""
+    realm: str = ""
+    instance_id: str = ""
+    instance_uid: str = ""
+    global_user_id: str = ""
+    scopes: tuple[str, ...] = ()
+    duo_seat_count: str = ""
+    key_id: str = ""
+    expires_at: int = 0
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def can(self, unit_primitive: str, disallowed_issuers: Sequence[str] = ()) -> bool:
+        if self.bypass:
+            return True
+        return self.issuer not in disallowed_issuers and unit_primitive in self.scopes
+
+
+class Message(BaseModel):
+    role: Role
+    content: str
+
+
+class ModelTarget(BaseModel):
+    """Which backend serves a request and what the response reports as the model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    backend: str  # key of the backend deployment ("mock", "local", "anthropic", ...)
+    engine: str  # reported as model.engine
+    name: str  # reported as model.name
+    identifier: str = ""  # model id sent to the provider
+    family: tuple[str, ...] = ("base",)
+    max_input_tokens: int = 2048
+    endpoint: str | None = None
+    api_key: SecretStr | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelRequest(BaseModel):
+    """A provider-neutral model call, built by the PromptAssembler."""
+
+    target: ModelTarget
+    kind: Literal["completion", "chat"] = "completion"
+    prefix: str = ""  # completion: the text before the cursor (or the whole prompt)
+    suffix: str = ""  # completion: the text after the cursor, for fill-in-the-middle
+    messages: list[Message] = Field(default_factory=list)  # chat
+    stop: list[str] = Field(default_factory=list)
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stream: bool = False
+    correlation_id: str = ""
+
+
+class ModelResult(BaseModel):
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str = "length"
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One piece of a streamed answer; the last chunk may carry token counts."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    final: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ContextSnippet(BaseModel):
+    type: str = "file"
+    name: str = ""
+    content: str = ""
+
+
+class SuggestionInput(BaseModel):
+    """What the ingress hands the PromptAssembler for a code suggestion."""
+
+    feature: Literal["code_completions", "code_generations"]
+    file_name: str
+    language_identifier: str | None = None
+    content_above_cursor: str = ""
+    content_below_cursor: str = ""
+    context: list[ContextSnippet] = Field(default_factory=list)
+    raw_prompt: str | None = None  # caller-built prompt text (v2 prompt_version 2, v3 prompt)
+    raw_messages: list[Message] | None = None  # caller-built messages (prompt_version 3)
+    prompt_id: str | None = None
+    prompt_version: str = "^1.0.0"
+    prompt_enhancer: dict[str, Any] = Field(default_factory=dict)
+    stream: bool = False
+
+
+class TokenUsage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    max_output_tokens_used: bool = False
+    context_tokens_sent: int = 0
+    context_tokens_used: int = 0
+
+
+class AssembledSuggestion(BaseModel):
+    """The PromptAssembler's answer: the model call plus what the response must report."""
+
+    request: ModelRequest
+    lang: str = ""
+    language_name: str = ""
+    extension: str = ""
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    skip: bool = False  # nothing to ask the model (e.g. no language can be derived)

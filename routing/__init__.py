@@ -1,0 +1,1 @@
+"""Plain-Python routing the ingress calls in-process: catalogue, model choice, fallbacks."""

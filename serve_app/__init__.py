@@ -1,0 +1,1 @@
+"""aigw-serve: a GitLab-compatible AI gateway served from a Ray Serve deployment graph."""

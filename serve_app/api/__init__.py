@@ -1,0 +1,1 @@
+"""The HTTP surface of the gateway: FastAPI app, schemas, framing, middleware."""

@@ -1,0 +1,41 @@
+"""The FastAPI app factory: the contract's routes over a Gateway."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from serve_app.api.errors import install_error_handlers
+from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
+from serve_app.api.routes import code_v2, code_v3, monitoring
+from serve_app.gateway import Gateway
+
+
+def create_app(gateway: Gateway, *, under_serve: bool = False) -> FastAPI:
+    settings = gateway.settings
+    docs = settings.fastapi
+    app = FastAPI(
+        title="aigw-serve",
+        description="GitLab-compatible AI gateway on Ray Serve",
+        docs_url=docs.docs_url,
+        openapi_url=docs.openapi_url,
+        redoc_url=docs.redoc_url,
+    )
+    app.state.gateway = gateway
+    for router in (monitoring.router, code_v2.router, code_v3.router):
+        app.include_router(router)
+    install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)
+
+    skip = AUTH_SKIP | {url for url in (docs.docs_url, docs.openapi_url, docs.redoc_url) if url}
+    # Starlette wraps in reverse order: context first, then CORS, then auth.
+    app.add_middleware(
+        AuthMiddleware,
+        authenticate=gateway.authenticate,
+        routes_of=lambda: app.router.routes,
+        skip=frozenset(skip),
+    )
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
+    )
+    app.add_middleware(RequestContextMiddleware, echo_request_id=not under_serve)
+    return app

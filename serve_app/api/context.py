@@ -1,0 +1,53 @@
+"""What handlers read from a request: gateway, identity, correlation id, feature flags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import Request
+
+from deployments.errors import AuthorizationError
+from deployments.types import Identity
+from serve_app.gateway import Gateway
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def identity_of(request: Request) -> Identity:
+    identity: Identity = request.state.identity
+    return identity
+
+
+def require(
+    request: Request, unit_primitive: str, message: str, disallowed_issuers: Sequence[str] = ()
+) -> Identity:
+    identity = identity_of(request)
+    if not identity.can(unit_primitive, disallowed_issuers):
+        raise AuthorizationError(message)
+    return identity
+
+
+def enabled_feature_flags(request: Request) -> list[str]:
+    """`x-gitlab-enabled-feature-flags`, less the flags disallowed for the caller's realm."""
+    raw = request.headers.get("x-gitlab-enabled-feature-flags", "")
+    flags = [flag.strip() for flag in raw.split(",") if flag.strip()]
+    if not flags:
+        return []
+    realm = request.headers.get("x-gitlab-realm", "")
+    disallowed = set(gateway_of(request).settings.feature_flags.disallowed_flags.get(realm, []))
+    return [flag for flag in flags if flag not in disallowed]
+
+
+def version_at_least(version: str | None, minimum: tuple[int, ...]) -> bool:
+    if not version:
+        return False
+    parts: list[int] = []
+    for piece in version.strip().split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) >= minimum

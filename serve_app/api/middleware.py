@@ -1,0 +1,96 @@
+"""Pure-ASGI middleware (no BaseHTTPMiddleware: it costs a task per request on the hot path)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from deployments.errors import AuthenticationError
+from serve_app.api.errors import error_response
+
+Message = MutableMapping[str, Any]
+
+# Paths that never need a token (API.md §2.1), plus the docs when they are switched on.
+AUTH_SKIP = frozenset(
+    {"/monitoring/healthz", "/monitoring/ready", "/metrics", "/v1/models/definitions"}
+)
+
+
+class RequestContextMiddleware:
+    """Correlation id (`X-Request-ID`, echoed or minted) and `X-Process-Time` on every response."""
+
+    def __init__(self, app: ASGIApp, echo_request_id: bool = True) -> None:
+        self.app = app
+        # Under Ray Serve the replica already echoes or mints `X-Request-ID` on the response.
+        self.echo_request_id = echo_request_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        correlation_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                correlation_id = value.decode("latin-1")
+                break
+        correlation_id = correlation_id or uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["correlation_id"] = correlation_id
+        state["arrived_at"] = started
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if self.echo_request_id:
+                    headers["X-Request-ID"] = correlation_id
+                headers["X-Process-Time"] = f"{time.perf_counter() - started:.6f}"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class AuthMiddleware:
+    """Authenticates requests to real routes; unknown paths fall through to 404/405."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticate: Callable[[dict[str, str]], Awaitable[Any]],
+        routes_of: Callable[[], list[Any]],
+        skip: frozenset[str] = AUTH_SKIP,
+    ) -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.routes_of = routes_of
+        self.skip = skip
+
+    def _needs_auth(self, scope: Scope) -> bool:
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        if path in self.skip:
+            return False
+        return any(route.matches(scope)[0] == Match.FULL for route in self.routes_of())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._needs_auth(scope):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        started = time.perf_counter()
+        try:
+            identity = await self.authenticate(headers)
+        except AuthenticationError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["identity"] = identity
+        state["auth_s"] = time.perf_counter() - started
+        await self.app(scope, receive, send)

@@ -1,0 +1,100 @@
+"""`/v2/completions`, `/v2/code/completions`, `/v2/code/generations` (API.md §1.3)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from deployments.errors import UnprocessableError
+from deployments.types import ContextSnippet, Message, SuggestionInput
+from serve_app import suggestions
+from serve_app.api.context import enabled_feature_flags, gateway_of, require
+from serve_app.api.schemas.code_v2 import (
+    CompletionsRequest,
+    GenerationsRequest,
+    SuggestionsRequestBase,
+)
+
+router = APIRouter()
+
+CUSTOM_ENDPOINT_DISABLED = "specifying custom models endpoint is disabled"
+
+
+def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
+    prompt = getattr(payload, "prompt", None)
+    raw_messages = None
+    raw_prompt = None
+    if isinstance(prompt, list):
+        raw_messages = [Message(role=m.role, content=m.content) for m in prompt]
+    elif isinstance(prompt, str):
+        raw_prompt = prompt
+    return SuggestionInput(
+        feature=feature,  # type: ignore[arg-type]
+        file_name=payload.current_file.file_name,
+        language_identifier=payload.current_file.language_identifier,
+        content_above_cursor=payload.current_file.content_above_cursor,
+        content_below_cursor=payload.current_file.content_below_cursor,
+        context=[
+            ContextSnippet(type=c.type, name=c.name, content=c.content) for c in payload.context
+        ],
+        raw_prompt=raw_prompt,
+        raw_messages=raw_messages,
+        prompt_id=payload.prompt_id,
+        stream=payload.stream,
+    )
+
+
+def _check_custom_endpoint(request: Request, payload: SuggestionsRequestBase) -> None:
+    endpoint = payload.model_endpoint or (
+        payload.model_metadata and payload.model_metadata.endpoint
+    )
+    if endpoint and not gateway_of(request).settings.custom_models.enabled:
+        raise UnprocessableError(CUSTOM_ENDPOINT_DISABLED)
+
+
+async def respond(request: Request, payload: SuggestionsRequestBase, feature: str) -> Any:
+    _check_custom_endpoint(request, payload)
+    gateway = gateway_of(request)
+    inp = to_input(payload, feature)
+    assembled = await suggestions.prepare(gateway, inp)
+    if inp.stream:
+        body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
+        return StreamingResponse(body, media_type="text/event-stream")
+    result = await suggestions.complete(gateway, inp, assembled)
+    target = assembled.request.target
+    model: dict[str, Any] = {"engine": target.engine, "name": target.name, "lang": assembled.lang}
+    if feature == "code_completions":
+        model["tokens_consumption_metadata"] = result.usage.model_dump()
+    model["region"] = gateway.settings.google_cloud_platform.location
+    return JSONResponse(
+        {
+            "id": "id",
+            "model": model,
+            "experiments": [],
+            "object": "text_completion",
+            "created": int(time.time()),
+            "choices": [{"text": result.text, "index": 0, "finish_reason": "length"}]
+            if result.text
+            else [],
+            "metadata": {"enabled_feature_flags": enabled_feature_flags(request)},
+        }
+    )
+
+
+@router.post("/v2/completions")
+@router.post("/v2/code/completions")
+async def completions(request: Request, payload: Annotated[CompletionsRequest, Body()]) -> Any:
+    """Code completion; JSON, or raw text chunks when `stream` is true."""
+    require(request, "complete_code", "Unauthorized to access code completions")
+    return await respond(request, payload, "code_completions")
+
+
+@router.post("/v2/code/generations")
+async def generations(request: Request, payload: Annotated[GenerationsRequest, Body()]) -> Any:
+    """Code generation; JSON, or raw text chunks when `stream` is true."""
+    service = gateway_of(request).settings.cloud_connector_service_name
+    require(request, "generate_code", "Unauthorized to access code generations", (service,))
+    return await respond(request, payload, "code_generations")

@@ -1,0 +1,143 @@
+"""`/v3/code/completions` (raw text stream) and `/v4/code/suggestions` (SSE) (API.md §1.4)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from deployments.errors import GatewayError, UnprocessableError
+from deployments.types import ContextSnippet, Message, SuggestionInput
+from serve_app import suggestions
+from serve_app.api.context import enabled_feature_flags, gateway_of, require, version_at_least
+from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
+from serve_app.api.schemas.code_v3 import (
+    CodeContextComponent,
+    CompletionComponent,
+    GenerationComponent,
+    SuggestionsRequestV3,
+)
+
+logger = logging.getLogger("aigw.code")
+router = APIRouter()
+
+ADVANCED_CONTEXT_LSP = (7, 17, 1)
+UNAUTHORIZED = "Unauthorized to access code suggestions"
+FIRST_COMPONENT = (
+    "the first prompt component must be code_editor_completion or code_editor_generation"
+)
+
+
+def to_input(request: Request, body: SuggestionsRequestV3) -> SuggestionInput:
+    first = body.prompt_components[0]
+    if isinstance(first, CodeContextComponent):
+        raise UnprocessableError(FIRST_COMPONENT)
+    service = gateway_of(request).settings.cloud_connector_service_name
+    payload = first.payload
+    context: list[ContextSnippet] = []
+    if version_at_least(
+        request.headers.get("x-gitlab-language-server-version"), ADVANCED_CONTEXT_LSP
+    ):
+        context = [
+            ContextSnippet(type=c.payload.type, name=c.payload.name, content=c.payload.content)
+            for c in body.prompt_components[1:]
+            if isinstance(c, CodeContextComponent)
+        ]
+    common: dict[str, Any] = {
+        "file_name": payload.file_name,
+        "language_identifier": payload.language_identifier,
+        "content_above_cursor": payload.content_above_cursor,
+        "content_below_cursor": payload.content_below_cursor,
+        "context": context,
+        "stream": payload.stream,
+    }
+    if isinstance(first, CompletionComponent):
+        require(request, "complete_code", UNAUTHORIZED, (service,))
+        prompt = first.payload.prompt
+        if isinstance(prompt, list):
+            common["raw_messages"] = [Message(role=m.role, content=m.content) for m in prompt]
+        elif isinstance(prompt, str):
+            common["raw_prompt"] = prompt
+        return SuggestionInput(feature="code_completions", **common)
+    assert isinstance(first, GenerationComponent)
+    require(request, "generate_code", UNAUTHORIZED, (service,))
+    gen = first.payload
+    return SuggestionInput(
+        feature="code_generations",
+        raw_prompt=gen.prompt,
+        prompt_id=gen.prompt_id,
+        prompt_version=gen.prompt_version,
+        prompt_enhancer=gen.prompt_enhancer or {},
+        **common,
+    )
+
+
+def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dict[str, Any]:
+    model: dict[str, Any] = {"engine": engine, "name": name}
+    if lang is not None:
+        model["lang"] = lang
+    return {
+        "model": model,
+        "timestamp": int(time.time()),
+        "enabled_feature_flags": enabled_feature_flags(request),
+        "region": gateway_of(request).settings.google_cloud_platform.location,
+    }
+
+
+async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> Any:
+    gateway = gateway_of(request)
+    inp = to_input(request, body)
+    assembled = await suggestions.prepare(gateway, inp)
+    target = assembled.request.target
+    if inp.stream:
+        pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
+        if not sse:
+            return StreamingResponse(pieces, media_type="text/event-stream")
+        start = _metadata(request, target.engine, target.name, None)
+        return StreamingResponse(
+            _sse(pieces, start, request.state.correlation_id),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+    result = await suggestions.complete(gateway, inp, assembled)
+    metadata = _metadata(request, target.engine, target.name, assembled.lang)
+    return JSONResponse(
+        {
+            "choices": [{"text": result.text, "index": 0, "finish_reason": "length"}]
+            if result.text
+            else [],
+            "model": metadata["model"],
+            "metadata": metadata,
+        }
+    )
+
+
+async def _sse(
+    pieces: AsyncIterator[str], start: dict[str, Any], correlation_id: str
+) -> AsyncIterator[str]:
+    yield sse_event("stream_start", {"metadata": start})
+    try:
+        async for piece in pieces:
+            yield content_chunk(piece)
+    except GatewayError as exc:
+        # A stream that breaks is never reported as a clean finish.
+        logger.error("stream failed: %s", exc.message, extra={"correlation_id": correlation_id})
+        yield sse_event("error", {"message": "Inference failed", "retryable": True})
+        return
+    yield sse_event("stream_end", None)
+
+
+@router.post("/v3/code/completions")
+async def v3_completions(request: Request, body: SuggestionsRequestV3) -> Any:
+    """Completion or generation by the first prompt component; raw text stream when asked."""
+    return await _answer(request, body, sse=False)
+
+
+@router.post("/v4/code/suggestions")
+async def v4_suggestions(request: Request, body: SuggestionsRequestV3) -> Any:
+    """Same as v3, but a stream is real SSE: stream_start, content_chunk..., stream_end."""
+    return await _answer(request, body, sse=True)

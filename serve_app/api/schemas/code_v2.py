@@ -1,0 +1,104 @@
+"""`/v2/completions`, `/v2/code/completions`, `/v2/code/generations` (API.md §1.3)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, StringConstraints, Tag
+
+from serve_app.api.schemas.common import (
+    Code,
+    Lenient,
+    LongPrompt,
+    Messages,
+    ModelMetadata,
+    ModelProvider,
+    Name50,
+    Name255,
+    Str50,
+    Str255,
+    Str1024,
+)
+
+
+class CurrentFile(Lenient):
+    file_name: Name255
+    language_identifier: Str255 | None = None
+    content_above_cursor: Code
+    content_below_cursor: Code
+
+
+class Telemetry(Lenient):
+    model_engine: Str50 | None = None
+    model_name: Str50 | None = None
+    lang: Str50 | None = None
+    requests: int
+    accepts: int
+    errors: int
+
+
+class ContextItem(Lenient):
+    type: Str1024
+    name: Str1024
+    content: Annotated[str, StringConstraints(max_length=500_000)]
+
+
+class SuggestionsRequestBase(Lenient):
+    current_file: CurrentFile
+    project_path: Name255 | None = None
+    project_id: int | None = None
+    model_provider: ModelProvider | None = None
+    model_name: Name50 | None = None
+    model_endpoint: Str255 | None = None
+    model_api_key: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    model_identifier: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    telemetry: Annotated[list[Telemetry], Field(max_length=10)] = []
+    stream: bool = False
+    choices_count: int = 0
+    context: Annotated[list[ContextItem], Field(max_length=100)] = []
+    prompt_id: Str255 | None = None
+    role_arn: Str255 | None = None
+    model_metadata: ModelMetadata | None = None
+
+
+class SuggestionsRequestV1(SuggestionsRequestBase):
+    prompt_version: Literal[1] = 1
+
+
+class CompletionsRequestV2(SuggestionsRequestBase):
+    prompt_version: Literal[2]
+    prompt: LongPrompt | None = None
+
+
+class GenerationsRequestV2(SuggestionsRequestBase):
+    prompt_version: Literal[2]
+    prompt: LongPrompt
+
+
+class SuggestionsRequestV3(SuggestionsRequestBase):
+    prompt_version: Literal[3]
+    prompt: Messages
+
+
+def _prompt_version(value: Any) -> int | None:
+    """Clients always send `prompt_version`; a body without it is read as version 1."""
+    raw = (
+        value.get("prompt_version", 1)
+        if isinstance(value, dict)
+        else getattr(value, "prompt_version", None)
+    )
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+
+
+CompletionsRequest = Annotated[
+    Annotated[SuggestionsRequestV1, Tag(1)]
+    | Annotated[CompletionsRequestV2, Tag(2)]
+    | Annotated[SuggestionsRequestV3, Tag(3)],
+    Discriminator(_prompt_version),
+]
+GenerationsRequest = Annotated[
+    Annotated[SuggestionsRequestV1, Tag(1)]
+    | Annotated[GenerationsRequestV2, Tag(2)]
+    | Annotated[SuggestionsRequestV3, Tag(3)],
+    Discriminator(_prompt_version),
+]

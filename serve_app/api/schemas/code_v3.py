@@ -1,0 +1,81 @@
+"""`/v3/code/completions` and `/v4/code/suggestions` (API.md §1.4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from serve_app.api.schemas.common import (
+    Code,
+    Lenient,
+    LongPrompt,
+    Messages,
+    Name255,
+    Str255,
+    Str1024,
+)
+
+
+class ComponentMetadata(Lenient):
+    source: Str255
+    version: Str255
+
+
+class EditorPayload(Lenient):
+    file_name: Name255
+    content_above_cursor: Code
+    content_below_cursor: Code
+    language_identifier: Str255 | None = None
+    model_provider: Literal["vertex-ai", "anthropic", "amazon_q", "litellm"] | None = None
+    model_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = (
+        None
+    )
+    stream: bool = False
+    role_arn: Str255 | None = None
+
+
+class CompletionPayload(EditorPayload):
+    choices_count: int = 0
+    prompt: LongPrompt | Messages | None = None
+
+
+class GenerationPayload(EditorPayload):
+    prompt: LongPrompt | None = None
+    prompt_id: Str255 | None = None
+    prompt_version: Str255 = "^1.0.0"
+    prompt_enhancer: dict[str, Any] | None = None
+
+
+class CompletionComponent(Lenient):
+    type: Literal["code_editor_completion"]
+    payload: CompletionPayload
+    metadata: ComponentMetadata | None = None
+
+
+class GenerationComponent(Lenient):
+    type: Literal["code_editor_generation"]
+    payload: GenerationPayload
+    metadata: ComponentMetadata | None = None
+
+
+class CodeContextPayload(Lenient):
+    type: Str1024
+    name: Str1024
+    content: Code
+
+
+class CodeContextComponent(Lenient):
+    type: Literal["code_context"]
+    payload: CodeContextPayload
+    metadata: ComponentMetadata | None = None
+
+
+Component = Annotated[
+    CompletionComponent | GenerationComponent | CodeContextComponent,
+    Field(discriminator="type"),
+]
+
+
+class SuggestionsRequestV3(Lenient):
+    prompt_components: Annotated[list[Component], Field(min_length=1, max_length=100)]

@@ -1,0 +1,117 @@
+"""`aigw run`: serve the gateway graph of serve_config.yaml on an embedded Ray, in the foreground.
+
+Ctrl-C or SIGTERM shuts down Serve and the Ray it started, leaving no processes behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import yaml
+
+from serve_app.settings import Config, export_serve_env
+
+STARTUP_TIMEOUT_S = 300.0
+
+
+def load_serve_config(path: Path, settings: Config) -> dict[str, Any]:
+    """serve_config.yaml with `AIGW_FASTAPI__API_HOST` / `__API_PORT` applied when set."""
+    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    http = config.setdefault("http_options", {})
+    if settings.explicitly_set("fastapi", "api_host"):
+        http["host"] = settings.fastapi.api_host
+    if settings.explicitly_set("fastapi", "api_port"):
+        http["port"] = settings.fastapi.api_port
+    http.setdefault("host", "127.0.0.1")
+    http.setdefault("port", 5052)
+    return config
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop()
+
+
+def wait_until_serving(base_url: str, timeout_s: float = STARTUP_TIMEOUT_S) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/monitoring/healthz", timeout=2.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def run(config_path: Path, num_cpus: int | None) -> int:
+    settings = Config()
+    export_serve_env()
+    config = load_serve_config(config_path, settings)
+
+    import ray
+    from ray import serve
+    from ray.serve._private import api as serve_api
+    from ray.serve.schema import ServeDeploySchema
+
+    schema = ServeDeploySchema.model_validate(config)
+    host, port = config["http_options"]["host"], config["http_options"]["port"]
+    base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    try:
+        ray.init(address="local", namespace="serve", include_dashboard=False, num_cpus=num_cpus)
+        # After ray.init, which installs its own SIGTERM handler.
+        signal.signal(signal.SIGTERM, _raise_stop)
+        signal.signal(signal.SIGINT, _raise_stop)
+        client = serve_api.serve_start(
+            http_options=schema.http_options.model_dump(),
+            proxy_location=schema.proxy_location,
+        )
+        client.deploy_apps(schema, _blocking=False)
+        print(f"aigw-serve: deploying {config_path} ...", flush=True)
+        if not wait_until_serving(base_url):
+            print("aigw-serve: the gateway did not come up; see the log above", file=sys.stderr)
+            return 1
+        print(f"aigw-serve: serving on {base_url}", flush=True)
+        if settings.fastapi.docs_url:
+            print(f"aigw-serve: API docs at {base_url}{settings.fastapi.docs_url}", flush=True)
+        if settings.mock_model_responses:
+            print("aigw-serve: mock mode: every model answers with an echo", flush=True)
+        while True:
+            time.sleep(3600)
+    except (_Stop, KeyboardInterrupt):
+        print("aigw-serve: shutting down ...", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if ray.is_initialized():
+            try:
+                serve.shutdown()
+            finally:
+                ray.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aigw", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="serve the gateway in the foreground")
+    run_parser.add_argument("--config", type=Path, default=Path("serve_config.yaml"))
+    run_parser.add_argument("--num-cpus", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.config, args.num_cpus)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Gateway: what one ingress replica holds — auth, assembly, routing and backend clients —
+whether each stage runs in-process or behind a DeploymentHandle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+from deployments.errors import GatewayError, ModelError
+from deployments.handles import AssemblerClient, AuthClient, BackendClient
+from deployments.types import (
+    AssembledSuggestion,
+    Chunk,
+    Identity,
+    ModelRequest,
+    ModelResult,
+    ModelTarget,
+    SuggestionInput,
+)
+from routing.catalogue import Catalogue
+from routing.router import Router
+from serve_app.settings import Config
+
+logger = logging.getLogger("aigw.gateway")
+
+READY_TIMEOUT_S = 2.0
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        settings: Config,
+        catalogue: Catalogue,
+        auth: AuthClient,
+        assembler: AssemblerClient,
+        backends: Mapping[str, BackendClient],
+    ) -> None:
+        self.settings = settings
+        self.catalogue = catalogue
+        self.auth = auth
+        self.assembler = assembler
+        self.backends = dict(backends)
+        self.router = Router(catalogue, self.backends, settings.mock_model_responses)
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Identity:
+        return await self.auth.authenticate(headers)
+
+    async def assemble(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
+        return await self.assembler.assemble_suggestion(inp, target)
+
+    def _backend(self, request: ModelRequest) -> BackendClient:
+        try:
+            return self.backends[request.target.backend]
+        except KeyError:
+            raise ModelError(f"backend {request.target.backend!r} is not configured") from None
+
+    async def generate(self, request: ModelRequest) -> ModelResult:
+        backend = self._backend(request)
+        try:
+            return await backend.generate(request)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            logger.exception("backend %s failed", request.target.backend)
+            raise ModelError() from exc
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        backend = self._backend(request)
+        try:
+            async for chunk in backend.stream(request):
+                yield chunk
+        except (GatewayError, asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            logger.exception("backend %s failed mid-stream", request.target.backend)
+            raise ModelError() from exc
+
+    async def readiness(self) -> dict[str, bool]:
+        """Ask every backend whether it can serve; a slow or failing one counts as not ready."""
+
+        async def probe(name: str, backend: BackendClient) -> tuple[str, bool]:
+            try:
+                return name, bool(await asyncio.wait_for(backend.check(), READY_TIMEOUT_S))
+            except Exception:
+                logger.warning("readiness probe of backend %s failed", name, exc_info=True)
+                return name, False
+
+        results = await asyncio.gather(*(probe(n, b) for n, b in self.backends.items()))
+        return dict(results)

@@ -1,0 +1,33 @@
+"""Ray Serve process knobs that let several Serve instances share one machine (tests, bench).
+
+HAProxy mode opens fixed ports (stats 8404, metrics 9101, fallback proxy 8500/9500) and
+writes under /tmp/haproxy-serve; a second instance needs its own of each.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def isolated_serve_env() -> dict[str, str]:
+    # HAProxy caps unix socket paths at 97 bytes and Serve adds a 56-char node id: stay short.
+    d = tempfile.mkdtemp(prefix="aigw-", dir="/tmp")
+    return {
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{d}/haproxy.cfg",
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{d}/admin.sock",
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": d,
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{d}/server-state",
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{d}/metrics.sock",
+    }

@@ -1,0 +1,123 @@
+"""All configuration, read once from `AIGW_*` variables (nested with `__`) and `.env`.
+
+This is the only module that touches the process environment (rule 3 of DESIGN.md).
+Defaults follow the upstream gateway (API.md §3).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FastApiSettings(BaseModel):
+    api_host: str = "0.0.0.0"
+    api_port: int = 5000
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 8082
+    docs_url: str | None = None
+    openapi_url: str | None = None
+    redoc_url: str | None = None
+
+
+class AuthSettings(BaseModel):
+    bypass_external: bool = False
+    bypass_external_with_header: bool = False
+    bypass_jwt_signature: bool = False
+
+
+class SelfSignedJwtSettings(BaseModel):
+    signing_key: SecretStr = SecretStr("")
+    validation_key: SecretStr = SecretStr("")
+
+
+class LoggingSettings(BaseModel):
+    level: str = "INFO"
+    format_json: bool = True
+    to_file: str | None = None
+    enable_request_logging: bool = False
+
+
+class FeatureFlagSettings(BaseModel):
+    disallowed_flags: dict[str, list[str]] = Field(default_factory=dict)
+    excl_post_process: list[str] = Field(default_factory=list)
+
+
+class CustomModelSettings(BaseModel):
+    enabled: bool = False
+    disable_streaming: bool = False
+
+
+class GoogleCloudPlatformSettings(BaseModel):
+    project: str = ""
+    location: str = "us-central1"
+
+
+class Config(BaseSettings):
+    """The gateway's settings. Built once by the app builder and passed to deployments."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIGW_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    environment: str = "production"
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_api_url: str = "https://gitlab.com/api/v4/"
+    customer_portal_url: str = "https://customers.gitlab.com"
+    cloud_connector_service_name: str = "gitlab-ai-gateway"
+    mock_model_responses: bool = False
+    use_agentic_mock: bool = False
+
+    fastapi: FastApiSettings = Field(default_factory=FastApiSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    self_signed_jwt: SelfSignedJwtSettings = Field(default_factory=SelfSignedJwtSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    feature_flags: FeatureFlagSettings = Field(default_factory=FeatureFlagSettings)
+    custom_models: CustomModelSettings = Field(default_factory=CustomModelSettings)
+    google_cloud_platform: GoogleCloudPlatformSettings = Field(
+        default_factory=GoogleCloudPlatformSettings
+    )
+
+    def explicitly_set(self, group: str, field: str) -> bool:
+        """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""
+        sub = getattr(self, group)
+        return isinstance(sub, BaseModel) and field in sub.model_fields_set
+
+
+# Ray Serve reads its own knobs from the environment of the processes it starts, so the
+# launcher exports these before Ray starts (DESIGN.md rule 6). An operator's value wins.
+SERVE_ENV_DEFAULTS: dict[str, str] = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
+    "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "1",
+}
+
+
+def export_serve_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Put Ray Serve's process-level knobs into this process's environment before `ray.init`.
+
+    Values already present are kept; `overrides` always win. Returns the effective values.
+    """
+    wanted = {**SERVE_ENV_DEFAULTS, **(overrides or {})}
+    for key, value in wanted.items():
+        if overrides and key in overrides:
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
+    return {key: os.environ[key] for key in wanted}
+
+
+def serve_env_value(key: str) -> str | None:
+    return os.environ.get(key)
+
+
+def settings_from(data: dict[str, Any] | None = None) -> Config:
+    """Build settings from the environment, with `data` taking precedence (used by tests)."""
+    return Config(**(data or {}))

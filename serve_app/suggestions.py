@@ -1,0 +1,93 @@
+"""The code-suggestion flow shared by v2, v3 and v4: route, assemble, generate, post-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from deployments.suggestions.post_processing import (
+    FenceStripper,
+    post_process_completion,
+    post_process_generation,
+)
+from deployments.types import AssembledSuggestion, SuggestionInput, TokenUsage
+from serve_app.gateway import Gateway
+
+
+@dataclass(slots=True)
+class Suggestion:
+    text: str
+    assembled: AssembledSuggestion
+    usage: TokenUsage
+
+
+async def prepare(gateway: Gateway, inp: SuggestionInput) -> AssembledSuggestion:
+    chat = inp.raw_messages is not None or inp.feature == "code_generations"
+    target = gateway.router.target_for(inp.feature, chat=chat)
+    return await gateway.assemble(inp, target)
+
+
+async def complete(
+    gateway: Gateway, inp: SuggestionInput, assembled: AssembledSuggestion
+) -> Suggestion:
+    request = assembled.request
+    result = await gateway.generate(request)
+    engine = request.target.engine
+    if inp.feature == "code_generations":
+        text = post_process_generation(result.text, inp.content_above_cursor, engine)
+    else:
+        excluded = gateway.settings.feature_flags.excl_post_process
+        text = post_process_completion(result.text, inp.content_above_cursor, engine, excluded)
+    usage = assembled.usage.model_copy(
+        update={
+            "input_tokens": result.input_tokens or assembled.usage.input_tokens,
+            "output_tokens": result.output_tokens,
+            "max_output_tokens_used": bool(
+                request.max_tokens and result.output_tokens >= request.max_tokens
+            ),
+        }
+    )
+    return Suggestion(text=text, assembled=assembled, usage=usage)
+
+
+async def stream_text(
+    gateway: Gateway, inp: SuggestionInput, assembled: AssembledSuggestion
+) -> AsyncIterator[str]:
+    """Text pieces as the model produces them; generations lose their markdown fences."""
+    chunks = gateway.stream(assembled.request)
+    try:
+        if inp.feature != "code_generations":
+            async for chunk in chunks:
+                if chunk.text:
+                    yield chunk.text
+            return
+        stripper = FenceStripper()
+        async for chunk in chunks:
+            for piece in stripper.feed(chunk.text):
+                yield piece
+        for piece in stripper.finish():
+            yield piece
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def started(stream: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Wait for the first piece before answering, so an upstream that fails at once gets the
+    contract's error status instead of a 200 with a broken stream."""
+    iterator = stream.__aiter__()
+    try:
+        first: str | None = await iterator.__anext__()
+    except StopAsyncIteration:
+        first = None
+
+    async def replay() -> AsyncIterator[str]:
+        try:
+            if first is None:
+                return
+            yield first
+            async for piece in iterator:
+                yield piece
+        finally:
+            await iterator.aclose()  # type: ignore[attr-defined]
+
+    return replay()

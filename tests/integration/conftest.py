@@ -1,0 +1,95 @@
+"""Serve tier: one real Ray Serve instance for the whole test session (DESIGN.md tiers).
+
+Two apps are deployed side by side: `aigw` at `/` with Auth and the PromptAssembler in the
+ingress replica (the default), and `aigw_split` at `/split` with both as their own deployments.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from serve_app.isolation import free_port, isolated_serve_env
+from serve_app.settings import export_serve_env
+
+DEPLOY_TIMEOUT_S = 180.0
+TEST_SETTINGS: dict[str, Any] = {
+    "mock_model_responses": True,
+    "auth": {"bypass_external_with_header": True},
+    "fastapi": {"docs_url": "/docs", "openapi_url": "/openapi.json"},
+}
+BYPASS = {"Bypass-Auth": "true"}
+
+
+def deploy(app: Any, name: str, route_prefix: str, timeout_s: float = DEPLOY_TIMEOUT_S) -> None:
+    """serve.run with a deadline: a graph that cannot be placed fails the test, not hangs it."""
+    from ray import serve
+
+    serve._run(app, name=name, route_prefix=route_prefix, _blocking=False)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = serve.status().applications.get(name)
+        if status is not None and status.status == "RUNNING":
+            return
+        if status is not None and status.status == "DEPLOY_FAILED":
+            raise RuntimeError(f"{name} failed to deploy: {status.message}")
+        time.sleep(0.25)
+    raise TimeoutError(f"{name} was not RUNNING after {timeout_s}s")
+
+
+@pytest.fixture(scope="session")
+def serve_instance() -> Iterator[str]:
+    export_serve_env(isolated_serve_env())
+    import ray
+    from ray import serve
+
+    port = free_port()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="serve")
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def wait_ready(base_url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/monitoring/ready", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{base_url} never became ready")
+
+
+@pytest.fixture(scope="session")
+def gateway_url(serve_instance: str) -> str:
+    from serve_app.app import build_app
+
+    deploy(build_app({"settings": TEST_SETTINGS}), "aigw", "/")
+    wait_ready(serve_instance)
+    return serve_instance
+
+
+@pytest.fixture(scope="session")
+def split_gateway_url(serve_instance: str, gateway_url: str) -> str:
+    from serve_app.app import build_app
+
+    args = {"auth": "deployment", "prompt_assembler": "deployment", "settings": TEST_SETTINGS}
+    deploy(build_app(args), "aigw_split", "/split")
+    url = f"{serve_instance}/split"
+    wait_ready(url)
+    return url
+
+
+@pytest.fixture
+def http(gateway_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway_url, headers=BYPASS, timeout=30) as client:
+        yield client

@@ -1,0 +1,66 @@
+"""Unit tier: the FastAPI app over a Gateway of plain classes, no Ray."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from deployments.auth import AuthService
+from deployments.backends.mock import MockBackend
+from deployments.handles import LocalAssembler
+from deployments.prompt_assembler import PromptAssembler
+from deployments.types import Chunk, ModelRequest, ModelResult
+from routing.catalogue import load_catalogue
+from serve_app.api.app import create_app
+from serve_app.gateway import Gateway
+from serve_app.settings import Config
+
+
+class ScriptedBackend:
+    """A backend whose behaviour a test chooses: raise, or stream some chunks then raise."""
+
+    def __init__(self, error: Exception | None = None, chunks: tuple[str, ...] = ()) -> None:
+        self.error = error
+        self.chunks = chunks
+        self.requests: list[ModelRequest] = []
+
+    async def check(self) -> bool:
+        return self.error is None
+
+    async def generate(self, request: ModelRequest) -> ModelResult:
+        self.requests.append(request)
+        if self.error:
+            raise self.error
+        return ModelResult(text="".join(self.chunks))
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        self.requests.append(request)
+        for text in self.chunks:
+            yield Chunk(text=text)
+        if self.error:
+            raise self.error
+
+
+def make_client(settings: dict[str, Any] | None = None, backend: Any = None) -> TestClient:
+    config = Config(**{"mock_model_responses": True, **(settings or {})})
+    gateway = Gateway(
+        settings=config,
+        catalogue=load_catalogue(),
+        auth=AuthService(config),
+        assembler=LocalAssembler(PromptAssembler()),
+        backends={"mock": backend or MockBackend()},
+    )
+    return TestClient(create_app(gateway), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client_factory() -> Callable[..., TestClient]:
+    return make_client
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return make_client({"auth": {"bypass_external": True}})

@@ -1,0 +1,81 @@
+"""Framing helpers, language detection, post-processing, routing."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployments.errors import ModelUnavailable
+from deployments.suggestions.languages import detect_language
+from deployments.suggestions.post_processing import (
+    FenceStripper,
+    clean_model_reflection,
+    post_process_completion,
+    post_process_generation,
+)
+from routing.catalogue import load_catalogue
+from routing.router import MOCK_TEXT, Router
+from serve_app.api.framing import content_chunk, ndjson_line, sse_event
+
+
+def test_sse_event_framing():
+    assert sse_event("stream_end", None) == "event: stream_end\r\ndata: null\r\n\r\n"
+    assert content_chunk("a\nb") == (
+        'event: content_chunk\r\ndata: {"choices": [{"delta": {"content": "a\\nb"}, "index": 0}]}\r\n\r\n'
+    )
+    assert ndjson_line({"type": "x"}) == '{"type": "x"}\n'
+
+
+@pytest.mark.parametrize(
+    ("file_name", "editor", "lang"),
+    [
+        ("a.py", None, "python"),
+        ("src/x.C", None, "cpp"),
+        ("src/x.c", None, "c"),
+        ("App.tsx", None, "ts"),
+        ("Dockerfile", None, "dockerfile"),
+        ("noext", "javascriptreact", "js"),
+        ("x.unknownext", "csharp", "csharp"),
+        ("a.py", "ruby", "python"),  # the extension wins
+        ("noext", None, None),
+    ],
+)
+def test_language_detection(file_name, editor, lang):
+    found = detect_language(file_name, editor)
+    assert (found.lang if found else None) == lang
+
+
+def test_completion_pipeline_steps_can_be_switched_off():
+    assert post_process_completion("   \n ", "x") == ""
+    assert post_process_completion("   \n ", "x", excluded=["strip_whitespaces"]) == "   \n "
+    assert post_process_completion("a<|cursor|>b", "") == "ab"
+    assert post_process_completion("***** text", "", engine="vertex-ai") == ""
+
+
+def test_model_reflection_drops_repeated_lines():
+    prefix = "import os\nimport sys\n\ndef main():\n"
+    completion = "    run()\nimport os\nimport sys\n    done()"
+    assert clean_model_reflection(completion, prefix) == "    run()\n    done()"
+
+
+def test_generation_strips_fences_and_starts_on_a_new_line():
+    assert post_process_generation("```python\nprint(1)\n```", "x = 1") == "\nprint(1)"
+    assert post_process_generation("```python\nprint(1)\n```", "x = 1\n") == "print(1)"
+    assert post_process_generation("  ", "x") == ""
+
+
+def test_streamed_fence_stripping_survives_split_chunks():
+    stripper = FenceStripper()
+    out = []
+    for piece in ["``", "`py", "thon\nprint(", "1)\n``", "`\n"]:
+        out.extend(stripper.feed(piece))
+    out.extend(stripper.finish())
+    assert "".join(out) == "print(1)\n"
+
+
+def test_router_falls_back_to_a_configured_backend():
+    catalogue = load_catalogue()
+    assert Router(catalogue, {"mock"}, mock_mode=False).target_for("code_completions") == MOCK_TEXT
+    vertex = Router(catalogue, {"mock", "vertex"}, mock_mode=False).target_for("code_completions")
+    assert vertex.engine == "vertex-ai" and vertex.name == "codestral-2508"
+    with pytest.raises(ModelUnavailable):
+        Router(catalogue, set(), mock_mode=False).target_for("code_completions")
