@@ -3,8 +3,13 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 UV_VERSION := 0.13.9
-UV := $(VENV)/bin/uv
+UV_HOME := .cache/uv-tool
+UV := $(UV_HOME)/bin/uv
 STAMP := $(VENV)/.installed
+# llama-cpp-python builds from source: portable CPU flags (never -march=native) so the wheel uv
+# caches in ~/.cache/uv is safe to reuse on any x86-64 machine with AVX2.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 # Local development defaults, like the upstream example env; override on the command line.
 export AIGW_FASTAPI__DOCS_URL ?= /docs
@@ -16,9 +21,8 @@ export AIGW_AUTH__BYPASS_EXTERNAL ?= true
 install: $(STAMP)
 
 $(STAMP): pyproject.toml uv.lock
-	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@test -x $(UV) || $(VENV)/bin/python -m pip install -q "uv==$(UV_VERSION)"
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --extra dev --python $(VENV)/bin/python
+	@test -x $(UV) || ($(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install -q "uv==$(UV_VERSION)")
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --extra dev --python $(PYTHON)
 	@touch $@
 
 run: install
