@@ -10,6 +10,7 @@ from ray.serve import Application
 
 from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
+from deployments.backends.vllm.spec import parse_custom_models
 from deployments.defaults import options_for
 from deployments.ingress import Ingress
 from deployments.prompt_assembler import PromptAssembler
@@ -26,6 +27,7 @@ class AppArgs(BaseModel):
     auth: Placement = "ingress"
     prompt_assembler: Placement = "ingress"
     settings: dict[str, Any] = {}  # overrides of AIGW_* settings (tests, fixed deployments)
+    custom_models: list[dict[str, Any]] = []  # vLLM models in the graph (docs/custom-models.md)
 
 
 def _deployment(cls: type, name: str) -> Any:
@@ -41,6 +43,11 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     opts = AppArgs.model_validate(args or {})
     settings = Config(**opts.settings)
     backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
+    custom_models = parse_custom_models(opts.custom_models)
+    if custom_models:  # imports ray.serve.llm, which needs vLLM: only when models are declared
+        from deployments.backends.vllm.builder import build_vllm_backends
+
+        backends.update(build_vllm_backends(custom_models))
     auth = _deployment(AuthService, "Auth").bind(settings) if opts.auth == "deployment" else None
     assembler = (
         _deployment(PromptAssembler, "PromptAssembler").bind(
@@ -50,5 +57,5 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         else None
     )
     ingress = _deployment(serve.ingress()(Ingress), "Ingress")
-    app: Application = ingress.bind(settings, backends, auth, assembler)
+    app: Application = ingress.bind(settings, backends, auth, assembler, custom_models)
     return app
