@@ -56,7 +56,9 @@ def test_scale_to_zero_is_allowed():
 
 def test_duplicate_names_are_refused():
     with pytest.raises(ValueError, match="declared twice"):
-        parse_custom_models([{"name": "m", "model_source": "/a"}, {"name": "m", "model_source": "/b"}])
+        parse_custom_models(
+            [{"name": "m", "model_source": "/a"}, {"name": "m", "model_source": "/b"}]
+        )
 
 
 def test_custom_models_join_the_catalogue_and_take_their_features():
@@ -98,7 +100,8 @@ def test_custom_models_join_the_catalogue_and_take_their_features():
 
 def test_a_custom_model_may_not_shadow_a_catalogue_model():
     with pytest.raises(ValueError, match="clashes"):
-        with_custom_models(load_catalogue(), parse_custom_models([{"name": "mock_echo", "model_source": "/m"}]))
+        clash = parse_custom_models([{"name": "mock_echo", "model_source": "/m"}])
+        with_custom_models(load_catalogue(), clash)
 
 
 def test_the_documented_example_parses():

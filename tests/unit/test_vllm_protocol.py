@@ -91,14 +91,17 @@ def test_result_of_completion_and_chat_responses():
 
 
 def test_stream_events_become_chunks_with_a_final_usage_chunk():
-    events = "".join(
-        f"data: {json.dumps(e)}\n\n"
-        for e in (
-            {"choices": [{"text": "ab", "finish_reason": None}]},
-            {"choices": [{"delta": {"content": "cd"}, "finish_reason": "length"}]},
-            {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}},
+    events = (
+        "".join(
+            f"data: {json.dumps(e)}\n\n"
+            for e in (
+                {"choices": [{"text": "ab", "finish_reason": None}]},
+                {"choices": [{"delta": {"content": "cd"}, "finish_reason": "length"}]},
+                {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}},
+            )
         )
-    ) + "data: [DONE]\n\n"
+        + "data: [DONE]\n\n"
+    )
     chunks = [c for p in protocol.parse_sse(events) for c in protocol.chunks_of(p)]
     assert [c.text for c in chunks] == ["ab", "cd", ""]
     assert chunks[1].extra == {"finish_reason": "length"}

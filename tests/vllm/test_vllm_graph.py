@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 
 from deployments.types import Message, ModelRequest, ModelTarget
 from tests.payloads import parse_sse, v2_body, v3_body

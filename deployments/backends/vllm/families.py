@@ -25,8 +25,11 @@ FAMILIES: dict[str, FamilyPrompting] = {
         ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"),
     ),
     "codellama": FamilyPrompting("<PRE> {prefix} <SUF>{suffix} <MID>", ("<EOT>",)),
+    # DeepSeek's special tokens use U+FF5C FULLWIDTH VERTICAL LINE and U+2581.
     "deepseekcoder": FamilyPrompting(
-        "<｜fim▁begin｜>{prefix}<｜fim▁hole｜>{suffix}<｜fim▁end｜>", ("<｜end▁of▁sentence｜>",)
+        "<\uff5cfim\u2581begin\uff5c>{prefix}<\uff5cfim\u2581hole\uff5c>{suffix}"
+        "<\uff5cfim\u2581end\uff5c>",
+        ("<\uff5cend\u2581of\u2581sentence\uff5c>",),
     ),
     "qwen": FamilyPrompting(
         _QWEN_FIM,

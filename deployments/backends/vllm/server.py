@@ -36,10 +36,13 @@ def _payloads(item: Any) -> list[dict[str, Any]]:
     return out
 
 
-class VLLMBackend(LLMServer):  # type: ignore[misc]
+class VLLMBackend(LLMServer):
     """One custom model's replica: a started vLLM engine behind the backend interface."""
 
-    async def __init__(self, llm_config: LLMConfig, *, spec: CustomModelSpec, **kwargs: Any):
+    # Serve awaits an async constructor, as LLMServer's own.
+    async def __init__(  # type: ignore[misc]
+        self, llm_config: LLMConfig, *, spec: CustomModelSpec, **kwargs: Any
+    ):
         self.spec = spec
         await super().__init__(llm_config, **kwargs)
 
