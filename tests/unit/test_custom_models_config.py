@@ -110,3 +110,17 @@ def test_the_documented_example_parses():
     args = yaml.safe_load(block)["applications"][0]["args"]
     specs = parse_custom_models(args["custom_models"])
     assert len(specs) >= 2
+
+
+def test_the_kuberay_manifest_embeds_a_valid_serve_config():
+    from ray.serve.schema import ServeDeploySchema
+
+    manifest = yaml.safe_load((ROOT / "deploy" / "kuberay" / "rayservice-vllm.yaml").read_text())
+    assert manifest["kind"] == "RayService"
+    serve_config = yaml.safe_load(manifest["spec"]["serveConfigV2"])
+    ServeDeploySchema.model_validate(serve_config)
+    app = serve_config["applications"][0]
+    assert app["import_path"] == "serve_app.app:build_app"
+    specs = parse_custom_models(app["args"]["custom_models"])
+    assert all(spec.resources.on_gpu for spec in specs)
+    assert any(spec.autoscaling.min_replicas == 0 for spec in specs)
