@@ -29,7 +29,8 @@ def catalogue_model(spec: CustomModelSpec) -> CatalogueModel:
 
 def with_custom_models(catalogue: Catalogue, specs: Sequence[CustomModelSpec]) -> Catalogue:
     """The catalogue plus `specs`; a feature a spec names gets it as default model, the old
-    default and fallbacks staying behind it, and may select it."""
+    default and fallbacks staying behind it, and may select it. When several specs name one
+    feature, the first declared is the default and the others its first fallbacks."""
     if not specs:
         return catalogue
     models = dict(catalogue.models)
@@ -38,7 +39,7 @@ def with_custom_models(catalogue: Catalogue, specs: Sequence[CustomModelSpec]) -
         if spec.name in models:
             raise ValueError(f"custom model {spec.name!r} clashes with a catalogue model")
         models[spec.name] = catalogue_model(spec)
-    for spec in specs:
+    for spec in reversed(specs):
         for feature in spec.features:
             current = features.get(feature)
             if current is None:

@@ -23,7 +23,7 @@ class Suggestion:
 
 async def prepare(gateway: Gateway, inp: SuggestionInput) -> AssembledSuggestion:
     chat = inp.raw_messages is not None or inp.feature == "code_generations"
-    target = gateway.router.target_for(inp.feature, chat=chat)
+    target = gateway.router.target_for(inp.feature, chat=chat, requested=inp.model)
     return await gateway.assemble(inp, target)
 
 

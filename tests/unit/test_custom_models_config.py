@@ -124,3 +124,32 @@ def test_the_kuberay_manifest_embeds_a_valid_serve_config():
     specs = parse_custom_models(app["args"]["custom_models"])
     assert all(spec.resources.on_gpu for spec in specs)
     assert any(spec.autoscaling.min_replicas == 0 for spec in specs)
+
+
+def test_a_request_may_name_a_custom_model_its_feature_allows():
+    from routing.requested import requested_model
+    from serve_app.api.schemas.common import ModelMetadata
+
+    specs = parse_custom_models(
+        [
+            {"name": "big", "model_source": "/b", "features": ["code_generations"]},
+            {
+                "name": "small",
+                "model_source": "/s",
+                "features": ["code_completions", "code_generations"],
+            },
+        ]
+    )
+    catalogue = with_custom_models(load_catalogue(), specs)
+    assert catalogue.features["code_generations"].default_model == "big"  # first declared wins
+    router = Router(catalogue, ["mock", "vllm:big", "vllm:small"], mock_mode=False)
+
+    meta = ModelMetadata(provider="openai", name="llama3", identifier="custom_openai/small")
+    asked = requested_model(meta)
+    assert asked == "small"
+    assert router.target_for("code_generations", requested=asked).name == "small"
+    # Not allowed for completions: the feature's default serves instead.
+    assert router.target_for("code_completions", requested="big").name == "small"
+    assert router.target_for("code_completions", requested="no-such-model").name == "small"
+    assert requested_model(None, "gitlab", "small") == "small"
+    assert requested_model(ModelMetadata(provider="openai")) is None

@@ -36,16 +36,8 @@ def model_specs(root: Path) -> list[dict[str, Any]]:
         # Random weights would end on a random EOS token; make lengths predictable.
         "sampling": {"ignore_eos": True},
     }
+    # tiny-chat first: the first model declared for a feature is its default.
     return [
-        {
-            "name": "tiny-coder",
-            "model_source": str(make_tiny_llama(root / "coder", seed=1)),
-            "family": ["llama3"],
-            "features": ["code_completions"],
-            "params": {"max_tokens": 16, "temperature": 0.0},
-            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
-            **common,
-        },
         {
             "name": "tiny-chat",
             "model_source": str(make_tiny_llama(root / "chat", seed=2)),
@@ -53,6 +45,16 @@ def model_specs(root: Path) -> list[dict[str, Any]]:
             "features": ["code_generations"],
             "params": {"max_tokens": 4000, "temperature": 0.0},
             "autoscaling": {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
+            **common,
+        },
+        {
+            "name": "tiny-coder",
+            "model_source": str(make_tiny_llama(root / "coder", seed=1)),
+            "family": ["llama3"],
+            # Also selectable for generations: requests may name it in model_metadata.
+            "features": ["code_completions", "code_generations"],
+            "params": {"max_tokens": 16, "temperature": 0.0},
+            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
             **common,
         },
     ]
@@ -94,7 +96,10 @@ def vllm_gateway(specs: list[dict[str, Any]]) -> Iterator[str]:
     ray.init(address="local", num_cpus=4, include_dashboard=False, namespace="serve")
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        settings = {"auth": {"bypass_external_with_header": True}}
+        settings = {
+            "auth": {"bypass_external_with_header": True},
+            "custom_models": {"enabled": True},  # as the self-hosted image sets it
+        }
         took = deploy(build_app({"settings": settings, "custom_models": specs}), "aigw", "/")
         print(f"\n[vllm tier] graph with two vLLM models RUNNING after {took:.1f}s")
         url = f"http://127.0.0.1:{port}"

@@ -92,6 +92,19 @@ def test_long_prompt_is_truncated_not_refused(http):
     assert r.json()["model"]["tokens_consumption_metadata"]["output_tokens"] == 16
 
 
+def test_model_metadata_names_the_model(http):
+    """GitLab Rails names a self-hosted model LiteLLM style; the in-graph model serves it."""
+    metadata = {
+        "provider": "openai",
+        "name": "llama3",
+        "endpoint": "http://vllm.internal:8000/v1",
+        "identifier": "custom_openai/tiny-coder",
+    }
+    r = http.post("/v2/code/generations", json=v2_body(1, model_metadata=metadata))
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["name"] == "tiny-coder"  # not the feature's default, tiny-chat
+
+
 def test_handle_takes_the_same_model_request_as_every_backend(handle_of):
     request = ModelRequest(
         target=CHAT, kind="chat", messages=[Message(role="user", content="hi")], max_tokens=8

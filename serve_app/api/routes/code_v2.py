@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from deployments.errors import UnprocessableError
 from deployments.types import ContextSnippet, Message, SuggestionInput
+from routing.requested import requested_model
 from serve_app import suggestions
 from serve_app.api.context import enabled_feature_flags, gateway_of, require
 from serve_app.api.schemas.code_v2 import (
@@ -44,6 +45,11 @@ def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
         raw_messages=raw_messages,
         prompt_id=payload.prompt_id,
         stream=payload.stream,
+        model=requested_model(
+            payload.model_metadata,
+            getattr(payload, "model_provider", None),
+            getattr(payload, "model_name", None),
+        ),
     )
 
 
