@@ -99,21 +99,17 @@ def ttft(url: str) -> tuple[float, int]:
 
 def decode_rate(max_tokens: int) -> float:
     """Output tokens per second of one request, through the model's handle."""
-    import asyncio
-
     from ray import serve
 
     from deployments.types import ModelRequest, ModelTarget
 
-    async def run() -> float:
-        handle = serve.get_deployment_handle(DEPLOYMENT, app_name="aigw")
-        target = ModelTarget(backend=f"vllm:{MODEL}", engine="vllm", name=MODEL)
-        request = ModelRequest(target=target, prefix="def main():\n", max_tokens=max_tokens)
-        start = time.perf_counter()
-        result = await handle.generate.remote(request)
-        return result.output_tokens / (time.perf_counter() - start)
-
-    return asyncio.run(run())
+    handle = serve.get_deployment_handle(DEPLOYMENT, app_name="aigw")
+    handle._init(_run_router_in_separate_loop=True)  # callable from this synchronous script
+    target = ModelTarget(backend=f"vllm:{MODEL}", engine="vllm", name=MODEL)
+    request = ModelRequest(target=target, prefix="def main():\n", max_tokens=max_tokens)
+    start = time.perf_counter()
+    result = handle.generate.remote(request).result(timeout_s=600)
+    return float(result.output_tokens) / (time.perf_counter() - start)
 
 
 def main() -> int:
@@ -220,11 +216,11 @@ def main() -> int:
         results["aggregate_tokens_per_s"] = round(rate, 1)
         results["ok"] = scaled_at is not None
     finally:
+        print(json.dumps(results, indent=2), flush=True)  # what was measured, even on failure
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=2))
         serve.shutdown()
         ray.shutdown()
-    print(json.dumps(results, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
     return 0 if results.get("ok") else 1
 
 
