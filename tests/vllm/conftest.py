@@ -36,25 +36,25 @@ def model_specs(root: Path) -> list[dict[str, Any]]:
         # Random weights would end on a random EOS token; make lengths predictable.
         "sampling": {"ignore_eos": True},
     }
-    # tiny-chat first: the first model declared for a feature is its default.
+    # tiny-coder first: the first model declared for a feature is its default.
     return [
-        {
-            "name": "tiny-chat",
-            "model_source": str(make_tiny_llama(root / "chat", seed=2)),
-            "family": ["base"],
-            "features": ["code_generations"],
-            "params": {"max_tokens": 4000, "temperature": 0.0},
-            "autoscaling": {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
-            **common,
-        },
         {
             "name": "tiny-coder",
             "model_source": str(make_tiny_llama(root / "coder", seed=1)),
             "family": ["llama3"],
-            # Also selectable for generations: requests may name it in model_metadata.
-            "features": ["code_completions", "code_generations"],
+            "features": ["code_completions"],
             "params": {"max_tokens": 16, "temperature": 0.0},
             "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+            **common,
+        },
+        {
+            "name": "tiny-chat",
+            "model_source": str(make_tiny_llama(root / "chat", seed=2)),
+            "family": ["base"],
+            # Also selectable for completions: requests may name it in model_metadata.
+            "features": ["code_generations", "code_completions"],
+            "params": {"max_tokens": 4000, "temperature": 0.0},
+            "autoscaling": {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
             **common,
         },
     ]

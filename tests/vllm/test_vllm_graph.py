@@ -13,6 +13,14 @@ from deployments.types import Message, ModelRequest, ModelTarget
 from tests.payloads import parse_sse, v2_body, v3_body
 
 CHAT = ModelTarget(backend="vllm:tiny-chat", engine="vllm", name="tiny-chat")
+# GitLab Rails names a self-hosted model LiteLLM style; tiny-chat answers with 4000 tokens,
+# far more than any test waits for, so only an abort ends it early.
+LONG = {
+    "provider": "openai",
+    "name": "llama3",
+    "endpoint": "http://vllm.internal:8000/v1",
+    "identifier": "custom_openai/tiny-chat",
+}
 
 
 def unfinished(handle_of: Any, model: str) -> int:
@@ -92,19 +100,6 @@ def test_long_prompt_is_truncated_not_refused(http):
     assert r.json()["model"]["tokens_consumption_metadata"]["output_tokens"] == 16
 
 
-def test_model_metadata_names_the_model(http):
-    """GitLab Rails names a self-hosted model LiteLLM style; the in-graph model serves it."""
-    metadata = {
-        "provider": "openai",
-        "name": "llama3",
-        "endpoint": "http://vllm.internal:8000/v1",
-        "identifier": "custom_openai/tiny-coder",
-    }
-    r = http.post("/v2/code/generations", json=v2_body(1, model_metadata=metadata))
-    assert r.status_code == 200, r.text
-    assert r.json()["model"]["name"] == "tiny-coder"  # not the feature's default, tiny-chat
-
-
 def test_handle_takes_the_same_model_request_as_every_backend(handle_of):
     request = ModelRequest(
         target=CHAT, kind="chat", messages=[Message(role="user", content="hi")], max_tokens=8
@@ -115,32 +110,38 @@ def test_handle_takes_the_same_model_request_as_every_backend(handle_of):
 
 def test_two_models_serve_at_the_same_time(http, handle_of):
     """A long generation on one model does not hold up completions on the other."""
-    started = threading.Event()
+    started, done = threading.Event(), threading.Event()
 
     def long_generation() -> None:
-        with http.stream("POST", "/v2/code/generations", json=v2_body(1, stream=True)) as r:
+        body = v2_body(1, stream=True, model_metadata=LONG)
+        with http.stream("POST", "/v2/code/completions", json=body) as r:
             for _ in r.iter_raw():
                 started.set()
-                break
+                if done.is_set():
+                    break
 
     worker = threading.Thread(target=long_generation)
     worker.start()
     try:
         assert started.wait(60)
+        assert unfinished(handle_of, "tiny-chat") == 1
         t0 = time.monotonic()
         r = http.post("/v2/code/completions", json=v2_body(1))
         assert r.status_code == 200 and r.json()["model"]["name"] == "tiny-coder"
         assert time.monotonic() - t0 < 20
+        assert unfinished(handle_of, "tiny-chat") == 1  # still generating meanwhile
     finally:
+        done.set()
         worker.join(60)
     wait_unfinished(handle_of, "tiny-chat", 0, 15)
 
 
 def test_client_disconnect_aborts_the_vllm_stream(vllm_gateway, handle_of):
-    """4000 tokens take far longer than the test waits; closing the connection must stop
-    them in the engine, not just in the gateway."""
+    """The completion names tiny-chat in model_metadata (so it runs there, not on the
+    feature's default); closing the connection must stop it in the engine."""
     client = httpx.Client(base_url=vllm_gateway, headers={"Bypass-Auth": "true"}, timeout=60)
-    with client.stream("POST", "/v2/code/generations", json=v2_body(1, stream=True)) as r:
+    body = v2_body(1, stream=True, model_metadata=LONG)
+    with client.stream("POST", "/v2/code/completions", json=body) as r:
         assert r.status_code == 200
         got = 0
         for piece in r.iter_raw():
