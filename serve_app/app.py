@@ -10,7 +10,7 @@ from ray.serve import Application
 
 from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
-from deployments.backends.vllm.spec import parse_custom_models
+from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
 from deployments.defaults import options_for
 from deployments.ingress import Ingress
 from deployments.prompt_assembler import PromptAssembler
@@ -34,6 +34,17 @@ def _deployment(cls: type, name: str) -> Any:
     return serve.deployment(cls, **options_for(name))
 
 
+def _vllm_backends(custom_models: list[CustomModelSpec]) -> dict[str, Any]:
+    try:  # ray.serve.llm needs vLLM: import it only when custom models are declared
+        from deployments.backends.vllm.builder import build_vllm_backends
+    except ImportError as exc:
+        raise RuntimeError(
+            f"custom_models need vLLM and ray[serve,llm] on every node ({exc}); "
+            "see docs/custom-models.md"
+        ) from exc
+    return build_vllm_backends(custom_models)
+
+
 def build_app(args: dict[str, Any] | None = None) -> Application:
     """Build the gateway graph from settings and `args`.
 
@@ -44,10 +55,8 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     settings = Config(**opts.settings)
     backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
     custom_models = parse_custom_models(opts.custom_models)
-    if custom_models:  # imports ray.serve.llm, which needs vLLM: only when models are declared
-        from deployments.backends.vllm.builder import build_vllm_backends
-
-        backends.update(build_vllm_backends(custom_models))
+    if custom_models and not settings.mock_model_responses:  # mock mode needs no GPUs
+        backends.update(_vllm_backends(custom_models))
     auth = _deployment(AuthService, "Auth").bind(settings) if opts.auth == "deployment" else None
     assembler = (
         _deployment(PromptAssembler, "PromptAssembler").bind(

@@ -153,3 +153,32 @@ def test_a_request_may_name_a_custom_model_its_feature_allows():
     assert router.target_for("code_completions", requested="no-such-model").name == "small"
     assert requested_model(None, "gitlab", "small") == "small"
     assert requested_model(ModelMetadata(provider="openai")) is None
+
+
+SPEC = {"name": "m", "model_source": "/models/m", "features": ["code_completions"]}
+
+
+def test_mock_mode_binds_no_vllm_deployment():
+    from serve_app.app import build_app
+
+    app = build_app({"settings": {"mock_model_responses": True}, "custom_models": [SPEC]})
+    backends = app._bound_deployment.init_args[1]
+    assert set(backends) == {"mock"}
+
+
+def test_custom_models_without_vllm_fail_start_up_with_a_clear_message():
+    import importlib.util
+
+    from serve_app.app import build_app
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    with pytest.raises(RuntimeError, match="custom_models need vLLM"):
+        build_app({"custom_models": [SPEC]})
+
+
+def test_bad_custom_model_fails_the_build():
+    from serve_app.app import build_app
+
+    with pytest.raises(ValidationError):
+        build_app({"settings": {"mock_model_responses": True}, "custom_models": [{"name": "m"}]})

@@ -37,3 +37,18 @@ def test_cpu_spec_runs_on_the_cpu_accelerator():
     assert config.accelerator_config is not None and config.accelerator_config.kind == "cpu"
     assert config.accelerator_type is None  # a GPU label means nothing on CPU
     assert "GPU" not in config.placement_group_config["bundle_per_worker"]
+
+
+def test_the_app_builder_binds_one_deployment_per_model():
+    from serve_app.app import build_app
+
+    models = [
+        {"name": "a", "model_source": "/m/a", "resources": {"gpus_per_worker": 0}},
+        {"name": "b", "model_source": "/m/b", "resources": {"gpus_per_worker": 0}},
+    ]
+    app = build_app({"custom_models": models})
+    backends = app._bound_deployment.init_args[1]
+    assert set(backends) == {"mock", "vllm:a", "vllm:b"}
+    deployment = backends["vllm:b"]._bound_deployment
+    assert deployment.name == "VLLMBackend:b"
+    assert deployment.func_or_class.__name__ == "VLLMBackend"
