@@ -117,3 +117,24 @@ def test_engine_errors_map_to_gateway_errors(code, error):
         protocol.result_of(payload)
     with pytest.raises(error):
         list(protocol.chunks_of(payload))
+
+
+def test_payloads_of_what_the_llm_server_yields():
+    class Response:
+        def model_dump(self):
+            return {"choices": [{"text": "x"}]}
+
+    batch = ['data: {"choices": [{"text": "a"}]}\n\n', "data: [DONE]\n\n"]
+    assert protocol.payloads_of(batch) == [{"choices": [{"text": "a"}]}]
+    assert protocol.payloads_of(Response()) == [{"choices": [{"text": "x"}]}]
+    assert protocol.payloads_of({"error": {"code": 400}}) == [{"error": {"code": 400}}]
+
+
+def test_correlation_id_tags_the_engine_request_uniquely():
+    req = ModelRequest(target=TARGET, prefix="x", correlation_id="corr-1")
+    first = protocol.request_body(req, spec(), stream=False)["request_id"]
+    second = protocol.request_body(req, spec(), stream=False)["request_id"]
+    assert first.startswith("corr-1-") and first != second
+    assert "request_id" not in protocol.request_body(
+        ModelRequest(target=TARGET, prefix="x"), spec(), stream=False
+    )

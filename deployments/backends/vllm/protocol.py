@@ -7,6 +7,7 @@ directly; `server.py` wraps the bodies in vLLM's request types.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,7 +59,7 @@ def request_body(request: ModelRequest, spec: CustomModelSpec, *, stream: bool) 
     else:
         body["prompt"] = completion_prompt(request, spec)
     if request.correlation_id:
-        body["request_id"] = f"{request.correlation_id}-{id(request):x}"
+        body["request_id"] = f"{request.correlation_id}-{uuid.uuid4().hex[:12]}"
     return body
 
 
@@ -107,6 +108,21 @@ def parse_sse(event: str) -> Iterator[dict[str, Any]]:
         data = line[len("data:") :].strip()
         if data and data != "[DONE]":
             yield json.loads(data)
+
+
+def payloads_of(item: Any) -> list[dict[str, Any]]:
+    """The JSON payloads in what LLMServer yields: a response model, an SSE string, or a
+    list of them (it batches streamed events)."""
+    items = item if isinstance(item, list) else [item]
+    out: list[dict[str, Any]] = []
+    for one in items:
+        if isinstance(one, str):
+            out.extend(parse_sse(one))
+        elif isinstance(one, dict):
+            out.append(one)
+        elif hasattr(one, "model_dump"):
+            out.append(one.model_dump())
+    return out
 
 
 def chunks_of(payload: dict[str, Any]) -> Iterator[Chunk]:

@@ -22,20 +22,6 @@ from deployments.types import Chunk, ModelRequest, ModelResult
 logger = logging.getLogger("aigw.vllm")
 
 
-def _payloads(item: Any) -> list[dict[str, Any]]:
-    """LLMServer yields response models, SSE strings, or lists of them (stream batching)."""
-    items = item if isinstance(item, list) else [item]
-    out: list[dict[str, Any]] = []
-    for one in items:
-        if isinstance(one, str):
-            out.extend(protocol.parse_sse(one))
-        elif hasattr(one, "model_dump"):
-            out.append(one.model_dump())
-        elif isinstance(one, dict):
-            out.append(one)
-    return out
-
-
 class VLLMBackend(LLMServer):
     """One custom model's replica: a started vLLM engine behind the backend interface."""
 
@@ -62,7 +48,7 @@ class VLLMBackend(LLMServer):
         responses = await self._engine_call(request, stream=False)
         try:
             async for item in responses:
-                for payload in _payloads(item):
+                for payload in protocol.payloads_of(item):
                     return protocol.result_of(payload)
         finally:
             await responses.aclose()  # type: ignore[attr-defined]
@@ -74,7 +60,7 @@ class VLLMBackend(LLMServer):
         responses = await self._engine_call(request, stream=True)
         try:
             async for item in responses:
-                for payload in _payloads(item):
+                for payload in protocol.payloads_of(item):
                     for chunk in protocol.chunks_of(payload):
                         yield chunk
         finally:
