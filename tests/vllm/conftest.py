@@ -93,6 +93,8 @@ def vllm_gateway(specs: list[dict[str, Any]]) -> Iterator[str]:
     from serve_app.app import build_app
 
     port = free_port()
+    if ray.is_initialized():  # a builder test may have started a bare local Ray
+        ray.shutdown()
     ray.init(address="local", num_cpus=4, include_dashboard=False, namespace="serve")
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})

@@ -48,7 +48,7 @@ def test_both_models_ready_and_in_the_catalogue(http):
     assert features["code_completions"]["default_model"] == "tiny-coder"
 
 
-def test_serve_status_shows_each_model_with_its_own_replicas():
+def test_serve_status_shows_each_model_with_its_own_replicas(vllm_gateway):
     from ray import serve
 
     deployments = serve.status().applications["aigw"].deployments
