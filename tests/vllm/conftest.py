@@ -86,7 +86,13 @@ def vllm_gateway(specs: list[dict[str, Any]]) -> Iterator[str]:
     from serve_app.isolation import free_port, isolated_serve_env
     from serve_app.settings import export_serve_env
 
-    export_serve_env(isolated_serve_env())
+    # Two engines starting on a busy 2-core machine can starve the proxy past Serve's 5 s ready
+    # check; give it time rather than have the controller kill it.
+    slow_start = {
+        "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+        "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30",
+    }
+    export_serve_env({**isolated_serve_env(), **slow_start})
     import ray
     from ray import serve
 

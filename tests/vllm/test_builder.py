@@ -39,7 +39,8 @@ def test_cpu_spec_runs_on_the_cpu_accelerator():
     assert "GPU" not in config.placement_group_config["bundle_per_worker"]
 
 
-def test_the_app_builder_binds_one_deployment_per_model():
+def test_the_app_builder_binds_one_deployment_per_model(vllm_gateway):
+    """(Binding reads Ray's runtime context: use the session's Ray, not a bare one.)"""
     from serve_app.app import build_app
 
     models = [
