@@ -48,14 +48,15 @@ def model_specs(root: Path) -> list[dict[str, Any]]:
             **common,
         },
         {
+            **common,
             "name": "tiny-chat",
-            "model_source": str(make_tiny_llama(root / "chat", seed=2)),
+            "model_source": str(make_tiny_llama(root / "chat", seed=2, max_positions=8192)),
             "family": ["base"],
             # Also selectable for completions: requests may name it in model_metadata.
             "features": ["code_generations", "code_completions"],
-            "params": {"max_tokens": 4000, "temperature": 0.0},
+            "engine_kwargs": {**ENGINE, "max_model_len": 8192},
+            "params": {"max_tokens": 8000, "temperature": 0.0},
             "autoscaling": {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
-            **common,
         },
     ]
 

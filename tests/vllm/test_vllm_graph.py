@@ -13,7 +13,7 @@ from deployments.types import Message, ModelRequest, ModelTarget
 from tests.payloads import parse_sse, v2_body, v3_body
 
 CHAT = ModelTarget(backend="vllm:tiny-chat", engine="vllm", name="tiny-chat")
-# GitLab Rails names a self-hosted model LiteLLM style; tiny-chat answers with 4000 tokens,
+# GitLab Rails names a self-hosted model LiteLLM style; tiny-chat answers with 8000 tokens,
 # far more than any test waits for, so only an abort ends it early.
 LONG = {
     "provider": "openai",
@@ -148,7 +148,7 @@ def test_client_disconnect_aborts_the_vllm_stream(vllm_gateway, handle_of):
             got += len(piece)
             if got > 50:
                 break
-        assert unfinished(handle_of, "tiny-chat") == 1
+        wait_unfinished(handle_of, "tiny-chat", 1, 10)  # generating, the stream left open
     client.close()  # the connection goes away mid-stream
     took = wait_unfinished(handle_of, "tiny-chat", 0, 10)
     print(f"\n[vllm tier] stream aborted in the engine {took:.2f}s after disconnect")
@@ -160,14 +160,14 @@ def test_client_timeout_aborts_a_non_streamed_generation(vllm_gateway, handle_of
     def impatient_client() -> None:
         with httpx.Client(base_url=vllm_gateway, headers={"Bypass-Auth": "true"}) as client:
             try:
-                client.post("/v2/code/generations", json=v2_body(1), timeout=4.0)
+                client.post("/v2/code/generations", json=v2_body(1), timeout=8.0)
             except httpx.ReadTimeout as exc:
                 outcome.append(exc)
 
     worker = threading.Thread(target=impatient_client)
     worker.start()
-    wait_unfinished(handle_of, "tiny-chat", 1, 4)  # the engine is working on it
+    wait_unfinished(handle_of, "tiny-chat", 1, 8)  # the engine is working on it
     worker.join(30)
-    assert outcome, "the 4000-token generation finished before the client gave up"
+    assert outcome, "the 8000-token generation finished before the client gave up"
     took = wait_unfinished(handle_of, "tiny-chat", 0, 10)
     print(f"\n[vllm tier] non-streamed request aborted {took:.2f}s after the client gave up")
