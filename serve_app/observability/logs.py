@@ -1,0 +1,199 @@
+"""Structured logs (API.md §8.2) with structlog, rendered off the request path.
+
+Callers only build a dict and put a record on a queue; a listener thread renders it (JSON by
+default, `AIGW_LOGGING__FORMAT_JSON=false` for console lines), masks secrets and writes it to
+stdout or `AIGW_LOGGING__TO_FILE`. Our loggers are `api.*` (access log, request log) and
+`aigw.*` (the rest of the gateway); Ray's own loggers are left alone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import logging.handlers
+import queue
+import re
+import sys
+from collections.abc import MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from structlog.stdlib import ProcessorFormatter
+
+from serve_app.observability import record as request_record
+from serve_app.settings import LoggingSettings
+
+ACCESS_LOGGER = "api.access"
+REQUEST_LOGGER = "api.request"  # prompt / response text: only when request logging is allowed
+OUR_LOGGERS = ("api", "aigw")
+MASK = "**********"
+
+_SECRET_NAMES = frozenset(
+    {
+        "api_key",
+        "authorization",
+        "proxy-authorization",
+        "token",
+        "access_token",
+        "id_token",
+        "refresh_token",
+        "password",
+        "secret",
+        "private_key",
+        "signing_key",
+        "validation_key",
+        "cookie",
+        "x-api-key",
+        "x-goog-api-key",
+    }
+)
+# Values that are credentials whatever their key: bearer headers, JWTs, provider keys.
+_SECRET_VALUE = re.compile(
+    r"(?i)\bbearer\s+\S+|\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]+|\b(?:sk|glpat|gl[a-z]{2,4})-[\w-]{8,}"
+)
+
+
+def _secret_key(key: str) -> bool:
+    k = key.lower()
+    return k in _SECRET_NAMES or k.endswith(("_api_key", "-api-key", "_secret", "_password"))
+
+
+def mask(value: Any, depth: int = 0) -> Any:
+    """A copy of `value` with every secret-named field and credential-looking string masked."""
+    if depth > 8:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: (MASK if isinstance(k, str) and _secret_key(k) and v else mask(v, depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [mask(v, depth + 1) for v in value]
+    if isinstance(value, str) and len(value) > 8:
+        return _SECRET_VALUE.sub(MASK, value)
+    return value
+
+
+def _mask_processor(
+    logger: Any, name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    record = event_dict.pop("_record", None)
+    from_structlog = event_dict.pop("_from_structlog", None)
+    masked: dict[str, Any] = mask(dict(event_dict))
+    if record is not None:
+        masked["_record"], masked["_from_structlog"] = record, from_structlog
+    return masked
+
+
+def _from_record(
+    logger: Any, name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    rec: logging.LogRecord | None = event_dict.get("_record")
+    if rec is not None:
+        event_dict.setdefault("level", rec.levelname.lower())
+        event_dict.setdefault("logger", rec.name)
+        event_dict.setdefault(
+            "timestamp", datetime.fromtimestamp(rec.created, UTC).isoformat(timespec="microseconds")
+        )
+        correlation_id = getattr(rec, "correlation_id", None)
+        if correlation_id:
+            event_dict.setdefault("correlation_id", correlation_id)
+    return event_dict
+
+
+class _BindRequest(logging.Filter):
+    """Runs in the caller's thread: tags stdlib records with the request's correlation id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = request_record.current()
+        if current is not None and not hasattr(record, "correlation_id"):
+            record.correlation_id = current.correlation_id
+        return True
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands the record over as it is; the listener thread does all formatting."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class LogPipeline:
+    def __init__(self, listener: logging.handlers.QueueListener, handler: logging.Handler) -> None:
+        self.listener = listener
+        self.handler = handler
+
+    def stop(self) -> None:
+        """Flush what is queued and stop the writer thread."""
+        with contextlib.suppress(AttributeError):  # already stopped
+            self.listener.stop()
+        self.handler.close()
+
+
+_active: LogPipeline | None = None
+
+
+def formatter(format_json: bool) -> ProcessorFormatter:
+    renderer: Any = (
+        structlog.processors.JSONRenderer(default=str)
+        if format_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    return ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder()],
+        processors=[
+            _from_record,
+            _mask_processor,
+            ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+
+
+def configure_logging(
+    settings: LoggingSettings, stream: Any = None, handler: logging.Handler | None = None
+) -> LogPipeline:
+    """Route `api.*` and `aigw.*` through a queue to one writer. Calling it again replaces the
+    previous pipeline (tests pass `stream` or `handler` to capture the output)."""
+    global _active
+    if _active is not None:
+        _active.stop()
+    if handler is None:
+        if settings.to_file:
+            handler = logging.handlers.WatchedFileHandler(settings.to_file)
+        else:
+            handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(formatter(settings.format_json))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    enqueue = _Enqueue(records)
+    enqueue.addFilter(_BindRequest())
+    level = logging.getLevelName(settings.level.upper())
+    for name in OUR_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [enqueue]
+        logger.setLevel(level if isinstance(level, int) else logging.INFO)
+        logger.propagate = False
+    listener = logging.handlers.QueueListener(records, handler, respect_handler_level=True)
+    listener.start()
+    _active = LogPipeline(listener, handler)
+    return _active
+
+
+def _stop_active() -> None:
+    if _active is not None:
+        _active.stop()
+
+
+atexit.register(_stop_active)
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger over the stdlib logger `name` (fields as keyword arguments)."""
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[structlog.stdlib.filter_by_level, ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
