@@ -9,12 +9,12 @@ stdout or `AIGW_LOGGING__TO_FILE`. Our loggers are `api.*` (access log, request 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import logging.handlers
 import queue
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ ACCESS_LOGGER = "api.access"
 REQUEST_LOGGER = "api.request"  # prompt / response text: only when request logging is allowed
 OUR_LOGGERS = ("api", "aigw")
 MASK = "**********"
+POLL_S = 0.05
 
 _SECRET_NAMES = frozenset(
     {
@@ -60,19 +61,28 @@ def _secret_key(key: str) -> bool:
     return k in _SECRET_NAMES or k.endswith(("_api_key", "-api-key", "_secret", "_password"))
 
 
+_MIN_SECRET_LEN = 16  # shorter strings cannot hold the credentials matched above
+
+
+def _mask_str(value: str) -> str:
+    if len(value) < _MIN_SECRET_LEN or not ("-" in value or "eyJ" in value or "earer" in value):
+        return value  # the cheap test spares the regex for almost every field
+    return _SECRET_VALUE.sub(MASK, value)
+
+
 def mask(value: Any, depth: int = 0) -> Any:
     """A copy of `value` with every secret-named field and credential-looking string masked."""
+    if isinstance(value, str):
+        return _mask_str(value)
     if depth > 8:
         return value
     if isinstance(value, dict):
         return {
-            k: (MASK if isinstance(k, str) and _secret_key(k) and v else mask(v, depth + 1))
+            k: (MASK if v and isinstance(k, str) and _secret_key(k) else mask(v, depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [mask(v, depth + 1) for v in value]
-    if isinstance(value, str) and len(value) > 8:
-        return _SECRET_VALUE.sub(MASK, value)
     return value
 
 
@@ -121,15 +131,45 @@ class _Enqueue(logging.handlers.QueueHandler):
 
 
 class LogPipeline:
-    def __init__(self, listener: logging.handlers.QueueListener, handler: logging.Handler) -> None:
-        self.listener = listener
+    """One writer thread that wakes every `poll_s` and writes everything queued since.
+
+    Polling, rather than blocking on the queue, means a request's `emit` never wakes the
+    writer: the request thread keeps the GIL, and lines are rendered in batches.
+    """
+
+    def __init__(
+        self,
+        records: queue.SimpleQueue[logging.LogRecord],
+        handler: logging.Handler,
+        poll_s: float = POLL_S,
+    ) -> None:
+        self.records = records
         self.handler = handler
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aigw-log-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                record = self.records.get_nowait()
+            except queue.Empty:
+                return
+            if record.levelno >= self.handler.level:
+                self.handler.handle(record)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            self._drain()
+        self._drain()
 
     def stop(self) -> None:
-        """Flush what is queued and stop the writer thread."""
-        with contextlib.suppress(AttributeError):  # already stopped
-            self.listener.stop()
-        self.handler.close()
+        """Write what is queued and stop the writer thread (idempotent)."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(5.0)
+            self.handler.close()
 
 
 _active: LogPipeline | None = None
@@ -176,9 +216,7 @@ def configure_logging(
         logger.handlers = [enqueue]
         logger.setLevel(level if isinstance(level, int) else logging.INFO)
         logger.propagate = False
-    listener = logging.handlers.QueueListener(records, handler, respect_handler_level=True)
-    listener.start()
-    _active = LogPipeline(listener, handler)
+    _active = LogPipeline(records, handler)
     return _active
 
 
