@@ -205,7 +205,9 @@ def configure_logging(
         if settings.to_file:
             handler = logging.handlers.WatchedFileHandler(settings.to_file)
         else:
-            handler = logging.StreamHandler(stream or sys.stdout)
+            # The process's real stdout: in a throughput-optimized Serve replica `sys.stdout`
+            # is a shim into Serve's own (buffered, reformatted) replica log.
+            handler = logging.StreamHandler(stream or sys.__stdout__ or sys.stdout)
     handler.setFormatter(formatter(settings.format_json))
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     enqueue = _Enqueue(records)
