@@ -222,12 +222,13 @@ def configure_logging(
     return _active
 
 
-def _stop_active() -> None:
+def flush_logs() -> None:
+    """Write every queued line and stop the writer (at exit / replica shutdown)."""
     if _active is not None:
         _active.stop()
 
 
-atexit.register(_stop_active)
+atexit.register(flush_logs)
 
 
 def get_logger(name: str) -> Any:

@@ -21,6 +21,7 @@ from serve_app.observability.logs import (
     ACCESS_LOGGER,
     REQUEST_LOGGER,
     configure_logging,
+    flush_logs,
     get_logger,
 )
 from serve_app.observability.metrics import GatewayMetrics, MemoryMetrics, MetricFactory
@@ -99,7 +100,9 @@ class Telemetry:
         return EXPANDED_LOGGING_FLAG in flags and EXPANDED_LOGGING_FLAG not in disallowed
 
     def close(self) -> None:
+        """At replica shutdown: send queued events, write queued log lines."""
         self.events.close()
+        flush_logs()
 
     def finish(
         self,
