@@ -101,6 +101,8 @@ def _from_record(
     logger: Any, name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     rec: logging.LogRecord | None = event_dict.get("_record")
+    for key in [k for k in event_dict if k.startswith("_ray")]:
+        del event_dict[key]  # attributes Ray's logging filters put on every record
     if rec is not None:
         event_dict.setdefault("level", rec.levelname.lower())
         event_dict.setdefault("logger", rec.name)

@@ -140,8 +140,8 @@ class Telemetry:
             "ai": ai_context(record),
         }
         props = {"label": record.model_engine or None, "property": record.correlation_id}
-        self.events.track_event(name, context, props, category)
-        record.events.append(name)
+        if self.events.track_event(name, context, props, category):
+            record.events.append(name)
 
     def _access_log(
         self,

@@ -75,6 +75,7 @@ def test_one_json_access_line_per_request_with_contract_fields(capture):
     assert line["input_tokens"] == 7 and line["output_tokens"] > 0
     assert line["total_tokens"] == line["input_tokens"] + line["output_tokens"]
     assert line["content_type"] == "application/json"
+    assert line["tracked_internal_events"] == []  # events are off by default
     assert line["gateway_timing_ms"]["backend_ttfb"] >= 10
     assert line["url"].startswith("http://testserver/v2/code/completions")
     streamed = access[1]

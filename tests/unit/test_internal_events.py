@@ -16,7 +16,7 @@ from serve_app.observability.metrics import GatewayMetrics, MemoryMetrics
 from serve_app.settings import InternalEventSettings
 from tests.fakes.snowplow_collector import SnowplowCollector
 from tests.payloads import v2_body
-from tests.unit.observability_helpers import SlowBackend, observed
+from tests.unit.observability_helpers import LogCapture, SlowBackend, observed
 
 
 def wait_for(predicate, timeout_s: float = 10.0) -> None:
@@ -35,6 +35,7 @@ def emitter_for(collector: SnowplowCollector, **settings) -> tuple[SnowplowEmitt
 
 
 def test_request_events_reach_the_collector_with_gitlab_contexts():
+    logs = LogCapture()
     with SnowplowCollector() as collector:
         emitter, store = emitter_for(collector, batch_size=2, flush_interval_s=0.2)
         client, _, telemetry = observed(backend=SlowBackend(0.0))
@@ -68,6 +69,11 @@ def test_request_events_reach_the_collector_with_gitlab_contexts():
     assert contexts[AI_CONTEXT_SCHEMA]["model_engine"] == "llm-provider-mocked"
     assert contexts[AI_CONTEXT_SCHEMA]["input_tokens"] == 7
     assert store.total("internal_events_total", outcome="sent") == 4
+    access = [x for x in logs.lines() if x.get("logger") == "api.access"]
+    assert [x["tracked_internal_events"] for x in access][:4] == [["request_complete_code"]] * 3 + [
+        ["request_generate_code"]
+    ]
+    assert access[-1]["tracked_internal_events"] == []  # healthz
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking():
