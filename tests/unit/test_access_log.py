@@ -172,3 +172,25 @@ def test_mask_covers_keys_and_credential_values():
                    "note": f"header was Bearer {JWT}"})  # fmt: skip
     assert masked["api_key"] == MASK and masked["nested"]["model_api_key"] == MASK
     assert masked["input_tokens"] == 5 and JWT not in masked["note"]
+
+
+def test_rails_transit_and_unexpected_errors_are_logged(capture):
+    import time
+
+    class Broken:
+        async def assemble_suggestion(self, inp, target):
+            raise RuntimeError("assembler bug")
+
+    client, _, telemetry = observed(backend=SlowBackend(0.0))
+    client.app.state.gateway.assembler = telemetry.instrument_assembler(Broken())
+    sent = time.time() - 0.25
+    r = client.post(
+        "/v2/code/completions",
+        json=v2_body(),
+        headers={"X-Gitlab-Rails-Send-Start": str(sent), "X-Request-ID": "c-500"},
+    )
+    assert r.status_code == 500
+    (access,) = access_lines(capture.lines())
+    assert access["status_code"] == 500 and access["correlation_id"] == "c-500"
+    assert access["exception_class"] == "RuntimeError"
+    assert 0.25 <= access["duration_request"] < 5

@@ -90,3 +90,32 @@ def test_summary_for_bench():
     assert summary["gateway"]["mean"] == pytest.approx((2.0 + 5.0) / 2)
     table = timing.format_summary(summary)
     assert table.splitlines()[1].startswith("queue") and "gateway" in table
+
+
+def test_bench_breakdown_against_a_live_server():
+    """`make bench`'s helper, against a real HTTP server in a thread."""
+    import threading
+
+    import uvicorn
+
+    from serve_app.isolation import free_port
+    from serve_app.observability.bench import breakdown
+
+    client, _, _ = observed(backend=SlowBackend(0.005))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(client.app, port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        import time
+
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        summary = breakdown(f"http://127.0.0.1:{port}", requests=20, concurrency=2)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert summary["total"]["n"] == 20
+    assert summary["backend_ttfb"]["p50"] >= 5
+    assert 0 < summary["gateway"]["p50"] < summary["total"]["p50"]
