@@ -92,7 +92,10 @@ class InstrumentedBackend:
     async def check(self) -> bool:
         return bool(await self.inner.check())
 
-    def _begin(self, request: ModelRequest, streaming: bool) -> RequestRecord | None:
+    def _begin(
+        self, request: ModelRequest, streaming: bool
+    ) -> tuple[RequestRecord | None, ModelRequest]:
+        """The request's record, and the model request carrying its correlation id."""
         record = current()
         target = request.target
         self.metrics.inference_started(target.engine, target.name)
@@ -101,7 +104,9 @@ class InstrumentedBackend:
             record.streaming = record.streaming or streaming
             if record.request_logging:
                 record.fields["model_request"] = request.model_dump(mode="json")
-        return record
+            if not request.correlation_id:  # so the backend's own logs can carry it
+                request = request.model_copy(update={"correlation_id": record.correlation_id})
+        return record, request
 
     def _end(
         self,
@@ -122,7 +127,7 @@ class InstrumentedBackend:
         self.metrics.inference_finished(tags, elapsed, input_tokens, output_tokens)
 
     async def generate(self, request: ModelRequest) -> ModelResult:
-        record = self._begin(request, streaming=False)
+        record, request = self._begin(request, streaming=False)
         t0 = time.perf_counter()
         result: ModelResult | None = None
         error = "none"
@@ -155,7 +160,7 @@ class InstrumentedBackend:
             )
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
-        record = self._begin(request, streaming=True)
+        record, request = self._begin(request, streaming=True)
         t0 = time.perf_counter()
         first = True
         input_tokens = output_tokens = 0

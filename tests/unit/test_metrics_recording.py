@@ -75,3 +75,24 @@ def test_engine_limits_are_exported_on_first_use():
     client.post("/v2/code/completions", json=v2_body())
     assert store.total("model_inferences_max_concurrent", model_name="llm-mocked") == 5
     assert store.total("model_max_input_tokens", model_name="llm-mocked") == 1000
+
+
+def test_backends_receive_the_correlation_id():
+    seen = []
+
+    class Recording(SlowBackend):
+        async def generate(self, request):
+            seen.append(request.correlation_id)
+            return await super().generate(request)
+
+        async def stream(self, request):
+            seen.append(request.correlation_id)
+            async for chunk in super().stream(request):
+                yield chunk
+
+    client, _, _ = observed(backend=Recording(0.0))
+    client.post("/v2/code/completions", json=v2_body(), headers={"X-Request-ID": "rid-1"})
+    client.post(
+        "/v2/code/completions", json=v2_body(stream=True), headers={"X-Request-ID": "rid-2"}
+    )
+    assert seen == ["rid-1", "rid-2"]
