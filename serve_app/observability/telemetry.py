@@ -5,6 +5,7 @@ internal events."""
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -216,6 +217,7 @@ class Telemetry:
         if exc is not None:
             fields["exception_class"] = type(exc).__name__
             fields["exception_message"] = str(exc)[:1000]
+            fields["exception_backtrace"] = "".join(traceback.format_exception(exc))[-8000:]
         client_text = f"{client[0]}:{client[1]}"
         message = f'{client_text} - "{method} {path} HTTP/{http_version}" {status}'
         self.access.info(message, **fields)

@@ -193,4 +193,5 @@ def test_rails_transit_and_unexpected_errors_are_logged(capture):
     (access,) = access_lines(capture.lines())
     assert access["status_code"] == 500 and access["correlation_id"] == "c-500"
     assert access["exception_class"] == "RuntimeError"
+    assert "assembler bug" in access["exception_backtrace"]
     assert 0.25 <= access["duration_request"] < 5
