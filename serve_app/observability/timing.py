@@ -56,9 +56,8 @@ def finish_stages(record: RequestRecord, auth_s: float | None, now: float) -> fl
 def header_value(stages: Mapping[str, float], total_s: float) -> str:
     """Stages rounded down and the total rounded up to the microsecond, so that the parts a
     reader adds up never exceed the total because of rounding."""
-    parts = [
-        f"{name}={math.floor(stages[name] * 1e6) / 1e3:.3f}" for name in STAGES if name in stages
-    ]
+    names = [n for n in STAGES if n in stages] + sorted(set(stages) - set(STAGES))
+    parts = [f"{name}={math.floor(stages[name] * 1e6) / 1e3:.3f}" for name in names]
     parts.append(f"total={math.ceil(total_s * 1e6) / 1e3:.3f}")
     return ", ".join(parts)
 
@@ -122,7 +121,8 @@ def format_summary(summary: Mapping[str, Mapping[str, float]]) -> str:
 
 
 class Stopwatch:
-    """`with Stopwatch(record, "assemble"):` adds the block's duration to a stage."""
+    """`with Stopwatch(record, "assemble"):` adds the block's duration to a stage; a new stage
+    name shows up in the header after the standard ones (keep stages disjoint)."""
 
     __slots__ = ("record", "stage", "t0")
 

@@ -72,6 +72,11 @@ def test_clock_skew_is_not_reported_as_queueing():
     assert timing.edge_queue_seconds("t=1700000100", 1700000000.0) == 0.0
 
 
+def test_other_stages_follow_the_standard_ones():
+    value = timing.header_value({"tools": 0.002, "queue": 0.001}, 0.004)
+    assert value == "queue=1.000, tools=2.000, total=4.000"
+
+
 def test_header_rounding_never_makes_parts_exceed_total():
     stages = {"queue": 0.0000014, "auth": 0.0000014, "route": 0.0000014}
     parsed = timing.parse(timing.header_value(stages, 0.0000042))
