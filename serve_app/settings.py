@@ -51,6 +51,19 @@ class CustomModelSettings(BaseModel):
     disable_streaming: bool = False
 
 
+class InternalEventSettings(BaseModel):
+    """`AIGW_INTERNAL_EVENT__*` (API.md §3.2, §8.3); `queue_size`, `flush_interval_s` are ours."""
+
+    enabled: bool = False
+    endpoint: str | None = None
+    app_id: str = "gitlab_ai_gateway"
+    namespace: str = "gl"
+    batch_size: int = Field(default=1, ge=1)
+    thread_count: int = Field(default=1, ge=1)
+    queue_size: int = Field(default=10_000, ge=1)
+    flush_interval_s: float = Field(default=1.0, gt=0)
+
+
 class GoogleCloudPlatformSettings(BaseModel):
     project: str = ""
     location: str = "us-central1"
@@ -73,6 +86,8 @@ class Config(BaseSettings):
     cloud_connector_service_name: str = "gitlab-ai-gateway"
     mock_model_responses: bool = False
     use_agentic_mock: bool = False
+    # {"<engine>": {"<model>": {"concurrency", "input_tokens", ...}}}: only exported as gauges.
+    model_engine_limits: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
 
     fastapi: FastApiSettings = Field(default_factory=FastApiSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -83,6 +98,7 @@ class Config(BaseSettings):
     google_cloud_platform: GoogleCloudPlatformSettings = Field(
         default_factory=GoogleCloudPlatformSettings
     )
+    internal_event: InternalEventSettings = Field(default_factory=InternalEventSettings)
 
     def explicitly_set(self, group: str, field: str) -> bool:
         """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""
