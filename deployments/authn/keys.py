@@ -7,6 +7,7 @@ so verifying a token never parses a key.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ logger = logging.getLogger("aigw.auth.keys")
 
 ALGORITHM = "RS256"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+LOCAL_SOURCE = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,10 @@ def entries_from(jwks: Iterable[PublicJwk]) -> list[KeyEntry]:
     return entries
 
 
+@functools.lru_cache(maxsize=8)
 def load_private_key(pem: str) -> RSAPrivateKey:
-    """An RSA private key from PEM; ValueError (without the key's text) when it is not one."""
+    """An RSA private key from PEM; ValueError (without the key's text) when it is not one.
+    Cached: parsing checks the key, which costs milliseconds, and Auth and the minter share it."""
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
@@ -80,7 +84,7 @@ class LocalKeySource:
     `<service>_signing_key` and `<service>_validation_key` (the validation key keeps tokens
     signed with the previous key valid during rotation)."""
 
-    name = "local"
+    name = LOCAL_SOURCE
 
     def __init__(self, service_name: str, signing_pem: str, validation_pem: str) -> None:
         self._jwks: list[PublicJwk] = []

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from deployments.authn.keys import KeyEntry, KeySource, entries_from
+from deployments.authn.keys import LOCAL_SOURCE, KeyEntry, KeySource, entries_from
 from deployments.types import KeySetSnapshot, PublicJwk
 
 logger = logging.getLogger("aigw.auth.keys")
@@ -138,6 +138,11 @@ class KeyStore:
             for entry in entries:
                 index.setdefault(entry.kid, []).append(entry)
                 everything.append(entry)
+        # The gateway's own kids name roles, not keys: after a yearly rotation a token minted
+        # as `<service>_signing_key` verifies with today's validation key. Try both.
+        local = [entry for entry in everything if entry.source == LOCAL_SOURCE]
+        for entry in local:
+            index[entry.kid] += [other for other in local if other not in index[entry.kid]]
         self._index = {kid: tuple(found) for kid, found in index.items()}
         self._all = tuple(everything)
 

@@ -18,6 +18,10 @@ from tests.fakes.oidc import KeyPair
 from tests.payloads import v2_body, v3_body
 
 FORBIDDEN = {"error": "Forbidden by auth provider"}
+BAD_TYPE = "Invalid authentication token type - only OIDC is supported"
+NO_COMPLETIONS = "Unauthorized to access code completions"
+NO_GENERATIONS = "Unauthorized to access code generations"
+NO_SUGGESTIONS = "Unauthorized to access code suggestions"
 COMPLETIONS = "/v2/code/completions"
 
 
@@ -49,9 +53,9 @@ def post(client, token: str, path: str = COMPLETIONS, body: Any = None, **hdrs: 
         ({"Authorization": "Bearer "}, "Invalid authorization header"),
         (
             {"Authorization": "Bearer abc", "X-Gitlab-Authentication-Type": "saml"},
-            "Invalid authentication token type - only OIDC is supported",
+            BAD_TYPE,
         ),
-        ({"Authorization": "Bearer abc"}, "Invalid authentication token type - only OIDC is supported"),
+        ({"Authorization": "Bearer abc"}, BAD_TYPE),
     ],
 )
 def test_header_shape_errors(client, hdrs, message):
@@ -84,8 +88,8 @@ def test_alg_none_is_forbidden(client, gitlab):
 def test_hs256_signed_with_the_public_key_is_forbidden(client, gitlab):
     """The classic RS/HS confusion: the public key as an HMAC secret must not verify."""
     key = gitlab.key
-    signing_input = segment({"alg": "HS256", "typ": "JWT", "kid": key.kid}) + "." + segment(
-        claims(gitlab.url)
+    signing_input = (
+        segment({"alg": "HS256", "typ": "JWT", "kid": key.kid}) + "." + segment(claims(gitlab.url))
     )
     for secret in (key.public_pem, json.dumps(key.jwk()).encode()):
         sig = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
@@ -97,7 +101,8 @@ def test_tampered_payload_is_forbidden(client, gitlab):
     token = gitlab.sign(claims(gitlab.url, scopes=["complete_code"]))
     assert post(client, token).status_code == 200
     head, _, sig = token.split(".")
-    forged = f"{head}.{segment(claims(gitlab.url, scopes=['complete_code', 'generate_code']))}.{sig}"
+    more = segment(claims(gitlab.url, scopes=["complete_code", "generate_code"]))
+    forged = f"{head}.{more}.{sig}"
     assert post(client, forged).json() == FORBIDDEN
     assert post(client, f"{head}.{_}.{sig[:-4]}AAAA").json() == FORBIDDEN  # tampered signature
 
@@ -171,7 +176,8 @@ def test_cached_decision_is_keyed_by_the_checked_headers(client, customers):
 
 
 def test_empty_claims_are_not_checked(client, customers):
-    token = customers.sign(claims(customers.url, gitlab_realm="", gitlab_instance_id=DROP, sub=DROP))
+    unbound = claims(customers.url, gitlab_realm="", gitlab_instance_id=DROP, sub=DROP)
+    token = customers.sign(unbound)
     r = post(client, token, **{"X-Gitlab-Realm": "whatever", "X-Gitlab-Instance-Id": "x"})
     assert r.status_code == 200
 
@@ -179,10 +185,10 @@ def test_empty_claims_are_not_checked(client, customers):
 @pytest.mark.parametrize(
     ("path", "body", "scopes", "detail"),
     [
-        (COMPLETIONS, v2_body(), ["generate_code"], "Unauthorized to access code completions"),
-        ("/v2/completions", v2_body(), [], "Unauthorized to access code completions"),
-        ("/v2/code/generations", v2_body(), ["complete_code"], "Unauthorized to access code generations"),
-        ("/v3/code/completions", v3_body(), ["generate_code"], "Unauthorized to access code suggestions"),
+        (COMPLETIONS, v2_body(), ["generate_code"], NO_COMPLETIONS),
+        ("/v2/completions", v2_body(), [], NO_COMPLETIONS),
+        ("/v2/code/generations", v2_body(), ["complete_code"], NO_GENERATIONS),
+        ("/v3/code/completions", v3_body(), ["generate_code"], NO_SUGGESTIONS),
         (
             "/v4/code/suggestions",
             v3_body("code_editor_generation"),
@@ -214,7 +220,8 @@ def test_gateway_minted_tokens_only_work_for_v2_completions(client, signing):
         assert r.status_code == 403, path
         assert r.json() == {"detail": detail}
     # The v3 generation branch does not refuse the gateway's own issuer.
-    assert post(client, token, "/v3/code/completions", v3_body("code_editor_generation")).status_code == 200
+    generation = v3_body("code_editor_generation")
+    assert post(client, token, "/v3/code/completions", generation).status_code == 200
 
 
 def test_issuer_down_fails_its_tokens_only(client, gitlab, customers):
@@ -241,5 +248,6 @@ def test_no_key_at_all_is_a_500(jwt_client, gitlab, customers):
 
 
 def test_instance_id_header_compared_exactly(client, customers):
-    r = post(client, customers.sign(claims(customers.url)), **{"X-Gitlab-Instance-Id": INSTANCE_ID.upper()})
+    token = customers.sign(claims(customers.url))
+    r = post(client, token, **{"X-Gitlab-Instance-Id": INSTANCE_ID.upper()})
     assert r.json() == {"error": "Header mismatch 'X-Gitlab-Instance-Id'"}
