@@ -124,7 +124,7 @@ class Authenticator:
         kid = kid[:100] if kid else kid
         digest = verifier.token_hash(token)
         logger.warning(
-            "JWT rejected (%s): issuer=%s kid=%s token=%s",
+            "JWT rejected (%s): issuer=%r kid=%r token=%s",  # %r: both are untrusted input
             reason,
             issuer,
             kid,
