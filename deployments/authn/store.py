@@ -70,6 +70,17 @@ class KeyStore:
         self._update_stale_at(now)
 
     # -- refreshing ----------------------------------------------------------------------
+    def prefetch(self) -> None:
+        """Start fetching every source never asked yet, without waiting, so the first request
+        of a new replica finds the keys already there. A no-op outside an event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for name in self._sources:
+            if name not in self._asked_at:
+                self._start(name, None)
+
     async def find(self, kid: str | None) -> tuple[KeyEntry, ...]:
         """Ask again every source that may be asked; return once `kid` is known (or all
         answered). `kid=None` waits for every source asked."""
@@ -93,8 +104,11 @@ class KeyStore:
         task = self._inflight.get(name)
         if task is None or task.done():
             return None
-        # A task of another (finished) event loop cannot be awaited here: start afresh.
+        # A task of another (finished) event loop cannot be awaited here: start afresh, and
+        # do not let its start count against the rate limit.
         if task.get_loop() is not asyncio.get_running_loop():
+            del self._inflight[name]
+            self._asked_at.pop(name, None)
             return None
         return task
 

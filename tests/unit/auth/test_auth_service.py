@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -79,3 +80,14 @@ def test_decision_cache_expiry_and_size() -> None:
     for key in "xyz":
         cache.put(key, who, expires_at=time.time() + 9999)
     assert len(cache) == 2 and cache.get("x") is None
+
+
+async def test_keys_are_prefetched_when_a_replica_starts(settings, gitlab, customers):
+    auth = AuthService(Config(**settings))  # constructed inside a running loop, as under Serve
+    deadline = time.monotonic() + 5
+    while gitlab.jwks_hits < 1 or customers.jwks_hits < 1:
+        assert time.monotonic() < deadline, "the key sets were not fetched at start"
+        await asyncio.sleep(0.01)
+    identity = await auth.authenticate(lower(headers(customers.sign(claims(customers.url)))))
+    assert identity.issuer == customers.url and "complete_code" in identity.scopes
+    assert (gitlab.jwks_hits, customers.jwks_hits) == (1, 1)
