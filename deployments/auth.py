@@ -65,6 +65,10 @@ class AuthService:
             min_interval_s=settings.auth.jwks_refresh_interval_s,
         )
         self.authenticator = Authenticator(settings, self.store)
+        # Under Serve the replica's loop is running: fetch the issuers before traffic arrives.
+        # (An ingress holding Auth remotely does not prefetch: its first unknown kid asks Auth,
+        # which answers as soon as one issuer has it, however slow the others are.)
+        self.store.prefetch()
         self.minter = TokenMinter(
             self.service_name, settings.self_signed_jwt.signing_key.get_secret_value()
         )

@@ -52,7 +52,6 @@ class Authenticator:
         self.store = store
         self.cache = DecisionCache(auth.decision_cache_size, auth.decision_cache_ttl_s, clock)
         self.verified = 0  # tokens verified (cache misses that passed), for stats and tests
-        store.prefetch()  # under Serve the replica's loop is running: load keys before traffic
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         if self.bypass_external or (
