@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
-from serve_app.api.routes import code_v2, code_v3, monitoring
+from serve_app.api.routes import code_v2, code_v3, monitoring, user_access_token
 from serve_app.gateway import Gateway
 from serve_app.observability.middleware import ObservabilityMiddleware
 from serve_app.observability.telemetry import Telemetry
@@ -30,6 +30,7 @@ def create_app(
     app.state.telemetry = telemetry
     for router in (monitoring.router, code_v2.router, code_v3.router):
         app.include_router(router)
+    app.include_router(user_access_token.router)
     install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)
 
     skip = AUTH_SKIP | {url for url in (docs.docs_url, docs.openapi_url, docs.redoc_url) if url}
