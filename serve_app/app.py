@@ -10,6 +10,7 @@ from ray.serve import Application
 
 from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
+from deployments.backends.registry import configured_providers
 from deployments.defaults import options_for
 from deployments.ingress import Ingress
 from deployments.prompt_assembler import PromptAssembler
@@ -41,6 +42,8 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     opts = AppArgs.model_validate(args or {})
     settings = Config(**opts.settings)
     backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
+    for name, (cls, deployment) in configured_providers(settings).items():
+        backends[name] = _deployment(cls, deployment).bind(settings)
     auth = _deployment(AuthService, "Auth").bind(settings) if opts.auth == "deployment" else None
     assembler = (
         _deployment(PromptAssembler, "PromptAssembler").bind(

@@ -11,6 +11,7 @@ from deployments.suggestions.post_processing import (
     post_process_generation,
 )
 from deployments.types import AssembledSuggestion, SuggestionInput, TokenUsage
+from routing.selection import ModelChooser, ModelSelection
 from serve_app.gateway import Gateway
 
 
@@ -21,9 +22,11 @@ class Suggestion:
     usage: TokenUsage
 
 
-async def prepare(gateway: Gateway, inp: SuggestionInput) -> AssembledSuggestion:
+async def prepare(
+    gateway: Gateway, inp: SuggestionInput, selection: ModelSelection | None = None
+) -> AssembledSuggestion:
     chat = inp.raw_messages is not None or inp.feature == "code_generations"
-    target = gateway.router.target_for(inp.feature, chat=chat)
+    target = ModelChooser(gateway.router).choose(inp.feature, selection, chat=chat)
     return await gateway.assemble(inp, target)
 
 

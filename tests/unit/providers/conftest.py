@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.google import FakeVertex
 from tests.fakes.openai import FakeOpenAI
 
 
@@ -34,3 +35,16 @@ def fake_anthropic(anthropic_server: FakeAnthropic) -> FakeAnthropic:
 def fake_openai(openai_server: FakeOpenAI) -> FakeOpenAI:
     openai_server.reset()
     return openai_server
+
+
+@pytest.fixture(scope="module")
+def vertex_server() -> Iterator[FakeVertex]:
+    fake = FakeVertex().serve()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def fake_vertex(vertex_server: FakeVertex) -> FakeVertex:
+    vertex_server.reset()
+    return vertex_server
