@@ -185,6 +185,13 @@ class ModelChooser:
         return self._provider_name(feature, provider, name, chat)
 
     def _provider_name(self, feature: str, provider: str, name: str, chat: bool) -> ModelTarget:
+        legacy = LEGACY_NAMES.get((provider, name))
+        if legacy is not None and (
+            name in self._allowed(feature, provider) or self._selectable(feature, legacy)
+        ):
+            if self.catalogue.model(legacy) is None:
+                return self.router.unavailable(f"model {name} of provider {provider}", chat)
+            return self._gitlab(feature, legacy, provider, chat)
         allowed = self._allowed(feature, provider)
         if name and name not in allowed:
             # v3/v4 send GitLab identifiers in `model_name`.
@@ -195,15 +202,18 @@ class ModelChooser:
             if feature == "code_generations" and provider in GENERATION_DEFAULTS:
                 return self._gitlab(feature, GENERATION_DEFAULTS[provider], provider, chat)
             return self.router.target_for(feature, chat=chat)
-        legacy = LEGACY_NAMES.get((provider, name))
-        if legacy is not None and self.catalogue.model(legacy) is not None:
-            return self._gitlab(feature, legacy, provider, chat)
         if provider != "anthropic":
             return self.router.unavailable(f"model {name} of provider {provider}", chat)
         # An allowed Claude model with no catalogue entry: ask Anthropic for it directly.
         base = target_of(self.catalogue.models[GENERATION_DEFAULTS[provider]])
         target = base.model_copy(update={"name": name, "identifier": name})
         return self.router.checked(target, chat)
+
+    def _selectable(self, feature: str, identifier: str) -> bool:
+        setting = self.catalogue.features.get(feature)
+        if setting is None:
+            return False
+        return identifier in (setting.default_model, *setting.selectable_models)
 
     @staticmethod
     def _allowed(feature: str, provider: str) -> tuple[str, ...]:
