@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
-from serve_app.api.routes import code_v2, code_v3, monitoring
+from serve_app.api.routes import code_v2, code_v3, monitoring, proxy
 from serve_app.gateway import Gateway
 
 
@@ -22,7 +22,7 @@ def create_app(gateway: Gateway, *, under_serve: bool = False) -> FastAPI:
         redoc_url=docs.redoc_url,
     )
     app.state.gateway = gateway
-    for router in (monitoring.router, code_v2.router, code_v3.router):
+    for router in (monitoring.router, code_v2.router, code_v3.router, proxy.router):
         app.include_router(router)
     install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)
 

@@ -99,6 +99,11 @@ async def answer_messages(
             "stop_sequence": None,
             "usage": {"input_tokens": input_tokens, "output_tokens": len(behaviour.text.split())},
         },
+        headers={
+            "request-id": "req_fake",
+            "anthropic-ratelimit-requests-remaining": "99",
+            **behaviour.headers,
+        },
     )
 
 
