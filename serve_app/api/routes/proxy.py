@@ -15,7 +15,6 @@ from serve_app.proxy.rules import UNIT_PRIMITIVES
 router = APIRouter()
 
 
-
 class NotAllowed(GatewayError):
     """402: this customer is not on the proxy allowlist."""
 

@@ -199,15 +199,13 @@ def test_vertex_proxy_uses_gateway_project_and_token(fake_vertex: FakeVertex) ->
         vertex_text_model={"endpoint": fake_vertex.url},
     )
     body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
-    path = "/v1/projects/theirs/locations/eu/publishers/google/models/gemini-2.5-flash:streamGenerateContent"
+    model = "publishers/google/models/gemini-2.5-flash:streamGenerateContent"
+    path = f"/v1/projects/theirs/locations/eu/{model}"
     r = c.post(f"/v1/proxy/vertex-ai{path}?alt=sse", json=body, headers=UP)
     assert r.status_code == 200
     assert "hello " in r.text and r.text.startswith("data: ")
     sent = fake_vertex.last
-    assert (
-        sent.path
-        == "/v1/projects/gw-project/locations/us-east5/publishers/google/models/gemini-2.5-flash:streamGenerateContent"
-    )
+    assert sent.path == f"/v1/projects/gw-project/locations/us-east5/{model}"
     assert sent.query == "alt=sse"
     assert sent.headers["authorization"] == f"Bearer {TOKEN}"
     bad = c.post(
