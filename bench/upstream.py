@@ -117,7 +117,11 @@ def _litellm_config(fake_url: str, directory: str) -> str:
             }
         ],
         "litellm_settings": {"drop_params": True, "set_verbose": False},
-        "general_settings": {"disable_spend_logs": True},
+        # No auth on either side: the gateway runs with its auth bypass in this comparison.
+        "general_settings": {
+            "disable_spend_logs": True,
+            "dangerously_permit_weak_or_unset_master_key": True,
+        },
     }
     with open(path, "w") as f:
         json.dump(config, f)  # YAML is a superset of JSON
