@@ -52,6 +52,7 @@ class OpenAICompatBackend:
     def __init__(self, settings: Config) -> None:
         self.timeouts = settings.model_timeouts
         self.extra_headers = dict(settings.custom_models.extra_headers)
+        self.disable_streaming = settings.custom_models.disable_streaming
         self.default_endpoint = settings.openai_base_url
         self.default_key = settings.openai_api_key.get_secret_value()
         self._clients: OrderedDict[str, openai.AsyncOpenAI] = OrderedDict()
@@ -127,6 +128,16 @@ class OpenAICompatBackend:
         )
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        if self.disable_streaming:  # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: one whole answer
+            result = await self.generate(request)
+            yield Chunk(text=result.text)
+            yield Chunk(
+                text="",
+                input_tokens=result.input_tokens,
+                output_tokens=result.output_tokens,
+                final=True,
+            )
+            return
         api, params, deadlines = self._call(request, streaming=True)
         try:
             async for chunk in guarded(

@@ -128,3 +128,10 @@ async def test_stream_cut_midway(fake_openai: FakeOpenAI, kind: str) -> None:
         async for chunk in backend().stream(completion(fake_openai)):
             got.append(chunk.text)
     assert got
+
+
+async def test_streaming_can_be_disabled_for_custom_models(fake_openai: FakeOpenAI) -> None:
+    be = OpenAICompatBackend(Config(custom_models={"enabled": True, "disable_streaming": True}))
+    chunks = [c async for c in be.stream(completion(fake_openai))]
+    assert "".join(c.text for c in chunks) == "hello there from the fake model"
+    assert "stream" not in fake_openai.last.json()
