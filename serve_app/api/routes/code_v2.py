@@ -86,6 +86,7 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
     assembled = await suggestions.prepare(gateway, inp, selection_of(payload))
     if inp.stream:
         body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
+        body = suggestions.raw_text(body, request.state.correlation_id)
         return StreamingResponse(body, media_type="text/event-stream")
     result = await suggestions.complete(gateway, inp, assembled)
     target = assembled.request.target

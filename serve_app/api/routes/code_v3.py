@@ -126,7 +126,8 @@ async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> An
     if inp.stream:
         pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
         if not sse:
-            return StreamingResponse(pieces, media_type="text/event-stream")
+            raw = suggestions.raw_text(pieces, request.state.correlation_id)
+            return StreamingResponse(raw, media_type="text/event-stream")
         start = _metadata(request, target.engine, target.name, None)
         return StreamingResponse(
             _sse(pieces, start, request.state.correlation_id),

@@ -218,3 +218,14 @@ def test_unconfigured_provider_model_is_503_not_a_silent_swap(
     r = client(fake_openai, fake_anthropic).post("/v2/code/completions", json=body)
     assert r.status_code == 503
     assert r.json() == {"detail": "Inference failed"}
+
+
+def test_v2_raw_stream_cut_midway_is_logged(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The body breaks off (a real server aborts the connection; TestClient just ends it)."""
+    fake_openai.will(Behaviour(kind="cut"))
+    c = client(fake_openai, fake_anthropic)
+    r = c.post("/v2/code/completions", json=litellm_body(fake_openai, stream=True))
+    assert r.text and r.text != "hello there from the fake model"
+    assert "stream failed mid-way" in caplog.text
