@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,9 +41,11 @@ from deployments.backends.common import (
     usage_int,
     within,
 )
-from deployments.errors import GatewayError, ModelError, ModelTimeout
+from deployments.errors import GatewayError, ModelError, ModelTimeout, ModelUnavailable
 from deployments.types import Chunk, ModelRequest, ModelResult
 from serve_app.settings import Config
+
+logger = logging.getLogger("aigw.backends.vertex")
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 PROVIDER = "vertex-ai"
@@ -84,7 +87,14 @@ class VertexBackend:
         self.project = vertex.project
         self.location = vertex.location
         self.base_url = endpoint_url(vertex.endpoint)
-        self.credentials = load_credentials(settings)
+        self.http = httpx.AsyncClient(base_url=self.base_url)
+        self.ready = True
+        try:
+            self.credentials = load_credentials(settings)
+        except Exception as exc:  # no ADC on this host: serve 503s and fail readiness, not crash
+            logger.error("Vertex AI credentials unavailable: %s", type(exc).__name__)
+            self.ready = False
+            return
         self._token_lock = asyncio.Lock()
         self.gemini = genai.Client(
             vertexai=True,
@@ -100,15 +110,19 @@ class VertexBackend:
             base_url=f"{self.base_url}/v1",
             max_retries=0,
         )
-        self.http = httpx.AsyncClient(base_url=self.base_url)
 
     def _deadlines(self, request: ModelRequest) -> Deadlines:
         return Deadlines.of(request, self.timeouts.first_byte_s, self.timeouts.total_s)
 
     async def check(self) -> bool:
-        return True
+        return self.ready
+
+    def _require_ready(self) -> None:
+        if not self.ready:
+            raise ModelUnavailable("Vertex AI credentials are not configured")
 
     async def generate(self, request: ModelRequest) -> ModelResult:
+        self._require_ready()
         deadlines = self._deadlines(request)
         model = request.target.identifier or request.target.name
         publisher = publisher_of(model)
@@ -122,6 +136,7 @@ class VertexBackend:
             raise map_error(exc) from None
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        self._require_ready()
         deadlines = self._deadlines(request)
         model = request.target.identifier or request.target.name
         publisher = publisher_of(model)

@@ -32,7 +32,7 @@ def providers(
 ) -> Iterator[httpx.Client]:
     from serve_app.app import build_app
 
-    openai_fake, anthropic_fake = fakes
+    anthropic_fake = fakes[1]
     settings: dict[str, Any] = {
         "auth": {"bypass_external_with_header": True},
         "custom_models": {"enabled": True},

@@ -8,7 +8,7 @@ import functools
 import pytest
 
 from deployments.backends.vertex import VertexBackend
-from deployments.errors import ModelError, ModelRateLimited, ModelTimeout
+from deployments.errors import ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
 from deployments.types import Message, ModelRequest, ModelTarget
 from serve_app.settings import Config
 from tests.fakes.google import TOKEN, FakeVertex, service_account_json
@@ -120,3 +120,12 @@ async def test_errors_per_publisher(fake_vertex: FakeVertex, model: str) -> None
     with pytest.raises(ModelError):
         async for _ in be.stream(request(model)):
             pass
+
+
+async def test_missing_credentials_fail_readiness_not_start_up() -> None:
+    be = VertexBackend(
+        Config(google_cloud_platform={"project": "p", "service_account_json_key": "{not json"})
+    )
+    assert await be.check() is False
+    with pytest.raises(ModelUnavailable):
+        await be.generate(request("gemini-2.5-flash"))
