@@ -152,3 +152,20 @@ def test_anthropic_stream_v4(providers: httpx.Client, anthropic_fake: FakeAnthro
     events = parse_sse(r.text)
     assert [e for e, _ in events][-1] == "stream_end"
     assert anthropic_fake.last.json()["stream"] is True
+
+
+def test_anthropic_proxy_streams_through_serve(
+    providers: httpx.Client, anthropic_fake: FakeAnthropic
+) -> None:
+    body = {
+        "model": "claude-sonnet-4-5-20250929",
+        "max_tokens": 16,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"x-gitlab-unit-primitive": "duo_chat", "anthropic-version": "2023-06-01"}
+    r = providers.post("/v1/proxy/anthropic/v1/messages", json=body, headers=headers)
+    assert r.status_code == 200
+    assert r.text.startswith("event: message_start")
+    assert r.text.rstrip().endswith('data: {"type": "message_stop"}')
+    assert anthropic_fake.last.headers["x-api-key"] == "sk-ant-server"

@@ -22,6 +22,7 @@ from serve_app.isolation import free_port
 from serve_app.settings import Config
 from tests.fakes.anthropic import FakeAnthropic, message_events
 from tests.fakes.google import TOKEN, FakeVertex, service_account_json
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
 
 SERVER_KEY = "sk-ant-server-key"
@@ -214,3 +215,18 @@ def test_vertex_proxy_uses_gateway_project_and_token(fake_vertex: FakeVertex) ->
         headers=UP,
     )
     assert bad.status_code == 404
+
+
+def test_openai_proxy_streams_chat_with_server_key(fake_openai: FakeOpenAI) -> None:
+    c = client(openai_api_key="sk-openai-server", openai_base_url=fake_openai.url + "/v1")
+    body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    r = c.post("/v1/proxy/openai/v1/chat/completions", json=body, headers=UP)
+    assert r.status_code == 200
+    assert r.text.endswith("data: [DONE]\n\n")
+    assert fake_openai.last.path == "/v1/chat/completions"
+    assert fake_openai.last.headers["authorization"] == "Bearer sk-openai-server"
+    refused = c.post(
+        "/v1/proxy/openai/v1/chat/completions", json={**body, "model": "o9"}, headers=UP
+    )
+    assert (refused.status_code, refused.json()) == (400, {"detail": "Unsupported model"})
+    assert c.post("/v1/proxy/openai/v1/files", json=body, headers=UP).status_code == 404
