@@ -289,8 +289,11 @@ def run(seconds: int = 10, litellm_workers: tuple[int, ...] = (1,)) -> list[Row]
         try:
             serve.start(http_options={"host": "127.0.0.1", "port": port})
             serve.run(build_app({"settings": up.gateway_settings}), name="aigw", route_prefix="/")
+            colocated = {"settings": up.gateway_settings, "providers_in_ingress": ["openai_compat"]}
+            serve.run(build_app(colocated), name="aigw_colocated", route_prefix="/colocated")
             gateway = f"http://127.0.0.1:{port}"
             _wait_http(f"{gateway}/monitoring/healthz")
+            _wait_http(f"{gateway}/colocated/monitoring/healthz")
             targets = {"direct (fake OpenAI)": (f"{up.fake_url}/v1/completions", COMPLETION_BODY)}
             for workers, url in up.litellm_urls.items():
                 targets[f"LiteLLM proxy ({workers} worker{'s' if workers > 1 else ''})"] = (
@@ -299,6 +302,10 @@ def run(seconds: int = 10, litellm_workers: tuple[int, ...] = (1,)) -> list[Row]
                 )
             targets["aigw /v2/code/completions"] = (
                 f"{gateway}/v2/code/completions",
+                up.gateway_body,
+            )
+            targets["aigw, backend in ingress"] = (
+                f"{gateway}/colocated/v2/code/completions",
                 up.gateway_body,
             )
             rows = measure(targets, seconds)

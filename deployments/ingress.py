@@ -24,7 +24,11 @@ class Ingress:
         backends: dict[str, Any],
         auth: Any | None = None,
         assembler: Any | None = None,
+        local_backends: dict[str, type] | None = None,
     ) -> None:
+        clients: dict[str, Any] = {name: RemoteBackend(h) for name, h in backends.items()}
+        # Plain backend classes co-located in this replica (AppArgs.providers_in_ingress).
+        clients.update({name: cls(settings) for name, cls in (local_backends or {}).items()})
         self.gateway = Gateway(
             settings=settings,
             catalogue=load_catalogue(),
@@ -32,7 +36,7 @@ class Ingress:
             assembler=RemoteAssembler(assembler)
             if assembler is not None
             else LocalAssembler(PromptAssembler(tuple(settings.feature_flags.excl_post_process))),
-            backends={name: RemoteBackend(handle) for name, handle in backends.items()},
+            backends=clients,
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

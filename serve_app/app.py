@@ -27,6 +27,9 @@ class AppArgs(BaseModel):
     auth: Placement = "ingress"
     prompt_assembler: Placement = "ingress"
     settings: dict[str, Any] = {}  # overrides of AIGW_* settings (tests, fixed deployments)
+    # Provider backends (e.g. "openai_compat") run inside the ingress replica instead of as
+    # their own deployment: no handle hop for an HTTP client that only waits on I/O.
+    providers_in_ingress: list[str] = []
 
 
 def _deployment(cls: type, name: str) -> Any:
@@ -42,8 +45,12 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     opts = AppArgs.model_validate(args or {})
     settings = Config(**opts.settings)
     backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
+    in_ingress: dict[str, type] = {}
     for name, (cls, deployment) in configured_providers(settings).items():
-        backends[name] = _deployment(cls, deployment).bind(settings)
+        if name in opts.providers_in_ingress:
+            in_ingress[name] = cls
+        else:
+            backends[name] = _deployment(cls, deployment).bind(settings)
     auth = _deployment(AuthService, "Auth").bind(settings) if opts.auth == "deployment" else None
     assembler = (
         _deployment(PromptAssembler, "PromptAssembler").bind(
@@ -53,5 +60,5 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         else None
     )
     ingress = _deployment(serve.ingress()(Ingress), "Ingress")
-    app: Application = ingress.bind(settings, backends, auth, assembler)
+    app: Application = ingress.bind(settings, backends, auth, assembler, in_ingress)
     return app

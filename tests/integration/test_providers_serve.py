@@ -169,3 +169,39 @@ def test_anthropic_proxy_streams_through_serve(
     assert r.text.startswith("event: message_start")
     assert r.text.rstrip().endswith('data: {"type": "message_stop"}')
     assert anthropic_fake.last.headers["x-api-key"] == "sk-ant-server"
+
+
+@pytest.fixture(scope="module")
+def colocated(
+    serve_instance: str, fakes: tuple[FakeOpenAI, FakeAnthropic]
+) -> Iterator[httpx.Client]:
+    """The same gateway with the OpenAI-compatible backend inside the ingress replica."""
+    from serve_app.app import build_app
+
+    args = {
+        "settings": {
+            "auth": {"bypass_external_with_header": True},
+            "custom_models": {"enabled": True},
+        },
+        "providers_in_ingress": ["openai_compat"],
+    }
+    deploy(build_app(args), "aigw_providers_colocated", "/colocated")
+    url = f"{serve_instance}/colocated"
+    wait_ready(url)
+    with httpx.Client(base_url=url, headers=BYPASS, timeout=30) as client:
+        yield client
+
+
+def test_colocated_backend_serves_and_reports_cut_streams(
+    colocated: httpx.Client, openai_fake: FakeOpenAI
+) -> None:
+    openai_fake.will(Behaviour(text="return 1"))
+    r = colocated.post("/v2/code/completions", json=litellm(openai_fake))
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["text"] == "return 1"
+    openai_fake.will(Behaviour(kind="cut"))
+    meta = {"provider": "openai", "name": "codestral", "endpoint": f"{openai_fake.url}/v1"}
+    r = colocated.post(
+        "/v4/code/suggestions", json={**v3_body(stream=True), "model_metadata": meta}
+    )
+    assert [name for name, _ in parse_sse(r.text)][-1] == "error"
