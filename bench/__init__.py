@@ -1,0 +1,1 @@
+"""`make bench`: load tests that print numbers (never timed unit tests)."""

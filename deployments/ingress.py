@@ -12,6 +12,7 @@ from deployments.prompt_assembler import PromptAssembler
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.observability.telemetry import Telemetry
 from serve_app.settings import Config
 
 
@@ -26,18 +27,34 @@ class Ingress:
         assembler: Any | None = None,
         local_backends: dict[str, type] | None = None,
     ) -> None:
-        clients: dict[str, Any] = {name: RemoteBackend(h) for name, h in backends.items()}
+        self.telemetry = telemetry = Telemetry.start(settings)
+        clients: dict[str, Any] = {
+            name: telemetry.instrument_backend(RemoteBackend(handle))
+            for name, handle in backends.items()
+        }
         # Plain backend classes co-located in this replica (AppArgs.providers_in_ingress).
-        clients.update({name: cls(settings) for name, cls in (local_backends or {}).items()})
+        clients.update(
+            {
+                name: telemetry.instrument_backend(cls(settings))
+                for name, cls in (local_backends or {}).items()
+            }
+        )
         self.gateway = Gateway(
             settings=settings,
             catalogue=load_catalogue(),
-            auth=RemoteAuth(auth) if auth is not None else AuthService(settings),
-            assembler=RemoteAssembler(assembler)
-            if assembler is not None
-            else LocalAssembler(PromptAssembler(tuple(settings.feature_flags.excl_post_process))),
+            auth=RemoteAuth(auth, settings) if auth is not None else AuthService(settings),
+            assembler=telemetry.instrument_assembler(
+                RemoteAssembler(assembler)
+                if assembler is not None
+                else LocalAssembler(
+                    PromptAssembler(tuple(settings.feature_flags.excl_post_process))
+                )
+            ),
             backends=clients,
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return create_app(self.gateway, under_serve=True)
+        return create_app(self.gateway, under_serve=True, telemetry=self.telemetry)
+
+    def __del__(self) -> None:
+        self.telemetry.close()  # send the internal events still queued

@@ -15,6 +15,8 @@ from deployments.suggestions.post_processing import (
 from deployments.types import AssembledSuggestion, SuggestionInput, TokenUsage
 from routing.selection import ModelChooser, ModelSelection
 from serve_app.gateway import Gateway
+from serve_app.observability.record import current
+from serve_app.observability.timing import Stopwatch
 
 logger = logging.getLogger("aigw.suggestions")
 
@@ -30,7 +32,11 @@ async def prepare(
     gateway: Gateway, inp: SuggestionInput, selection: ModelSelection | None = None
 ) -> AssembledSuggestion:
     chat = inp.raw_messages is not None or inp.feature == "code_generations"
-    target = ModelChooser(gateway.router).choose(inp.feature, selection, chat=chat)
+    record = current()
+    if record is not None:
+        record.begin_handler()
+    with Stopwatch(record, "route"):
+        target = ModelChooser(gateway.router).choose(inp.feature, selection, chat=chat)
     return await gateway.assemble(inp, target)
 
 
@@ -40,11 +46,12 @@ async def complete(
     request = assembled.request
     result = await gateway.generate(request)
     engine = request.target.engine
-    if inp.feature == "code_generations":
-        text = post_process_generation(result.text, inp.content_above_cursor, engine)
-    else:
-        excluded = gateway.settings.feature_flags.excl_post_process
-        text = post_process_completion(result.text, inp.content_above_cursor, engine, excluded)
+    with Stopwatch(current(), "post"):
+        if inp.feature == "code_generations":
+            text = post_process_generation(result.text, inp.content_above_cursor, engine)
+        else:
+            excluded = gateway.settings.feature_flags.excl_post_process
+            text = post_process_completion(result.text, inp.content_above_cursor, engine, excluded)
     usage = assembled.usage.model_copy(
         update={
             "input_tokens": result.input_tokens or assembled.usage.input_tokens,

@@ -30,7 +30,9 @@ def v2_body(version: int = 1, stream: bool = False, **extra: Any) -> dict[str, A
     return body
 
 
-def v3_body(kind: str = "code_editor_completion", stream: bool = False, **payload: Any) -> dict[str, Any]:
+def v3_body(
+    kind: str = "code_editor_completion", stream: bool = False, **payload: Any
+) -> dict[str, Any]:
     return {
         "prompt_components": [
             {

@@ -25,7 +25,9 @@ def test_monitoring(http):
     assert ready.status_code == 200 and ready.json() == {"backends": {"mock": True}}
 
 
-@pytest.mark.parametrize("path", ["/v2/completions", "/v2/code/completions", "/v2/code/generations"])
+@pytest.mark.parametrize(
+    "path", ["/v2/completions", "/v2/code/completions", "/v2/code/generations"]
+)
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_v2_non_streaming(http, path, version):
     r = http.post(path, json=v2_body(version))
@@ -96,7 +98,12 @@ def test_request_id_echoed_once_and_process_time(http):
 
 
 def test_bad_input_never_500(http):
-    assert http.post("/v2/code/completions", content=b"{nope", headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        http.post(
+            "/v2/code/completions", content=b"{nope", headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
     body = v2_body()
     body["current_file"]["content_above_cursor"] = "x" * 100_001
     assert http.post("/v2/code/completions", json=body).json() == {
@@ -127,7 +134,9 @@ def test_split_placement_serves_the_same_contract(split_gateway_url):
         r = client.post("/v2/code/completions", json=v2_body(), headers=BYPASS)
         assert r.status_code == 200
         assert echo_of(r.json()["choices"][0]["text"])["prefix"] == "def greet(name):\n    "
-        with client.stream("POST", "/v4/code/suggestions", json=v3_body(stream=True), headers=BYPASS) as s:
+        with client.stream(
+            "POST", "/v4/code/suggestions", json=v3_body(stream=True), headers=BYPASS
+        ) as s:
             events = parse_sse(s.read().decode())
         assert events[-1][0] == "stream_end"
 

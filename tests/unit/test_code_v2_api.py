@@ -123,7 +123,9 @@ def test_limits_are_inclusive(client):
 
 def test_malformed_json_is_a_422(client):
     r = client.post(
-        "/v2/code/completions", content=b'{"prompt_version": 1,', headers={"content-type": "application/json"}
+        "/v2/code/completions",
+        content=b'{"prompt_version": 1,',
+        headers={"content-type": "application/json"},
     )
     assert r.status_code == 422
     assert r.json()["detail"] == "Validation error"

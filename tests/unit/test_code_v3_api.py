@@ -58,10 +58,17 @@ def test_generation_component_is_served(client):
 def test_code_context_only_with_a_recent_language_server(client):
     body = v3_body()
     body["prompt_components"].append(
-        {"type": "code_context", "payload": {"type": "file", "name": "util.go", "content": "func helper() {}"}}
+        {
+            "type": "code_context",
+            "payload": {"type": "file", "name": "util.go", "content": "func helper() {}"},
+        }
     )
-    old = client.post("/v3/code/completions", json=body, headers={"x-gitlab-language-server-version": "7.17.0"})
-    new = client.post("/v3/code/completions", json=body, headers={"x-gitlab-language-server-version": "7.17.1"})
+    old = client.post(
+        "/v3/code/completions", json=body, headers={"x-gitlab-language-server-version": "7.17.0"}
+    )
+    new = client.post(
+        "/v3/code/completions", json=body, headers={"x-gitlab-language-server-version": "7.17.1"}
+    )
     assert "func helper() {}" not in old.json()["choices"][0]["text"]
     assert "func helper() {}" in new.json()["choices"][0]["text"]
 
@@ -71,8 +78,16 @@ def test_code_context_only_with_a_recent_language_server(client):
     [
         {"prompt_components": []},
         {"prompt_components": [{"type": "unknown", "payload": {}}]},
-        {"prompt_components": [{"type": "code_context", "payload": {"type": "f", "name": "n", "content": "c"}}]},
-        {"prompt_components": [{"type": "code_editor_completion", "payload": {"file_name": "a.py"}}]},
+        {
+            "prompt_components": [
+                {"type": "code_context", "payload": {"type": "f", "name": "n", "content": "c"}}
+            ]
+        },
+        {
+            "prompt_components": [
+                {"type": "code_editor_completion", "payload": {"file_name": "a.py"}}
+            ]
+        },
     ],
 )
 def test_bad_components_are_422(client, body):

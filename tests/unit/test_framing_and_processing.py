@@ -19,9 +19,8 @@ from serve_app.api.framing import content_chunk, ndjson_line, sse_event
 
 def test_sse_event_framing():
     assert sse_event("stream_end", None) == "event: stream_end\r\ndata: null\r\n\r\n"
-    assert content_chunk("a\nb") == (
-        'event: content_chunk\r\ndata: {"choices": [{"delta": {"content": "a\\nb"}, "index": 0}]}\r\n\r\n'
-    )
+    expected = '{"choices": [{"delta": {"content": "a\\nb"}, "index": 0}]}'
+    assert content_chunk("a\nb") == f"event: content_chunk\r\ndata: {expected}\r\n\r\n"
     assert ndjson_line({"type": "x"}) == '{"type": "x"}\n'
 
 

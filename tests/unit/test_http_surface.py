@@ -20,7 +20,10 @@ def test_no_token_is_401_with_the_contract_body(client_factory):
     [
         ({"Authorization": "Basic abc"}, "Invalid authorization header"),
         ({"Authorization": "Bearer"}, "Invalid authorization header"),
-        ({"Authorization": "Bearer abc"}, "Invalid authentication token type - only OIDC is supported"),
+        (
+            {"Authorization": "Bearer abc"},
+            "Invalid authentication token type - only OIDC is supported",
+        ),
         (
             {"Authorization": "Bearer abc", "X-Gitlab-Authentication-Type": "oidc"},
             "Forbidden by auth provider",
@@ -41,7 +44,9 @@ def test_bypass_with_header_needs_the_header(client_factory):
 
 
 def test_auth_happens_before_body_validation(client_factory):
-    r = client_factory().post("/v2/code/completions", content=b"{bad", headers={"content-type": "application/json"})
+    r = client_factory().post(
+        "/v2/code/completions", content=b"{bad", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 401
 
 
@@ -62,7 +67,9 @@ def test_request_id_is_echoed_or_minted(client):
 
 
 def test_error_responses_carry_the_request_id_too(client_factory):
-    r = client_factory().post("/v2/code/completions", json=v2_body(), headers={"X-Request-ID": "rid-7"})
+    r = client_factory().post(
+        "/v2/code/completions", json=v2_body(), headers={"X-Request-ID": "rid-7"}
+    )
     assert r.status_code == 401
     assert r.headers["x-request-id"] == "rid-7"
 
