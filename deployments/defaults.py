@@ -13,6 +13,9 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "Auth": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
     "PromptAssembler": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
     "MockBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
+    "AnthropicBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
+    "VertexBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
+    "OpenAICompatBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.1}},
 }
 
 

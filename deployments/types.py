@@ -112,7 +112,6 @@ class SuggestionInput(BaseModel):
     prompt_version: str = "^1.0.0"
     prompt_enhancer: dict[str, Any] = Field(default_factory=dict)
     stream: bool = False
-    model: str | None = None  # a catalogue identifier the caller named (model_metadata)
 
 
 class TokenUsage(BaseModel):

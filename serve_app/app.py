@@ -10,6 +10,7 @@ from ray.serve import Application
 
 from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
+from deployments.backends.registry import configured_providers
 from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
 from deployments.defaults import options_for
 from deployments.ingress import Ingress
@@ -27,6 +28,9 @@ class AppArgs(BaseModel):
     auth: Placement = "ingress"
     prompt_assembler: Placement = "ingress"
     settings: dict[str, Any] = {}  # overrides of AIGW_* settings (tests, fixed deployments)
+    # Provider backends (e.g. "openai_compat") run inside the ingress replica instead of as
+    # their own deployment: no handle hop for an HTTP client that only waits on I/O.
+    providers_in_ingress: list[str] = []
     custom_models: list[dict[str, Any]] = []  # vLLM models in the graph (docs/custom-models.md)
 
 
@@ -54,6 +58,12 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     opts = AppArgs.model_validate(args or {})
     settings = Config(**opts.settings)
     backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
+    in_ingress: dict[str, type] = {}
+    for name, (cls, deployment) in configured_providers(settings).items():
+        if name in opts.providers_in_ingress:
+            in_ingress[name] = cls
+        else:
+            backends[name] = _deployment(cls, deployment).bind(settings)
     custom_models = parse_custom_models(opts.custom_models)
     if custom_models and not settings.mock_model_responses:  # mock mode needs no GPUs
         backends.update(_vllm_backends(custom_models))
@@ -66,5 +76,5 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         else None
     )
     ingress = _deployment(serve.ingress()(Ingress), "Ingress")
-    app: Application = ingress.bind(settings, backends, auth, assembler, custom_models)
+    app: Application = ingress.bind(settings, backends, auth, assembler, in_ingress, custom_models)
     return app

@@ -126,33 +126,36 @@ def test_the_kuberay_manifest_embeds_a_valid_serve_config():
     assert any(spec.autoscaling.min_replicas == 0 for spec in specs)
 
 
-def test_a_request_may_name_a_custom_model_its_feature_allows():
-    from routing.requested import requested_model
-    from serve_app.api.schemas.common import ModelMetadata
+def test_model_metadata_naming_a_custom_model_runs_it_in_the_graph():
+    from routing.selection import ModelChooser, ModelSelection
 
     specs = parse_custom_models(
         [
             {"name": "big", "model_source": "/b", "features": ["code_generations"]},
-            {
-                "name": "small",
-                "model_source": "/s",
-                "features": ["code_completions", "code_generations"],
-            },
+            {"name": "small", "model_source": "/s", "features": ["code_completions"]},
         ]
     )
     catalogue = with_custom_models(load_catalogue(), specs)
-    assert catalogue.features["code_generations"].default_model == "big"  # first declared wins
-    router = Router(catalogue, ["mock", "vllm:big", "vllm:small"], mock_mode=False)
+    backends = ["mock", "openai_compat", "vllm:big", "vllm:small"]
+    chooser = ModelChooser(Router(catalogue, backends, mock_mode=False))
 
-    meta = ModelMetadata(provider="openai", name="llama3", identifier="custom_openai/small")
-    asked = requested_model(meta)
-    assert asked == "small"
-    assert router.target_for("code_generations", requested=asked).name == "small"
-    # Not allowed for completions: the feature's default serves instead.
-    assert router.target_for("code_completions", requested="big").name == "small"
-    assert router.target_for("code_completions", requested="no-such-model").name == "small"
-    assert requested_model(None, "gitlab", "small") == "small"
-    assert requested_model(ModelMetadata(provider="openai")) is None
+    def metadata(identifier: str) -> ModelSelection:
+        return ModelSelection(
+            provider="openai",
+            name="llama3",
+            endpoint="http://vllm.internal/v1",
+            identifier=identifier,
+            from_metadata=True,
+        )
+
+    target = chooser.choose("code_completions", metadata("custom_openai/big"))
+    assert (target.backend, target.name, target.engine) == ("vllm:big", "big", "vllm")
+    assert target.endpoint is None  # in the graph: the caller's endpoint is not called
+    # A model this gateway does not serve goes to the caller's OpenAI-compatible server.
+    other = chooser.choose("code_completions", metadata("custom_openai/elsewhere"))
+    assert other.backend == "openai_compat" and other.endpoint == "http://vllm.internal/v1"
+    # The first model declared for a feature is its default.
+    assert chooser.choose("code_completions", None).name == "small"
 
 
 SPEC = {"name": "m", "model_source": "/models/m", "features": ["code_completions"]}
