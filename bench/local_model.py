@@ -3,6 +3,7 @@ versus llama.cpp called directly — same GGUF, same prompt, same limits, in one
 
     .venv/bin/python -m bench.local_model [--runs 5] [--json out.json]
 
+Runs alternate between the two paths so both see the same machine load.
 Direct: `llama_cpp.Llama.create_completion(stream=True)` in this process, with the catalogue's
 max_tokens and temperature for the model (what the gateway sends). Gateway: an embedded
 Ray Serve with the gateway graph in its default mode (no key, mock off: LocalBackend bound),
@@ -156,13 +157,15 @@ def main() -> None:
     print(f"model: {default_gguf_path().name}; load (weights + warm-up): {load_s:.2f}s")
     max_tokens, temperature = catalogue_params()
     print(f"prompt: {PREFIX!r}; max_tokens {max_tokens}, temperature {temperature}")
-    direct(engine.llama, 1)  # warm-up, discarded
-    results = {"direct": direct(engine.llama, args.runs)}
-    engine.llama.close()  # free this core's share before the gateway's replica loads its own
     base = start_gateway()
+    results: dict[str, list[Sample]] = {"direct": [], "gateway": []}
     try:
-        through_gateway(base, 1)  # warm-up, discarded
-        results["gateway"] = through_gateway(base, args.runs)
+        direct(engine.llama, 1)  # warm-ups, discarded
+        through_gateway(base, 1)
+        # Alternate the two paths so that both see the same machine load.
+        for _ in range(args.runs):
+            results["direct"] += direct(engine.llama, 1)
+            results["gateway"] += through_gateway(base, 1)
     finally:
         import ray
         from ray import serve
