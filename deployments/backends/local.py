@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,8 +28,22 @@ logger = logging.getLogger("aigw.local_model")
 LOAD_WAIT_S = 120.0  # a request arriving during start-up waits this long for the model
 
 
+def show_progress() -> None:
+    """Loading progress on the process's real stderr, which Ray forwards to the `make run`
+    console. (In a replica, Serve swaps `sys.stderr` for its logger, whose handlers buffer INFO
+    records in throughput-optimized mode: progress would show up late or never.)"""
+    if not any(getattr(h, "_aigw_progress", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.__stderr__ or sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._aigw_progress = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
 class LocalBackend:
     def __init__(self, settings: LocalModelSettings | None = None) -> None:
+        show_progress()
         self.settings = settings or LocalModelSettings()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._engine: LlamaEngine | None = None

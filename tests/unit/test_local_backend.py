@@ -48,11 +48,18 @@ async def test_not_ready_until_loaded_and_a_missing_model_never_becomes_ready(tm
     b.close()
 
 
-async def test_check_turns_true_once_the_model_is_loaded() -> None:
+async def test_check_turns_true_once_the_model_is_loaded_and_loading_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="aigw.local_model")
     b = LocalBackend()
     assert await b.check() is False  # loading takes far longer than this line
     await b.wait_loaded(60)
     assert await b.check() is True
+    messages = [r.getMessage() for r in caplog.records if r.name == "aigw.local_model"]
+    assert any(m.startswith("local model: loading") and ".gguf" in m for m in messages)
+    assert any("weights loaded" in m and "prefix-only" in m for m in messages)
+    assert any(m.startswith("local model: ready in") for m in messages)
     b.close()
 
 
