@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
+from deployments.backends.llama_engine import FimTokens, longest_partial_stop
 from deployments.backends.local import LocalBackend
 from deployments.errors import BadRequestError, ModelUnavailable
 from deployments.suggestions.tokenizer import default_tokenizer
@@ -201,3 +203,32 @@ async def test_temperature_changes_sampling(backend: LocalBackend) -> None:
         (await backend.generate(completion(max_tokens=12, temperature=1.5))).text for _ in range(4)
     }
     assert len(hot) > 1
+
+
+async def test_fill_in_the_middle_prompt_for_a_vocabulary_with_fim_tokens(
+    backend: LocalBackend,
+) -> None:
+    engine = copy.copy(backend.engine)
+    assert engine is not None and engine.fim is None  # SmolLM2 has no FIM tokens
+    engine.fim = FimTokens(prefix=10, suffix=11, middle=12)  # as a FIM vocabulary reports them
+    tok = default_tokenizer()
+    request = completion(prefix="def f(x):\n    ", suffix="\n    return y\n")
+    tokens, _ = engine.prompt(request, max_tokens=16)
+    assert tokens == [10, *tok.encode(request.prefix), 11, *tok.encode(request.suffix), 12]
+    # Over budget: the prefix keeps its end, the suffix its start, within the context.
+    long = completion(prefix="a = 1\n" * 2000 + "def f(x):\n", suffix="    return x\n" * 2000)
+    tokens, _ = engine.prompt(long, max_tokens=16)
+    assert len(tokens) == engine.n_ctx - 16
+    assert tokens[0] == 10 and tokens[-1] == 12
+    split = tokens.index(11)
+    assert tok.decode(tokens[1:split]).endswith("def f(x):\n")
+    assert tok.decode(tokens[split + 1 : -1]).startswith("    return x\n")
+    # Without a suffix, FIM is pointless: the prompt is the prefix alone.
+    assert engine.prompt(completion(prefix="x = "), 16)[0] == tok.encode("x = ")
+
+
+def test_partial_stop_sequences_are_held_back() -> None:
+    assert longest_partial_stop("foo\n", ["\n\n"]) == 1
+    assert longest_partial_stop("foo```", ["````"]) == 3
+    assert longest_partial_stop("foo", ["\n\n", "END"]) == 0
+    assert longest_partial_stop("xEN", ["\n\n", "END"]) == 2
