@@ -196,7 +196,6 @@ class LlamaEngine:
 
         vocab = self.llama._model.vocab
         text, emitted, produced, finish = "", 0, 0, "length"
-        previous: list[int] = []
         cut: int | None = None
         generator = self.llama.generate(
             tokens,
@@ -215,8 +214,7 @@ class LlamaEngine:
                     finish = "stop"
                     break
                 produced += 1
-                text += decoder.decode(self.llama.detokenize([token], prev_tokens=previous))
-                previous.append(token)
+                text += decoder.decode(self.llama.detokenize([token]))
                 cut = _first_stop(text, stops, max(0, emitted - _longest(stops)))
                 if cut is not None:
                     text, finish = text[:cut], "stop"
