@@ -9,6 +9,7 @@ from ray import serve
 from ray.serve import Application
 
 from deployments.auth import AuthService
+from deployments.backends.local import LocalBackend
 from deployments.backends.mock import MockBackend
 from deployments.backends.registry import configured_providers
 from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
@@ -58,6 +59,8 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     opts = AppArgs.model_validate(args or {})
     settings = Config(**opts.settings)
     backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
+    if not settings.mock_model_responses:  # the default model when no provider key is set
+        backends["local"] = _deployment(LocalBackend, "LocalBackend").bind(settings.local_model)
     in_ingress: dict[str, type] = {}
     for name, (cls, deployment) in configured_providers(settings).items():
         if name in opts.providers_in_ingress:
@@ -78,3 +81,13 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     ingress = _deployment(serve.ingress()(Ingress), "Ingress")
     app: Application = ingress.bind(settings, backends, auth, assembler, in_ingress, custom_models)
     return app
+
+
+def built_deployments(args: dict[str, Any] | None = None) -> set[str]:
+    """Names of the deployments `build_app(args)` creates. serve_config.yaml may list more
+    (LocalBackend is not built in mock mode, a provider without a key is not built) and
+    Serve refuses overrides of absent deployments."""
+    from ray.serve._private.build_app import build_app as build_serve_app
+
+    built = build_serve_app(build_app(args), name="probe")
+    return {deployment.name for deployment in built.deployments}
