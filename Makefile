@@ -40,8 +40,10 @@ llama-wheel: uv
 run: install
 	$(VENV)/bin/aigw run
 
-test: install
+# Every tier: unit and Ray Serve integration in .venv, then the vLLM CPU tier in .venv-vllm.
+test: install install-vllm
 	$(VENV)/bin/python -m pytest -q
+	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/vllm
 
 test-unit: install
 	$(VENV)/bin/python -m pytest -q tests/unit
