@@ -70,12 +70,13 @@ class PromptAssembler:
             "temperature": target.params.get("temperature"),
         }
         usage = TokenUsage()
+        unit_primitive = ""
         if inp.raw_messages is not None:
             request = ModelRequest(kind="chat", messages=inp.raw_messages, **base)
         elif inp.raw_prompt is not None:
             request = ModelRequest(kind="completion", prefix=inp.raw_prompt, **base)
         else:
-            request, usage = self._from_registry(inp, target, language, base)
+            request, usage, unit_primitive = self._from_registry(inp, target, language, base)
         if not usage.input_tokens:
             usage = usage.model_copy(update={"input_tokens": self._count_request(request)})
         return AssembledSuggestion(
@@ -84,6 +85,7 @@ class PromptAssembler:
             language_name=language.name if language else "",
             extension=file_extension(inp.file_name),
             usage=usage,
+            unit_primitive=unit_primitive,
         )
 
     # -- registry-based prompts ----------------------------------------------------------
@@ -93,7 +95,7 @@ class PromptAssembler:
         target: ModelTarget,
         language: Language | None,
         base: dict[str, Any],
-    ) -> tuple[ModelRequest, TokenUsage]:
+    ) -> tuple[ModelRequest, TokenUsage, str]:
         generation = inp.feature == "code_generations"
         prompt_id = (inp.prompt_id if generation else None) or DEFAULT_PROMPT_IDS[inp.feature]
         prompt = self.registry.get(prompt_id, inp.prompt_version, target.family)
@@ -128,7 +130,7 @@ class PromptAssembler:
                 request = ModelRequest(kind="completion", prefix=_text_prompt(messages), **params)
             else:
                 request = ModelRequest(kind="chat", messages=messages, **params)
-        return request, _usage(fitted, input_tokens)
+        return request, _usage(fitted, input_tokens), prompt.unit_primitive
 
     @staticmethod
     def _variables(inp: SuggestionInput, language: Language | None) -> dict[str, Any]:

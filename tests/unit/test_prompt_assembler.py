@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 
+from deployments.backends.mock import MockBackend
+from deployments.handles import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
-from deployments.prompts import NoMatchingVersionError, UnknownPromptError
+from deployments.prompts import NoMatchingVersionError, PromptDefinitionError, UnknownPromptError
 from deployments.suggestions.tokenizer import default_tokenizer
-from deployments.types import ContextSnippet, ModelTarget, SuggestionInput
+from deployments.types import ContextSnippet, Identity, ModelTarget, SuggestionInput
+from routing.catalogue import load_catalogue
+from serve_app.api.app import create_app
+from serve_app.gateway import Gateway
+from serve_app.settings import Config
 from tests.payloads import v3_body
 
 PREFIX = "import os\n\ndef read(path):\n    "
@@ -192,3 +199,48 @@ def test_v4_generation_with_enhancer_reaches_the_model(client):
     assert r.status_code == 200
     echoed = json.loads(r.json()["choices"][0]["text"].strip()[len("echo: ") :])
     assert 'file_name="x.go"' in echoed["messages"][0]["content"]
+
+
+# -- start-up and authorization ---------------------------------------------------------------
+def test_broken_prompt_file_fails_assembler_start(tmp_path):
+    bad = tmp_path / "code_suggestions" / "generations" / "base" / "1.0.0.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "name: x\nunit_primitive: generate_code\nprompt_template: {user: hi}\nmodle: {}\n"
+    )
+    with pytest.raises(PromptDefinitionError, match=r"1\.0\.0\.yml: unknown key 'modle'"):
+        PromptAssembler(definitions_dir=tmp_path)
+
+
+class ScopedAuth:
+    def __init__(self, *scopes: str) -> None:
+        self.identity = Identity(issuer="gitlab.com", scopes=scopes)
+
+    async def authenticate(self, headers: object) -> Identity:
+        return self.identity
+
+
+def test_registry_prompt_needs_its_unit_primitive(tmp_path):
+    path = tmp_path / "custom" / "chatty" / "base" / "1.0.0.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "name: Chatty\nunit_primitive: duo_chat\nprompt_template: {user: '{{prefix}}'}\n"
+    )
+    config = Config(mock_model_responses=True)
+
+    def client_with(*scopes: str) -> TestClient:
+        gateway = Gateway(
+            settings=config,
+            catalogue=load_catalogue(),
+            auth=ScopedAuth(*scopes),
+            assembler=LocalAssembler(PromptAssembler(definitions_dir=tmp_path)),
+            backends={"mock": MockBackend()},
+        )
+        return TestClient(create_app(gateway), raise_server_exceptions=False)
+
+    body = v3_body("code_editor_generation", prompt_id="custom/chatty")
+    r = client_with("generate_code").post("/v4/code/suggestions", json=body)
+    assert r.status_code == 403
+    assert r.json() == {"detail": "Unauthorized to access code suggestions"}
+    r = client_with("generate_code", "duo_chat").post("/v4/code/suggestions", json=body)
+    assert r.status_code == 200
