@@ -12,6 +12,7 @@ from deployments.prompt_assembler import PromptAssembler
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.observability.telemetry import Telemetry
 from serve_app.settings import Config
 
 
@@ -25,15 +26,26 @@ class Ingress:
         auth: Any | None = None,
         assembler: Any | None = None,
     ) -> None:
+        self.telemetry = telemetry = Telemetry.start(settings)
         self.gateway = Gateway(
             settings=settings,
             catalogue=load_catalogue(),
-            auth=RemoteAuth(auth) if auth is not None else AuthService(settings),
-            assembler=RemoteAssembler(assembler)
-            if assembler is not None
-            else LocalAssembler(PromptAssembler(tuple(settings.feature_flags.excl_post_process))),
-            backends={name: RemoteBackend(handle) for name, handle in backends.items()},
+            auth=RemoteAuth(auth, settings) if auth is not None else AuthService(settings),
+            assembler=telemetry.instrument_assembler(
+                RemoteAssembler(assembler)
+                if assembler is not None
+                else LocalAssembler(
+                    PromptAssembler(tuple(settings.feature_flags.excl_post_process))
+                )
+            ),
+            backends={
+                name: telemetry.instrument_backend(RemoteBackend(handle))
+                for name, handle in backends.items()
+            },
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return create_app(self.gateway, under_serve=True)
+        return create_app(self.gateway, under_serve=True, telemetry=self.telemetry)
+
+    def __del__(self) -> None:
+        self.telemetry.close()  # send the internal events still queued

@@ -34,6 +34,13 @@ def load_serve_config(path: Path, settings: Config) -> dict[str, Any]:
     return config
 
 
+def metrics_url(settings: Config) -> str:
+    """Where Prometheus scrapes: Ray's metrics export port, which binds every interface."""
+    host = settings.fastapi.metrics_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{host}:{settings.fastapi.metrics_port}/metrics"
+
+
 class _Stop(Exception):
     pass
 
@@ -68,7 +75,14 @@ def run(config_path: Path, num_cpus: int | None) -> int:
     host, port = config["http_options"]["host"], config["http_options"]["port"]
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     try:
-        ray.init(address="local", namespace="serve", include_dashboard=False, num_cpus=num_cpus)
+        ray.init(
+            address="local",
+            namespace="serve",
+            include_dashboard=False,
+            num_cpus=num_cpus,
+            # Ray's metrics agent serves every replica's metrics on this node (issue 8).
+            _metrics_export_port=settings.fastapi.metrics_port,
+        )
         # After ray.init, which installs its own SIGTERM handler.
         signal.signal(signal.SIGTERM, _raise_stop)
         signal.signal(signal.SIGINT, _raise_stop)
@@ -82,6 +96,7 @@ def run(config_path: Path, num_cpus: int | None) -> int:
             print("aigw-serve: the gateway did not come up; see the log above", file=sys.stderr)
             return 1
         print(f"aigw-serve: serving on {base_url}", flush=True)
+        print(f"aigw-serve: metrics at {metrics_url(settings)} (names prefixed ray_)", flush=True)
         if settings.fastapi.docs_url:
             print(f"aigw-serve: API docs at {base_url}{settings.fastapi.docs_url}", flush=True)
         if settings.mock_model_responses:

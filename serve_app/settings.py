@@ -27,6 +27,12 @@ class AuthSettings(BaseModel):
     bypass_external: bool = False
     bypass_external_with_header: bool = False
     bypass_jwt_signature: bool = False
+    # Our additions (no upstream names): OIDC key-set fetching and the ingress decision cache.
+    oidc_timeout_s: float = Field(default=10.0, gt=0)  # discovery + JWKS fetch of one issuer
+    jwks_cache_ttl_s: float = Field(default=86400.0, gt=0)  # upstream caches key sets for 24 h
+    jwks_refresh_interval_s: float = Field(default=10.0, ge=0)  # unknown-kid re-fetch spacing
+    decision_cache_size: int = Field(default=10000, ge=0)  # positive decisions kept (LRU); 0 = off
+    decision_cache_ttl_s: float = Field(default=300.0, ge=0)  # kept until min(exp, this)
 
 
 class SelfSignedJwtSettings(BaseModel):
@@ -51,6 +57,19 @@ class CustomModelSettings(BaseModel):
     disable_streaming: bool = False
 
 
+class InternalEventSettings(BaseModel):
+    """`AIGW_INTERNAL_EVENT__*` (API.md §3.2, §8.3); `queue_size`, `flush_interval_s` are ours."""
+
+    enabled: bool = False
+    endpoint: str | None = None
+    app_id: str = "gitlab_ai_gateway"
+    namespace: str = "gl"
+    batch_size: int = Field(default=1, ge=1)
+    thread_count: int = Field(default=1, ge=1)
+    queue_size: int = Field(default=10_000, ge=1)
+    flush_interval_s: float = Field(default=1.0, gt=0)
+
+
 class GoogleCloudPlatformSettings(BaseModel):
     project: str = ""
     location: str = "us-central1"
@@ -73,6 +92,8 @@ class Config(BaseSettings):
     cloud_connector_service_name: str = "gitlab-ai-gateway"
     mock_model_responses: bool = False
     use_agentic_mock: bool = False
+    # {"<engine>": {"<model>": {"concurrency", "input_tokens", ...}}}: only exported as gauges.
+    model_engine_limits: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
 
     fastapi: FastApiSettings = Field(default_factory=FastApiSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -83,6 +104,7 @@ class Config(BaseSettings):
     google_cloud_platform: GoogleCloudPlatformSettings = Field(
         default_factory=GoogleCloudPlatformSettings
     )
+    internal_event: InternalEventSettings = Field(default_factory=InternalEventSettings)
 
     def explicitly_set(self, group: str, field: str) -> bool:
         """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""

@@ -12,6 +12,8 @@ from deployments.suggestions.post_processing import (
 )
 from deployments.types import AssembledSuggestion, SuggestionInput, TokenUsage
 from serve_app.gateway import Gateway
+from serve_app.observability.record import current
+from serve_app.observability.timing import Stopwatch
 
 
 @dataclass(slots=True)
@@ -23,7 +25,11 @@ class Suggestion:
 
 async def prepare(gateway: Gateway, inp: SuggestionInput) -> AssembledSuggestion:
     chat = inp.raw_messages is not None or inp.feature == "code_generations"
-    target = gateway.router.target_for(inp.feature, chat=chat)
+    record = current()
+    if record is not None:
+        record.begin_handler()
+    with Stopwatch(record, "route"):
+        target = gateway.router.target_for(inp.feature, chat=chat)
     return await gateway.assemble(inp, target)
 
 
@@ -34,18 +40,19 @@ async def complete(
     result = await gateway.generate(request)
     engine = request.target.engine
     max_used = bool(request.max_tokens and result.output_tokens >= request.max_tokens)
-    if inp.feature == "code_generations":
-        text = post_process_generation(result.text, inp.content_above_cursor, engine)
-    else:
-        text = post_process_completion(
-            result.text,
-            inp.content_above_cursor,
-            engine,
-            gateway.settings.feature_flags.excl_post_process,
-            suffix=inp.content_below_cursor,
-            lang=assembled.lang,
-            max_output_tokens_used=max_used,
-        )
+    with Stopwatch(current(), "post"):
+        if inp.feature == "code_generations":
+            text = post_process_generation(result.text, inp.content_above_cursor, engine)
+        else:
+            text = post_process_completion(
+                result.text,
+                inp.content_above_cursor,
+                engine,
+                gateway.settings.feature_flags.excl_post_process,
+                suffix=inp.content_below_cursor,
+                lang=assembled.lang,
+                max_output_tokens_used=max_used,
+            )
     usage = assembled.usage.model_copy(
         update={
             "input_tokens": result.input_tokens or assembled.usage.input_tokens,

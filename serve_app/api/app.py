@@ -7,12 +7,17 @@ from starlette.middleware.cors import CORSMiddleware
 
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
-from serve_app.api.routes import code_v2, code_v3, monitoring
+from serve_app.api.routes import code_v2, code_v3, monitoring, user_access_token
 from serve_app.gateway import Gateway
+from serve_app.observability.middleware import ObservabilityMiddleware
+from serve_app.observability.telemetry import Telemetry
 
 
-def create_app(gateway: Gateway, *, under_serve: bool = False) -> FastAPI:
+def create_app(
+    gateway: Gateway, *, under_serve: bool = False, telemetry: Telemetry | None = None
+) -> FastAPI:
     settings = gateway.settings
+    telemetry = telemetry or Telemetry.in_memory(settings)
     docs = settings.fastapi
     app = FastAPI(
         title="aigw-serve",
@@ -22,12 +27,14 @@ def create_app(gateway: Gateway, *, under_serve: bool = False) -> FastAPI:
         redoc_url=docs.redoc_url,
     )
     app.state.gateway = gateway
+    app.state.telemetry = telemetry
     for router in (monitoring.router, code_v2.router, code_v3.router):
         app.include_router(router)
+    app.include_router(user_access_token.router)
     install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)
 
     skip = AUTH_SKIP | {url for url in (docs.docs_url, docs.openapi_url, docs.redoc_url) if url}
-    # Starlette wraps in reverse order: context first, then CORS, then auth.
+    # Starlette wraps in reverse order: observability, context, CORS, then auth.
     app.add_middleware(
         AuthMiddleware,
         authenticate=gateway.authenticate,
@@ -38,4 +45,5 @@ def create_app(gateway: Gateway, *, under_serve: bool = False) -> FastAPI:
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
     )
     app.add_middleware(RequestContextMiddleware, echo_request_id=not under_serve)
+    app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # outermost: sees it all
     return app

@@ -9,6 +9,7 @@ from fastapi import Request
 from deployments.errors import AuthorizationError
 from deployments.types import Identity
 from serve_app.gateway import Gateway
+from serve_app.observability import record as request_record
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -25,6 +26,9 @@ def require(
     request: Request, unit_primitive: str, message: str, disallowed_issuers: Sequence[str] = ()
 ) -> Identity:
     identity = identity_of(request)
+    record = request_record.current()
+    if record is not None:
+        record.authorized(unit_primitive)
     if not identity.can(unit_primitive, disallowed_issuers):
         raise AuthorizationError(message)
     return identity

@@ -1,0 +1,1 @@
+"""Metrics, per-stage timing, structured logs and internal events (API.md §8, issue 8)."""

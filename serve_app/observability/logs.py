@@ -1,0 +1,242 @@
+"""Structured logs (API.md §8.2) with structlog, rendered off the request path.
+
+Callers only build a dict and put a record on a queue; a listener thread renders it (JSON by
+default, `AIGW_LOGGING__FORMAT_JSON=false` for console lines), masks secrets and writes it to
+stdout or `AIGW_LOGGING__TO_FILE`. Our loggers are `api.*` (access log, request log) and
+`aigw.*` (the rest of the gateway); Ray's own loggers are left alone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import logging.handlers
+import queue
+import re
+import sys
+import threading
+from collections.abc import MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from structlog.stdlib import ProcessorFormatter
+
+from serve_app.observability import record as request_record
+from serve_app.settings import LoggingSettings
+
+ACCESS_LOGGER = "api.access"
+REQUEST_LOGGER = "api.request"  # prompt / response text: only when request logging is allowed
+OUR_LOGGERS = ("api", "aigw")
+MASK = "**********"
+POLL_S = 0.05
+
+_SECRET_NAMES = frozenset(
+    {
+        "api_key",
+        "authorization",
+        "proxy-authorization",
+        "token",
+        "access_token",
+        "id_token",
+        "refresh_token",
+        "password",
+        "secret",
+        "private_key",
+        "signing_key",
+        "validation_key",
+        "cookie",
+        "x-api-key",
+        "x-goog-api-key",
+    }
+)
+# Values that are credentials whatever their key: bearer headers, JWTs, provider keys.
+_SECRET_VALUE = re.compile(
+    r"(?i)\bbearer\s+\S+|\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]+|\b(?:sk|glpat|gl[a-z]{2,4})-[\w-]{8,}"
+)
+
+
+def _secret_key(key: str) -> bool:
+    k = key.lower()
+    return k in _SECRET_NAMES or k.endswith(("_api_key", "-api-key", "_secret", "_password"))
+
+
+_MIN_SECRET_LEN = 16  # shorter strings cannot hold the credentials matched above
+
+
+def _mask_str(value: str) -> str:
+    if len(value) < _MIN_SECRET_LEN or not ("-" in value or "eyJ" in value or "earer" in value):
+        return value  # the cheap test spares the regex for almost every field
+    return _SECRET_VALUE.sub(MASK, value)
+
+
+def mask(value: Any, depth: int = 0) -> Any:
+    """A copy of `value` with every secret-named field and credential-looking string masked."""
+    if isinstance(value, str):
+        return _mask_str(value)
+    if depth > 8:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: (MASK if v and isinstance(k, str) and _secret_key(k) else mask(v, depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [mask(v, depth + 1) for v in value]
+    return value
+
+
+def _mask_processor(
+    logger: Any, name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    record = event_dict.pop("_record", None)
+    from_structlog = event_dict.pop("_from_structlog", None)
+    masked: dict[str, Any] = mask(dict(event_dict))
+    if record is not None:
+        masked["_record"], masked["_from_structlog"] = record, from_structlog
+    return masked
+
+
+def _from_record(
+    logger: Any, name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    rec: logging.LogRecord | None = event_dict.get("_record")
+    for key in [k for k in event_dict if k.startswith("_ray")]:
+        del event_dict[key]  # attributes Ray's logging filters put on every record
+    if rec is not None:
+        event_dict.setdefault("level", rec.levelname.lower())
+        event_dict.setdefault("logger", rec.name)
+        event_dict.setdefault(
+            "timestamp", datetime.fromtimestamp(rec.created, UTC).isoformat(timespec="microseconds")
+        )
+        correlation_id = getattr(rec, "correlation_id", None)
+        if correlation_id:
+            event_dict.setdefault("correlation_id", correlation_id)
+    return event_dict
+
+
+class _BindRequest(logging.Filter):
+    """Runs in the caller's thread: tags stdlib records with the request's correlation id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = request_record.current()
+        if current is not None and not hasattr(record, "correlation_id"):
+            record.correlation_id = current.correlation_id
+        return True
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands the record over as it is; the listener thread does all formatting."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class LogPipeline:
+    """One writer thread that wakes every `poll_s` and writes everything queued since.
+
+    Polling, rather than blocking on the queue, means a request's `emit` never wakes the
+    writer: the request thread keeps the GIL, and lines are rendered in batches.
+    """
+
+    def __init__(
+        self,
+        records: queue.SimpleQueue[logging.LogRecord],
+        handler: logging.Handler,
+        poll_s: float = POLL_S,
+    ) -> None:
+        self.records = records
+        self.handler = handler
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aigw-log-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                record = self.records.get_nowait()
+            except queue.Empty:
+                return
+            if record.levelno >= self.handler.level:
+                self.handler.handle(record)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            self._drain()
+        self._drain()
+
+    def stop(self) -> None:
+        """Write what is queued and stop the writer thread (idempotent)."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(5.0)
+            self.handler.close()
+
+
+_active: LogPipeline | None = None
+
+
+def formatter(format_json: bool) -> ProcessorFormatter:
+    renderer: Any = (
+        structlog.processors.JSONRenderer(default=str)
+        if format_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    return ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder()],
+        processors=[
+            _from_record,
+            _mask_processor,
+            ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+
+
+def configure_logging(
+    settings: LoggingSettings, stream: Any = None, handler: logging.Handler | None = None
+) -> LogPipeline:
+    """Route `api.*` and `aigw.*` through a queue to one writer. Calling it again replaces the
+    previous pipeline (tests pass `stream` or `handler` to capture the output)."""
+    global _active
+    if _active is not None:
+        _active.stop()
+    if handler is None:
+        if settings.to_file:
+            handler = logging.handlers.WatchedFileHandler(settings.to_file)
+        else:
+            # The process's real stdout: in a throughput-optimized Serve replica `sys.stdout`
+            # is a shim into Serve's own (buffered, reformatted) replica log.
+            handler = logging.StreamHandler(stream or sys.__stdout__ or sys.stdout)
+    handler.setFormatter(formatter(settings.format_json))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    enqueue = _Enqueue(records)
+    enqueue.addFilter(_BindRequest())
+    level = logging.getLevelName(settings.level.upper())
+    for name in OUR_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [enqueue]
+        logger.setLevel(level if isinstance(level, int) else logging.INFO)
+        logger.propagate = False
+    _active = LogPipeline(records, handler)
+    return _active
+
+
+def flush_logs() -> None:
+    """Write every queued line and stop the writer (at exit / replica shutdown)."""
+    if _active is not None:
+        _active.stop()
+
+
+atexit.register(flush_logs)
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger over the stdlib logger `name` (fields as keyword arguments)."""
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[structlog.stdlib.filter_by_level, ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )

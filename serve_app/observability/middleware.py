@@ -1,0 +1,82 @@
+"""The outermost of our ASGI middleware: opens the request's record, stamps `X-Gateway-Timing`
+on the response head, and hands the record to Telemetry when the response is done.
+
+Arrival is stamped when Serve hands the request to our ASGI app — Serve (2.60) passes no
+earlier timestamp in the scope or request metadata. An edge proxy's `X-Request-Start` header
+(`t=<unix time>`), when present, extends `queue` back to the edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import MutableMapping
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serve_app.observability import timing
+from serve_app.observability.record import RequestRecord, activate, deactivate
+from serve_app.observability.telemetry import Telemetry
+
+logger = logging.getLogger("aigw.observability")
+Message = MutableMapping[str, Any]
+TIMING_HEADER = timing.HEADER.lower().encode()
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        self.app = app
+        self.telemetry = telemetry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        wall = time.time()
+        cpu = time.process_time()
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name[:2] == b"x-" or name == b"user-agent":
+                headers[name.decode("latin-1")] = value.decode("latin-1")
+        correlation_id = headers.get("x-request-id", "")
+        if not correlation_id:  # so that every layer below sees the same id
+            correlation_id = uuid.uuid4().hex
+            scope["headers"] = [*scope["headers"], (b"x-request-id", correlation_id.encode())]
+        record = RequestRecord(started, wall, headers, correlation_id=correlation_id)
+        edge = headers.get("x-request-start")
+        if edge:
+            record.edge_queue_s = timing.edge_queue_seconds(edge, wall)
+        record.request_logging = self.telemetry.request_logging_allowed(headers)
+        total_s: float | None = None
+
+        async def send_timed(message: Message) -> None:
+            nonlocal total_s
+            if message["type"] == "http.response.start":
+                state = scope.get("state") or {}
+                total_s = timing.finish_stages(record, state.get("auth_s"), time.perf_counter())
+                record.status = message["status"]
+                raw = list(message.get("headers", ()))
+                for name, value in raw:
+                    if name == b"content-type":
+                        record.fields["content_type"] = value.decode("latin-1")
+                        break
+                raw.append((TIMING_HEADER, timing.header_value(record.stages, total_s).encode()))
+                message["headers"] = raw
+            await send(message)
+
+        token = activate(record)
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive, send_timed)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            deactivate(token)
+            try:
+                self.telemetry.finish(record, scope, total_s, cpu, error)
+            except Exception:  # observability must never break a response
+                logger.warning("recording request %s failed", correlation_id, exc_info=True)

@@ -1,0 +1,1 @@
+"""Local servers that speak real wire protocols, for tests."""

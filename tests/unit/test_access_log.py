@@ -1,0 +1,197 @@
+"""Structured logs (API.md §8.2): one JSON access line per request, secrets never written."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from serve_app.observability.logs import MASK, mask
+from tests.payloads import v2_body, v3_body
+from tests.unit.observability_helpers import LogCapture, SlowBackend, observed
+
+API_KEY = "sk-ant-api03-SECRETSECRETSECRET"
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
+GITLAB_HEADERS = {
+    "X-Request-ID": "corr-123",
+    "X-Gitlab-Instance-Id": "inst-1",
+    "X-Gitlab-Global-User-Id": "user-9",
+    "X-Gitlab-Host-Name": "gitlab.example.com",
+    "X-Gitlab-Version": "18.5.0",
+    "X-Gitlab-Realm": "self-managed",
+    "X-Gitlab-Language-Server-Version": "7.20.0",
+    "X-Gitlab-Feature-Enablement-Type": "duo_pro",
+    "X-Gitlab-Is-Team-Member": "false",
+    "User-Agent": "code-suggestions-test/1.0",
+}
+
+
+@pytest.fixture
+def capture():
+    cap = LogCapture()
+    yield cap
+    cap.pipeline.stop()
+
+
+def access_lines(lines):
+    return [line for line in lines if line.get("logger") == "api.access"]
+
+
+def test_one_json_access_line_per_request_with_contract_fields(capture):
+    client, _, _ = observed(backend=SlowBackend(0.01))
+    r = client.post("/v2/code/completions", json=v2_body(), headers=GITLAB_HEADERS)
+    assert r.status_code == 200
+    client.post("/v2/code/completions", json=v2_body(stream=True), headers=GITLAB_HEADERS)
+    client.get("/monitoring/healthz")
+    lines = capture.lines()
+    access = access_lines(lines)
+    assert len(access) == 3
+    line = access[0]
+    assert line["event"].endswith('"POST /v2/code/completions HTTP/1.1" 200')
+    assert line["level"] == "info" and "timestamp" in line
+    expected = {
+        "path": "/v2/code/completions",
+        "status_code": 200,
+        "method": "POST",
+        "correlation_id": "corr-123",
+        "http_version": "1.1",
+        "gitlab_instance_id": "inst-1",
+        "gitlab_global_user_id": "user-9",
+        "gitlab_host_name": "gitlab.example.com",
+        "gitlab_version": "18.5.0",
+        "gitlab_realm": "self-managed",
+        "gitlab_language_server_version": "7.20.0",
+        "gitlab_feature_enablement_type": "duo_pro",
+        "gitlab_is_team_member": "false",
+        "meta.unit_primitive": "complete_code",
+        "meta.feature_category": "code_suggestions",
+        "model_engine": "llm-provider-mocked",
+        "user_agent": "code-suggestions-test/1.0",
+        "duration_request": -1,
+        "is_streaming": False,
+    }
+    assert {k: line.get(k) for k in expected} == expected
+    assert line["duration_s"] >= 0.01
+    assert line["input_tokens"] == 7 and line["output_tokens"] > 0
+    assert line["total_tokens"] == line["input_tokens"] + line["output_tokens"]
+    assert line["content_type"] == "application/json"
+    assert line["tracked_internal_events"] == []  # events are off by default
+    assert line["gateway_timing_ms"]["backend_ttfb"] >= 10
+    assert line["url"].startswith("http://testserver/v2/code/completions")
+    streamed = access[1]
+    assert streamed["is_streaming"] is True
+    assert streamed["first_chunk_duration_s"] >= 0.01
+    assert streamed["response_start_duration_s"] >= streamed["first_chunk_duration_s"]
+    assert access[2]["path"] == "/monitoring/healthz" and "model_engine" not in access[2]
+
+
+def test_gateway_logs_share_the_correlation_id(capture):
+    client, _, _ = observed(backend=SlowBackend(0.0, error=RuntimeError("boom")))
+    r = client.post("/v2/code/completions", json=v2_body(), headers={"X-Request-ID": "c-77"})
+    assert r.status_code == 503
+    lines = capture.lines()
+    failed = [line for line in lines if line.get("logger") == "aigw.gateway"]
+    assert failed and failed[0]["correlation_id"] == "c-77" and failed[0]["level"] == "error"
+    (access,) = access_lines(lines)
+    assert access["status_code"] == 503 and access["correlation_id"] == "c-77"
+
+
+def test_no_api_key_or_token_reaches_the_log(capture):
+    client, _, _ = observed(
+        {"custom_models": {"enabled": True}, "logging": {"enable_request_logging": True}},
+        backend=SlowBackend(0.0),
+    )
+    body = v2_body(model_endpoint="http://127.0.0.1:9/v1", model_api_key=API_KEY,
+                   model_provider="litellm", model_name="mistral")  # fmt: skip
+    headers = {**GITLAB_HEADERS, "Authorization": f"Bearer {JWT}", "X-Api-Key": API_KEY}
+    client.post("/v2/code/completions", json=body, headers=headers)
+    client.post("/v2/code/completions", json=v2_body(), headers=headers)
+    text = capture.text()
+    assert API_KEY not in text and JWT not in text
+    assert "api.access" in text
+
+
+def test_prompts_are_logged_only_when_request_logging_is_allowed():
+    secret_code = "def greet(name):"
+    cap = LogCapture()
+    client, _, _ = observed(backend=SlowBackend(0.0))
+    client.post("/v2/code/completions", json=v2_body(), headers=GITLAB_HEADERS)
+    text = cap.text()
+    assert secret_code not in text and "api.request" not in text
+
+    cap = LogCapture()
+    flags = {"x-gitlab-enabled-feature-flags": "expanded_ai_logging,other"}
+    client.post("/v2/code/completions", json=v2_body(), headers={**GITLAB_HEADERS, **flags})
+    (request_line,) = [x for x in cap.lines() if x.get("logger") == "api.request"]
+    assert secret_code in request_line["request"]["prefix"]
+    assert request_line["response"].startswith("echo: ")
+    assert request_line["correlation_id"] == "corr-123"
+
+    # The flag is disallowed for the realm: no prompt text.
+    cap = LogCapture()
+    client, _, _ = observed(
+        {"feature_flags": {"disallowed_flags": {"self-managed": ["expanded_ai_logging"]}}},
+        backend=SlowBackend(0.0),
+    )
+    client.post("/v2/code/completions", json=v2_body(), headers={**GITLAB_HEADERS, **flags})
+    assert secret_code not in cap.text()
+
+
+def test_self_hosted_instances_opt_in_with_the_verbose_logs_header():
+    cap = LogCapture()
+    client, _, _ = observed({"custom_models": {"enabled": True}}, backend=SlowBackend(0.0))
+    verbose = {"x-gitlab-enabled-instance-verbose-ai-logs": "true"}
+    client.post("/v3/code/completions", json=v3_body(), headers=verbose)
+    assert any(x.get("logger") == "api.request" for x in cap.lines())
+
+
+def test_console_format_and_level_are_honoured():
+    cap = LogCapture(format_json=False, level="WARNING")
+    client, _, _ = observed(backend=SlowBackend(0.0))
+    client.post("/v2/code/completions", json=v2_body())
+    logging.getLogger("aigw.test").warning("plain line")
+    text = cap.text()
+    assert "plain line" in text and "api.access" not in text
+    assert not text.lstrip().startswith("{")
+
+
+def test_log_to_file(tmp_path):
+    from serve_app.observability.logs import configure_logging
+    from serve_app.settings import LoggingSettings
+
+    path = tmp_path / "aigw.log"
+    pipeline = configure_logging(LoggingSettings(to_file=str(path)))
+    client, _, _ = observed(backend=SlowBackend(0.0))
+    client.get("/monitoring/healthz")
+    pipeline.stop()
+    assert '"logger": "api.access"' in path.read_text()
+
+
+def test_mask_covers_keys_and_credential_values():
+    masked = mask({"api_key": "abc", "nested": {"model_api_key": "x1"}, "input_tokens": 5,
+                   "note": f"header was Bearer {JWT}"})  # fmt: skip
+    assert masked["api_key"] == MASK and masked["nested"]["model_api_key"] == MASK
+    assert masked["input_tokens"] == 5 and JWT not in masked["note"]
+
+
+def test_rails_transit_and_unexpected_errors_are_logged(capture):
+    import time
+
+    class Broken:
+        async def assemble_suggestion(self, inp, target):
+            raise RuntimeError("assembler bug")
+
+    client, _, telemetry = observed(backend=SlowBackend(0.0))
+    client.app.state.gateway.assembler = telemetry.instrument_assembler(Broken())
+    sent = time.time() - 0.25
+    r = client.post(
+        "/v2/code/completions",
+        json=v2_body(),
+        headers={"X-Gitlab-Rails-Send-Start": str(sent), "X-Request-ID": "c-500"},
+    )
+    assert r.status_code == 500
+    (access,) = access_lines(capture.lines())
+    assert access["status_code"] == 500 and access["correlation_id"] == "c-500"
+    assert access["exception_class"] == "RuntimeError"
+    assert "assembler bug" in access["exception_backtrace"]
+    assert 0.25 <= access["duration_request"] < 5

@@ -1,0 +1,98 @@
+"""The contract's metrics (API.md §8.1), recorded in memory the way replicas record into Ray."""
+
+from __future__ import annotations
+
+from deployments.errors import ModelError, ModelRateLimited
+from tests.payloads import v2_body, v3_body
+from tests.unit.observability_helpers import SlowBackend, observed
+
+HEADERS = {
+    "X-Gitlab-Realm": "saas",
+    "X-Gitlab-Version": "18.5.0",
+    "X-Gitlab-Language-Server-Version": "7.20.0",
+    "X-Gitlab-Client-Type": "ide",
+    "X-Gitlab-Is-Team-Member": "true",
+}
+
+
+def test_each_request_is_counted_once_with_the_contract_labels():
+    client, store, _ = observed(backend=SlowBackend(0.0))
+    for _ in range(3):
+        assert (
+            client.post("/v2/code/completions", json=v2_body(), headers=HEADERS).status_code == 200
+        )
+    client.post("/v2/code/completions", json=v2_body(stream=True), headers=HEADERS)
+    assert store.total("model_inferences_total") == 4
+    labels = {
+        "model_engine": "llm-provider-mocked",
+        "gitlab_realm": "saas",
+        "gitlab_version": "18.5.0",
+        "lsp_version": "7.20.0",
+        "client_type": "ide",
+        "is_gitlab_team_member": "true",
+        "error": "no",
+        "error_type": "none",
+        "feature_category": "code_suggestions",
+        "unit_primitive": "complete_code",
+    }
+    assert store.total("model_inferences_total", **labels, streaming="no") == 3
+    assert store.total("model_inferences_total", **labels, streaming="yes") == 1
+    assert len(store.observed("inference_request_duration_seconds")) == 4
+    assert store.total("inference_input_tokens", streaming="no") == 3 * 7
+    assert store.total("inference_total_tokens") == store.total(
+        "inference_input_tokens"
+    ) + store.total("inference_output_tokens")
+    assert store.total("model_inferences_in_flight") == 0
+    assert store.total("http_requests_total", handler="/v2/code/completions", status="2xx") == 4
+    assert len(store.observed("http_request_duration_seconds", method="POST")) == 4
+    assert store.total("code_suggestions_prompt_language", lang="python", extension="py") == 4
+    assert len(store.observed("code_suggestions_post_processing_duration_seconds")) == 3
+    assert len(store.observed("gateway_stage_duration_seconds", stage="backend_ttfb")) == 4
+    assert len(store.observed("gateway_stage_duration_seconds", stage="gateway")) == 4
+
+
+def test_model_failures_are_labelled_by_error_type():
+    client, store, _ = observed(backend=SlowBackend(0.0, error=ModelRateLimited(retry_after="3")))
+    assert client.post("/v2/code/completions", json=v2_body()).status_code == 429
+    assert store.total("model_inferences_total", error="yes", error_type="overloaded") == 1
+    client, store, _ = observed(backend=SlowBackend(0.0, error=ModelError("x", 400)))
+    assert client.post("/v3/code/completions", json=v3_body()).status_code == 503
+    assert store.total("model_inferences_total", error="yes", error_type="http_400") == 1
+    assert store.total("http_requests_total", status="5xx") == 1
+    assert store.total("model_inferences_in_flight") == 0
+
+
+def test_unknown_paths_do_not_create_a_series_per_path():
+    client, store, _ = observed()
+    for i in range(3):
+        client.get(f"/nope/{i}")
+    assert store.total("http_requests_total", handler="none", status="4xx") == 3
+
+
+def test_engine_limits_are_exported_on_first_use():
+    limits = {"llm-provider-mocked": {"llm-mocked": {"concurrency": 5, "input_tokens": 1000}}}
+    client, store, _ = observed({"model_engine_limits": limits}, backend=SlowBackend(0.0))
+    client.post("/v2/code/completions", json=v2_body())
+    assert store.total("model_inferences_max_concurrent", model_name="llm-mocked") == 5
+    assert store.total("model_max_input_tokens", model_name="llm-mocked") == 1000
+
+
+def test_backends_receive_the_correlation_id():
+    seen = []
+
+    class Recording(SlowBackend):
+        async def generate(self, request):
+            seen.append(request.correlation_id)
+            return await super().generate(request)
+
+        async def stream(self, request):
+            seen.append(request.correlation_id)
+            async for chunk in super().stream(request):
+                yield chunk
+
+    client, _, _ = observed(backend=Recording(0.0))
+    client.post("/v2/code/completions", json=v2_body(), headers={"X-Request-ID": "rid-1"})
+    client.post(
+        "/v2/code/completions", json=v2_body(stream=True), headers={"X-Request-ID": "rid-2"}
+    )
+    assert seen == ["rid-1", "rid-2"]
