@@ -31,6 +31,10 @@ from deployments.types import (
     TokenUsage,
 )
 
+# A chat template wraps each message in a few control tokens (ChatML: `<|im_start|>role\n`,
+# `<|im_end|>\n`) and opens the answer with one more header; they count against the budget.
+CHAT_OVERHEAD_TOKENS = 5
+
 DEFAULT_PROMPT_IDS = {
     "code_completions": "code_suggestions/completions",
     "code_generations": "code_suggestions/generations",
@@ -102,6 +106,7 @@ class PromptAssembler:
         kind = "chat" if generation else str(target.params.get("completion_type") or "fim")
         variables = self._variables(inp, language)
 
+        params = self._params(prompt, base)
         template_tokens = 0
         if kind != "fim":
             empty = prompt.render({**variables, "prefix": "", "suffix": ""})
@@ -110,12 +115,11 @@ class PromptAssembler:
             self.tokenizer,
             prefix=inp.content_above_cursor,
             suffix=inp.content_below_cursor,
-            max_input_tokens=target.max_input_tokens,
+            max_input_tokens=_input_limit(target, params.get("max_tokens")),
             template_tokens=template_tokens,
             context=[] if generation else [c.content for c in inp.context],
             context_max_percent=float(target.params.get("context_max_percent", 1.0)),
         )
-        params = self._params(prompt, base)
         if kind == "fim":
             request = ModelRequest(
                 kind="completion", prefix=fitted.prefix, suffix=fitted.suffix, **params
@@ -161,12 +165,23 @@ class PromptAssembler:
     def _count_messages(self, kind: str, messages: list[Message]) -> int:
         if kind == "text":
             return self.tokenizer.count(_text_prompt(messages))
-        return sum(self.tokenizer.count(m.content) for m in messages)
+        content = sum(self.tokenizer.count(m.content) for m in messages)
+        return content + CHAT_OVERHEAD_TOKENS * (len(messages) + 1)
 
     def _count_request(self, request: ModelRequest) -> int:
         if request.kind == "chat":
             return sum(self.tokenizer.count(m.content) for m in request.messages)
         return self.tokenizer.count(request.prefix) + self.tokenizer.count(request.suffix)
+
+
+def _input_limit(target: ModelTarget, max_tokens: Any) -> int:
+    """The input token limit. A model whose context window also holds its answer (the embedded
+    llama.cpp model: `context_window_includes_output` in models.yml) keeps room for
+    `max_tokens` of output, so a full prompt is cut rather than refused."""
+    limit = target.max_input_tokens
+    if target.params.get("context_window_includes_output") and max_tokens:
+        limit -= min(int(max_tokens), limit // 2)
+    return max(0, limit)
 
 
 def _text_prompt(messages: list[Message]) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from fastapi.testclient import TestClient
 
 from deployments.backends.mock import MockBackend
 from deployments.handles import LocalAssembler
-from deployments.prompt_assembler import PromptAssembler
+from deployments.prompt_assembler import CHAT_OVERHEAD_TOKENS, PromptAssembler
 from deployments.prompts import NoMatchingVersionError, PromptDefinitionError, UnknownPromptError
 from deployments.suggestions.tokenizer import default_tokenizer
 from deployments.types import ContextSnippet, Identity, ModelTarget, SuggestionInput
@@ -84,7 +85,9 @@ def test_chat_completion_renders_messages_and_counts_them(assembler):
     assert out.request.messages[-1].content == "<new_code>"
     assert PREFIX in out.request.messages[1].content and SUFFIX in out.request.messages[1].content
     tok = default_tokenizer()
-    assert out.usage.input_tokens == sum(tok.count(m.content) for m in out.request.messages)
+    content = sum(tok.count(m.content) for m in out.request.messages)
+    # Each message and the answer's header cost the chat template's control tokens.
+    assert out.usage.input_tokens == content + CHAT_OVERHEAD_TOKENS * 4
 
 
 def test_text_completion_sends_the_user_template(assembler):
@@ -244,3 +247,16 @@ def test_registry_prompt_needs_its_unit_primitive(tmp_path):
     assert r.json() == {"detail": "Unauthorized to access code suggestions"}
     r = client_with("generate_code", "duo_chat").post("/v4/code/suggestions", json=body)
     assert r.status_code == 200
+
+
+def test_shared_context_window_keeps_room_for_the_answer(assembler):
+    big = "x = 1\n" * 3000
+    shared = target("smollm2", max_input_tokens=2048, context_window_includes_output=True)
+    gen = assembler.assemble_suggestion(generation(content_above_cursor=big), shared)
+    assert gen.request.max_tokens == 256  # the smollm2 generations prompt
+    # Messages, their chat-template overhead and the answer fit the 2048-token window.
+    assert gen.usage.input_tokens + 256 <= 2048
+    # The prefix gets its 93 % of what is left (the suffix's 7 % stays unused: it is empty).
+    assert gen.usage.input_tokens > 0.9 * (2048 - 256)
+    comp = assembler.assemble_suggestion(completion(content_above_cursor=big), shared)
+    assert default_tokenizer().count(comp.request.prefix) == math.ceil(0.93 * (2048 - 48))
