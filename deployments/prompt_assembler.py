@@ -10,7 +10,8 @@ How a completion reaches the model depends on the target's `completion_type` par
 `fim` or unset: prefix and suffix as such (fill-in-the-middle, or prefix-only where the model
 has no FIM); `text`: the rendered `user` template as one text prompt; `chat`: the rendered
 messages. Generations always send the rendered messages. Caller-built prompts (v2
-prompt_version 2/3, v3 `prompt`) are sent as they are, untruncated.
+prompt_version 2/3, v3 `prompt`) are sent as they are, untruncated, unless a generation also
+names a `prompt_id` (the registry prompt wins) or the prompt is empty.
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ class PromptAssembler:
         }
         usage = TokenUsage()
         unit_primitive = ""
-        if inp.raw_messages is not None:
+        # A generation that names a registry prompt uses it even if a prompt came along.
+        registry_prompt = inp.feature == "code_generations" and bool(inp.prompt_id)
+        if inp.raw_messages and not registry_prompt:
             request = ModelRequest(kind="chat", messages=inp.raw_messages, **base)
-        elif inp.raw_prompt is not None:
+        elif inp.raw_prompt and not registry_prompt:
             request = ModelRequest(kind="completion", prefix=inp.raw_prompt, **base)
         else:
             request, usage, unit_primitive = self._from_registry(inp, target, language, base)

@@ -260,3 +260,13 @@ def test_shared_context_window_keeps_room_for_the_answer(assembler):
     assert gen.usage.input_tokens > 0.9 * (2048 - 256)
     comp = assembler.assemble_suggestion(completion(content_above_cursor=big), shared)
     assert default_tokenizer().count(comp.request.prefix) == math.ceil(0.93 * (2048 - 48))
+
+
+def test_prompt_id_wins_over_a_caller_prompt_and_empty_prompts_are_ignored(assembler):
+    named = generation(raw_prompt="ignored", prompt_id="code_suggestions/generations")
+    out = assembler.assemble_suggestion(named, target("claude"))
+    assert out.request.kind == "chat" and out.unit_primitive == "generate_code"
+    empty = assembler.assemble_suggestion(completion(raw_prompt=""), target("codestral"))
+    assert empty.request.prefix == PREFIX and empty.request.stop[0] == "[INST]"
+    raw = assembler.assemble_suggestion(generation(raw_prompt="write a sort"), target("claude"))
+    assert raw.request.prefix == "write a sort" and raw.unit_primitive == ""
