@@ -20,7 +20,7 @@ export AIGW_FASTAPI__DOCS_URL ?= /docs
 export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
 export AIGW_AUTH__BYPASS_EXTERNAL ?= true
 
-.PHONY: install uv llama-wheel run test test-unit test-integration lint bench clean
+.PHONY: install uv llama-wheel run test test-unit test-integration lint bench bench-upstream clean
 
 install: $(STAMP)
 
@@ -57,6 +57,11 @@ lint: install
 bench: install
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q wrk))
 	$(VENV)/bin/python -m bench.run
+
+# Gateway -> OpenAI-compatible backend -> zero-latency fake, vs direct and vs LiteLLM's proxy.
+bench-upstream: install
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q wrk))
+	$(VENV)/bin/python -m bench.upstream
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,8 +25,20 @@ class Ingress:
         backends: dict[str, Any],
         auth: Any | None = None,
         assembler: Any | None = None,
+        local_backends: dict[str, type] | None = None,
     ) -> None:
         self.telemetry = telemetry = Telemetry.start(settings)
+        clients: dict[str, Any] = {
+            name: telemetry.instrument_backend(RemoteBackend(handle))
+            for name, handle in backends.items()
+        }
+        # Plain backend classes co-located in this replica (AppArgs.providers_in_ingress).
+        clients.update(
+            {
+                name: telemetry.instrument_backend(cls(settings))
+                for name, cls in (local_backends or {}).items()
+            }
+        )
         self.gateway = Gateway(
             settings=settings,
             catalogue=load_catalogue(),
@@ -38,10 +50,7 @@ class Ingress:
                     PromptAssembler(tuple(settings.feature_flags.excl_post_process))
                 )
             ),
-            backends={
-                name: telemetry.instrument_backend(RemoteBackend(handle))
-                for name, handle in backends.items()
-            },
+            backends=clients,
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -42,11 +42,18 @@ class Router:
         return [ident for ident in chain if ident]
 
     def target_for(
-        self, feature: str, chat: bool = False, requested: str | None = None
+        self, feature: str, chat: bool = False, requested: str | None = None, strict: bool = False
     ) -> ModelTarget:
-        """The first candidate whose backend runs; in mock mode, always the echo mock."""
+        """The first candidate whose backend runs; in mock mode, always the echo mock.
+        `strict`: the requested model or nothing (a user's explicit choice never silently
+        becomes another model)."""
         if self.mock_mode:
             return MOCK_CHAT if chat else MOCK_TEXT
+        if strict and requested:
+            model = self.catalogue.model(requested)
+            if model is None:
+                raise ModelUnavailable(f"unknown model {requested}")
+            return self.checked(target_of(model), chat)
         for ident in self.candidates(feature, requested):
             model = self.catalogue.model(ident)
             if model is not None and model.backend in self.backends:
@@ -54,3 +61,16 @@ class Router:
                     return MOCK_CHAT if chat else MOCK_TEXT
                 return target_of(model)
         raise ModelUnavailable(f"no configured backend serves {feature}")
+
+    def checked(self, target: ModelTarget, chat: bool = False) -> ModelTarget:
+        """`target` if its backend runs (the mock in mock mode), else ModelUnavailable."""
+        if self.mock_mode:
+            return MOCK_CHAT if chat else MOCK_TEXT
+        if target.backend not in self.backends:
+            raise ModelUnavailable(f"backend {target.backend} is not configured")
+        return target
+
+    def unavailable(self, what: str, chat: bool = False) -> ModelTarget:
+        if self.mock_mode:
+            return MOCK_CHAT if chat else MOCK_TEXT
+        raise ModelUnavailable(f"{what} is not configured on this gateway")

@@ -11,6 +11,7 @@ from ray.serve import Application
 from deployments.auth import AuthService
 from deployments.backends.local import LocalBackend
 from deployments.backends.mock import MockBackend
+from deployments.backends.registry import configured_providers
 from deployments.defaults import options_for
 from deployments.ingress import Ingress
 from deployments.prompt_assembler import PromptAssembler
@@ -27,6 +28,9 @@ class AppArgs(BaseModel):
     auth: Placement = "ingress"
     prompt_assembler: Placement = "ingress"
     settings: dict[str, Any] = {}  # overrides of AIGW_* settings (tests, fixed deployments)
+    # Provider backends (e.g. "openai_compat") run inside the ingress replica instead of as
+    # their own deployment: no handle hop for an HTTP client that only waits on I/O.
+    providers_in_ingress: list[str] = []
 
 
 def _deployment(cls: type, name: str) -> Any:
@@ -44,6 +48,12 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
     if not settings.mock_model_responses:  # the default model when no provider key is set
         backends["local"] = _deployment(LocalBackend, "LocalBackend").bind(settings.local_model)
+    in_ingress: dict[str, type] = {}
+    for name, (cls, deployment) in configured_providers(settings).items():
+        if name in opts.providers_in_ingress:
+            in_ingress[name] = cls
+        else:
+            backends[name] = _deployment(cls, deployment).bind(settings)
     auth = _deployment(AuthService, "Auth").bind(settings) if opts.auth == "deployment" else None
     assembler = (
         _deployment(PromptAssembler, "PromptAssembler").bind(
@@ -53,7 +63,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         else None
     )
     ingress = _deployment(serve.ingress()(Ingress), "Ingress")
-    app: Application = ingress.bind(settings, backends, auth, assembler)
+    app: Application = ingress.bind(settings, backends, auth, assembler, in_ingress)
     return app
 
 
@@ -65,6 +75,11 @@ def built_deployments(args: dict[str, Any] | None = None) -> set[str]:
     names = {"Ingress", "MockBackend"}
     if not settings.mock_model_responses:
         names.add("LocalBackend")
+    names |= {
+        deployment
+        for name, (_, deployment) in configured_providers(settings).items()
+        if name not in opts.providers_in_ingress
+    }
     if opts.auth == "deployment":
         names.add("Auth")
     if opts.prompt_assembler == "deployment":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,6 +55,7 @@ class FeatureFlagSettings(BaseModel):
 class CustomModelSettings(BaseModel):
     enabled: bool = False
     disable_streaming: bool = False
+    extra_headers: dict[str, str] = Field(default_factory=dict)
 
 
 class InternalEventSettings(BaseModel):
@@ -73,6 +74,27 @@ class InternalEventSettings(BaseModel):
 class GoogleCloudPlatformSettings(BaseModel):
     project: str = ""
     location: str = "us-central1"
+    service_account_json_key: SecretStr = SecretStr("")
+
+
+class VertexTextModelSettings(BaseModel):
+    """`AIGW_VERTEX_TEXT_MODEL__*`; unset values come from `AIGW_GOOGLE_CLOUD_PLATFORM__*`."""
+
+    project: str = ""
+    location: str = ""
+    endpoint: str = ""  # default `<location>-aiplatform.googleapis.com`; tests point it at a fake
+
+
+class ModelTimeoutSettings(BaseModel):
+    """Default deadlines of a model call; a catalogue model's params may override them."""
+
+    first_byte_s: float = 30.0  # until the first token (or the whole non-streamed answer)
+    total_s: float = 60.0  # until the last token
+
+
+class ProxyEndpointSettings(BaseModel):
+    saas_enabled: str = ""  # comma-separated root namespace ids; "" = all
+    self_managed_enabled: str = ""  # comma-separated instance uids; "" = all
 
 
 class LocalModelSettings(BaseModel):
@@ -121,6 +143,32 @@ class Config(BaseSettings):
     )
     internal_event: InternalEventSettings = Field(default_factory=InternalEventSettings)
     local_model: LocalModelSettings = Field(default_factory=LocalModelSettings)
+    vertex_text_model: VertexTextModelSettings = Field(default_factory=VertexTextModelSettings)
+    model_timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+    proxy_endpoints: ProxyEndpointSettings = Field(default_factory=ProxyEndpointSettings)
+    # Plain (un-prefixed) provider variables, as upstream reads them.
+    anthropic_api_key: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"),
+    )
+    anthropic_base_url: str = Field(
+        default="", validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url")
+    )
+    openai_api_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str = Field(
+        default="", validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+
+    @model_validator(mode="after")
+    def _inherit_gcp(self) -> Config:
+        """Child Google groups inherit what they leave unset from GOOGLE_CLOUD_PLATFORM."""
+        vertex = self.vertex_text_model
+        vertex.project = vertex.project or self.google_cloud_platform.project
+        vertex.location = vertex.location or self.google_cloud_platform.location
+        vertex.endpoint = vertex.endpoint or f"{vertex.location}-aiplatform.googleapis.com"
+        return self
 
     def explicitly_set(self, group: str, field: str) -> bool:
         """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""

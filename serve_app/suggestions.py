@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from deployments.errors import GatewayError
 from deployments.suggestions.post_processing import (
     FenceStripper,
     post_process_completion,
     post_process_generation,
 )
 from deployments.types import AssembledSuggestion, SuggestionInput, TokenUsage
+from routing.selection import ModelChooser, ModelSelection
 from serve_app.gateway import Gateway
 from serve_app.observability.record import current
 from serve_app.observability.timing import Stopwatch
+
+logger = logging.getLogger("aigw.suggestions")
 
 
 @dataclass(slots=True)
@@ -23,13 +28,15 @@ class Suggestion:
     usage: TokenUsage
 
 
-async def prepare(gateway: Gateway, inp: SuggestionInput) -> AssembledSuggestion:
+async def prepare(
+    gateway: Gateway, inp: SuggestionInput, selection: ModelSelection | None = None
+) -> AssembledSuggestion:
     chat = inp.raw_messages is not None or inp.feature == "code_generations"
     record = current()
     if record is not None:
         record.begin_handler()
     with Stopwatch(record, "route"):
-        target = gateway.router.target_for(inp.feature, chat=chat)
+        target = ModelChooser(gateway.router).choose(inp.feature, selection, chat=chat)
     return await gateway.assemble(inp, target)
 
 
@@ -104,3 +111,16 @@ async def started(stream: AsyncIterator[str]) -> AsyncIterator[str]:
             await iterator.aclose()  # type: ignore[attr-defined]
 
     return replay()
+
+
+async def raw_text(pieces: AsyncIterator[str], correlation_id: str) -> AsyncIterator[str]:
+    """A raw-text stream (v2, v3): a failure mid-way is logged, then aborts the response, so
+    the client sees a broken body rather than a clean end (there is no error frame to send)."""
+    try:
+        async for piece in pieces:
+            yield piece
+    except GatewayError as exc:
+        logger.error(
+            "stream failed mid-way: %s", exc.message, extra={"correlation_id": correlation_id}
+        )
+        raise

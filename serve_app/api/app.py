@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
-from serve_app.api.routes import code_v2, code_v3, monitoring, user_access_token
+from serve_app.api.routes import code_v2, code_v3, monitoring, proxy, user_access_token
 from serve_app.gateway import Gateway
 from serve_app.observability.middleware import ObservabilityMiddleware
 from serve_app.observability.telemetry import Telemetry
@@ -28,7 +28,7 @@ def create_app(
     )
     app.state.gateway = gateway
     app.state.telemetry = telemetry
-    for router in (monitoring.router, code_v2.router, code_v3.router):
+    for router in (monitoring.router, code_v2.router, code_v3.router, proxy.router):
         app.include_router(router)
     app.include_router(user_access_token.router)
     install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)

@@ -270,3 +270,9 @@ def test_prompt_id_wins_over_a_caller_prompt_and_empty_prompts_are_ignored(assem
     assert empty.request.prefix == PREFIX and empty.request.stop[0] == "[INST]"
     raw = assembler.assemble_suggestion(generation(raw_prompt="write a sort"), target("claude"))
     assert raw.request.prefix == "write a sort" and raw.unit_primitive == ""
+
+
+def test_family_stop_sequences_join_the_prompts(assembler):
+    self_hosted = target("mistral", stop=["</new_code>", "[INST]"])
+    out = assembler.assemble_suggestion(generation(), self_hosted)
+    assert out.request.stop == ["</new_code>", "[INST]"]

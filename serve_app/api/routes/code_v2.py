@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from deployments.errors import UnprocessableError
 from deployments.types import ContextSnippet, Message, SuggestionInput
+from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.context import enabled_feature_flags, gateway_of, require
 from serve_app.api.schemas.code_v2 import (
@@ -51,6 +52,29 @@ def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
     )
 
 
+def selection_of(payload: SuggestionsRequestBase) -> ModelSelection:
+    """`model_metadata` when the body has one (it wins, as upstream), else the v2 fields."""
+    meta = payload.model_metadata
+    if meta is not None:
+        return ModelSelection(
+            provider=meta.provider,
+            name=meta.name,
+            endpoint=meta.endpoint,
+            api_key=meta.api_key,
+            identifier=meta.identifier,
+            feature_setting=meta.feature_setting,
+            from_metadata=True,
+        )
+    provider = payload.model_provider
+    return ModelSelection(
+        provider=provider.value if provider is not None else None,
+        name=payload.model_name,
+        endpoint=payload.model_endpoint,
+        api_key=payload.model_api_key,
+        identifier=payload.model_identifier,
+    )
+
+
 def _check_custom_endpoint(request: Request, payload: SuggestionsRequestBase) -> None:
     endpoint = payload.model_endpoint or (
         payload.model_metadata and payload.model_metadata.endpoint
@@ -63,11 +87,12 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
     _check_custom_endpoint(request, payload)
     gateway = gateway_of(request)
     inp = to_input(payload, feature)
-    assembled = await suggestions.prepare(gateway, inp)
+    assembled = await suggestions.prepare(gateway, inp, selection_of(payload))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED[feature])
     if inp.stream:
         body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
+        body = suggestions.raw_text(body, request.state.correlation_id)
         return StreamingResponse(body, media_type="text/event-stream")
     result = await suggestions.complete(gateway, inp, assembled)
     target = assembled.request.target

@@ -12,13 +12,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from deployments.errors import GatewayError, UnprocessableError
 from deployments.types import ContextSnippet, Message, SuggestionInput
+from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.context import enabled_feature_flags, gateway_of, require, version_at_least
 from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
 from serve_app.api.schemas.code_v3 import (
     CodeContextComponent,
     CompletionComponent,
+    CompletionPayload,
     GenerationComponent,
+    GenerationPayload,
     SuggestionsRequestV3,
 )
 
@@ -89,17 +92,45 @@ def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dic
     }
 
 
+CUSTOM_ENDPOINT_DISABLED = "specifying custom models endpoint is disabled"
+
+
+def selection_of(request: Request, body: SuggestionsRequestV3) -> ModelSelection:
+    """`model_metadata` when the body has one, else the editor payload's provider and name."""
+    meta = body.model_metadata
+    if meta is not None:
+        if meta.endpoint and not gateway_of(request).settings.custom_models.enabled:
+            raise UnprocessableError(CUSTOM_ENDPOINT_DISABLED)
+        return ModelSelection(
+            provider=meta.provider,
+            name=meta.name,
+            endpoint=meta.endpoint,
+            api_key=meta.api_key,
+            identifier=meta.identifier,
+            feature_setting=meta.feature_setting,
+            from_metadata=True,
+        )
+    first = body.prompt_components[0]
+    payload = first.payload
+    if isinstance(first, CodeContextComponent) or not isinstance(
+        payload, CompletionPayload | GenerationPayload
+    ):
+        return ModelSelection()
+    return ModelSelection(provider=payload.model_provider, name=payload.model_name)
+
+
 async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> Any:
     gateway = gateway_of(request)
     inp = to_input(request, body)
-    assembled = await suggestions.prepare(gateway, inp)
+    assembled = await suggestions.prepare(gateway, inp, selection_of(request, body))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
     target = assembled.request.target
     if inp.stream:
         pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
         if not sse:
-            return StreamingResponse(pieces, media_type="text/event-stream")
+            raw = suggestions.raw_text(pieces, request.state.correlation_id)
+            return StreamingResponse(raw, media_type="text/event-stream")
         start = _metadata(request, target.engine, target.name, None)
         return StreamingResponse(
             _sse(pieces, start, request.state.correlation_id),

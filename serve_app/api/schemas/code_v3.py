@@ -11,6 +11,7 @@ from serve_app.api.schemas.common import (
     Lenient,
     LongPrompt,
     Messages,
+    ModelMetadata,
     Name255,
     Str255,
     Str1024,
@@ -79,3 +80,4 @@ Component = Annotated[
 
 class SuggestionsRequestV3(Lenient):
     prompt_components: Annotated[list[Component], Field(min_length=1, max_length=100)]
+    model_metadata: ModelMetadata | None = None  # self-hosted / model selection (API.md §6.1)

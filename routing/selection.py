@@ -1,0 +1,232 @@
+"""How a code-suggestion request chooses its model (API.md §1.3, §1.4, §6): decisions only.
+
+Inputs, most specific first: a `model_metadata` object; the v2 `model_provider` /
+`model_name` / `model_endpoint` / `model_api_key` / `model_identifier` fields (v3/v4: the
+editor payload's `model_provider` / `model_name`); else the feature's catalogue default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from deployments.errors import UnprocessableError
+from deployments.types import ModelTarget
+from routing.families import FAMILIES, family_of
+from routing.router import Router, target_of
+
+OPENAI_COMPAT = "openai_compat"
+SELF_HOSTED_ENGINE = "litellm"
+
+USE_CASES = {"code_completions": "code completions", "code_generations": "code generations"}
+
+# Provider model names a v2 request may ask for, per provider (API.md §6.4, LATEST).
+ANTHROPIC_NAMES = (
+    "claude-sonnet-4-5-20250929",
+    "claude-sonnet-4-6",
+    "claude-haiku-4-5-20251001",
+)
+VERTEX_COMPLETION_NAMES = ("codestral-2501", "codestral-2508", "claude-sonnet-4-5@20250929")
+VERTEX_GENERATION_NAMES = ("code-bison@002", "gemini-2.5-flash", "claude-sonnet-4-5@20250929")
+FIREWORKS_NAMES = ("codestral-2501", "codestral-2508")
+
+# Legacy `provider/name` pairs -> GitLab model identifiers in configs/models.yml.
+LEGACY_NAMES: dict[tuple[str, str], str] = {
+    ("vertex-ai", "codestral-2501"): "codestral_2508_vertex",
+    ("vertex-ai", "codestral-2508"): "codestral_2508_vertex",
+    ("vertex-ai", "claude-sonnet-4-5@20250929"): "claude_sonnet_4_5_20250929_vertex",
+    ("vertex-ai", "gemini-2.5-flash"): "gemini_2_5_flash_vertex",
+    ("vertex-ai", "code-bison@002"): "gemini_2_5_flash_vertex",
+    ("fireworks_ai", "codestral-2501"): "codestral_2508_fireworks",
+    ("fireworks_ai", "codestral-2508"): "codestral_2508_fireworks",
+    ("anthropic", "claude-sonnet-4-20250514"): "claude_sonnet_4_5_20250929",
+    ("anthropic", "claude-sonnet-4-5-20250929"): "claude_sonnet_4_5_20250929",
+}
+# v3/v4 generations without a prompt id: provider -> GitLab model (API.md §1.4).
+GENERATION_DEFAULTS = {
+    "anthropic": "claude_sonnet_4_5_20250929",
+    "vertex-ai": "claude_sonnet_4_5_20250929_vertex",
+}
+
+# LiteLLM `provider/model` prefixes an OpenAI-compatible server answers to.
+OPENAI_PREFIXES = frozenset(
+    {
+        "custom_openai",
+        "openai",
+        "hosted_vllm",
+        "text-completion-custom_openai",
+        "text-completion-openai",
+        "ollama_chat",
+        "ollama",
+        "llamacpp",
+    }
+)
+# Prefixes of providers that speak their own protocol (not served by this gateway's client).
+FOREIGN_PREFIXES = frozenset(
+    {"bedrock", "vertex_ai", "azure", "anthropic", "gemini", "sagemaker", "mistral", "fireworks_ai"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSelection:
+    """What a request said about its model; all optional."""
+
+    provider: str | None = None
+    name: str | None = None
+    endpoint: str | None = None
+    api_key: str | None = None
+    identifier: str | None = None
+    feature_setting: str | None = None
+    from_metadata: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.provider or self.name or self.endpoint or self.identifier)
+
+
+def not_supported(name: str, feature: str, provider: str) -> UnprocessableError:
+    return UnprocessableError(
+        f"model {name} is not supported by use case {USE_CASES.get(feature, feature)} "
+        f"and provider {provider}"
+    )
+
+
+def upstream_model_id(identifier: str | None, name: str) -> str:
+    """The model id an OpenAI-compatible server is asked for, from a LiteLLM-style identifier."""
+    if not identifier:
+        return name
+    prefix, sep, rest = identifier.partition("/")
+    if sep and prefix in OPENAI_PREFIXES:
+        return rest
+    if sep and prefix in FOREIGN_PREFIXES:
+        raise UnprocessableError(
+            f"model identifier provider {prefix} is not supported: "
+            "point model_endpoint at an OpenAI-compatible server"
+        )
+    return identifier
+
+
+def self_hosted_target(selection: ModelSelection, feature: str) -> ModelTarget:
+    name = selection.name or "general"
+    family = family_of(name)
+    model_id = upstream_model_id(selection.identifier, name)
+    params: dict[str, object] = {
+        "stop": list(family.stop_for(feature)),
+        "max_tokens": family.completion_max_tokens
+        if feature == "code_completions"
+        else family.generation_max_tokens,
+    }
+    return ModelTarget(
+        backend=OPENAI_COMPAT,
+        engine=SELF_HOSTED_ENGINE,
+        name=model_id,
+        identifier=model_id,
+        family=(*family.prompt_families, "base"),
+        max_input_tokens=family.max_input_tokens,
+        endpoint=(selection.endpoint or "").rstrip("/") or None,
+        api_key=SecretStr(selection.api_key) if selection.api_key else None,
+        params=params,
+    )
+
+
+class ModelChooser:
+    """Turns a request's `ModelSelection` into the target that serves it."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.catalogue = router.catalogue
+
+    def choose(
+        self, feature: str, selection: ModelSelection | None, chat: bool = False
+    ) -> ModelTarget:
+        """Validates the selection (422 with the contract's text), then resolves it; in mock
+        mode a valid selection is still answered by the echo mock."""
+        if selection is None or selection.empty:
+            setting = selection.feature_setting if selection is not None else None
+            return self.router.target_for(setting or feature, chat=chat)
+        if selection.from_metadata:
+            return self._from_metadata(feature, selection, chat)
+        return self._from_fields(feature, selection, chat)
+
+    def _gitlab(self, feature: str, identifier: str, provider: str, chat: bool) -> ModelTarget:
+        if not identifier:  # "" = the GitLab default of the feature
+            return self.router.target_for(feature, chat=chat)
+        model = self.catalogue.model(identifier)
+        if model is None:
+            raise not_supported(identifier, feature, provider)
+        return self.router.target_for(feature, chat=chat, requested=identifier, strict=True)
+
+    def _from_metadata(self, feature: str, selection: ModelSelection, chat: bool) -> ModelTarget:
+        provider = selection.provider or ""
+        if provider == "gitlab":
+            if selection.identifier:
+                return self._gitlab(feature, selection.identifier, provider, chat)
+            return self.router.target_for(selection.feature_setting or feature, chat=chat)
+        if provider in ("fireworks_ai", "amazon_q"):
+            return self.router.unavailable(f"provider {provider}", chat)
+        return self.router.checked(self_hosted_target(selection, feature), chat)
+
+    def _from_fields(self, feature: str, selection: ModelSelection, chat: bool) -> ModelTarget:
+        provider = selection.provider or ""
+        name = selection.name or ""
+        if provider == "gitlab":
+            return self._gitlab(feature, name, provider, chat)
+        if provider in ("litellm", "codestral"):
+            if name and name not in FAMILIES:
+                raise not_supported(name, feature, provider)
+            if name and feature == "code_generations" and not family_of(name).can_generate:
+                raise not_supported(name, feature, provider)
+            return self.router.checked(self_hosted_target(selection, feature), chat)
+        if provider == "" and (selection.endpoint or selection.identifier):
+            return self.router.checked(self_hosted_target(selection, feature), chat)
+        if provider == "":  # a model name alone: a GitLab identifier
+            return self._gitlab(feature, name, "gitlab", chat)
+        return self._provider_name(feature, provider, name, chat)
+
+    def _provider_name(self, feature: str, provider: str, name: str, chat: bool) -> ModelTarget:
+        legacy = LEGACY_NAMES.get((provider, name))
+        if legacy is not None and (
+            name in self._allowed(feature, provider) or self._selectable(feature, legacy)
+        ):
+            if self.catalogue.model(legacy) is None:
+                return self.router.unavailable(f"model {name} of provider {provider}", chat)
+            return self._gitlab(feature, legacy, provider, chat)
+        allowed = self._allowed(feature, provider)
+        if name and name not in allowed:
+            # v3/v4 send GitLab identifiers in `model_name`.
+            if self.catalogue.model(name) is not None:
+                return self._gitlab(feature, name, provider, chat)
+            raise not_supported(name, feature, provider)
+        if not name:
+            if feature == "code_generations" and provider in GENERATION_DEFAULTS:
+                return self._gitlab(feature, GENERATION_DEFAULTS[provider], provider, chat)
+            return self.router.target_for(feature, chat=chat)
+        if provider != "anthropic":
+            return self.router.unavailable(f"model {name} of provider {provider}", chat)
+        # An allowed Claude model with no catalogue entry: ask Anthropic for it directly.
+        base = target_of(self.catalogue.models[GENERATION_DEFAULTS[provider]])
+        target = base.model_copy(update={"name": name, "identifier": name})
+        return self.router.checked(target, chat)
+
+    def _selectable(self, feature: str, identifier: str) -> bool:
+        setting = self.catalogue.features.get(feature)
+        if setting is None:
+            return False
+        return identifier in (setting.default_model, *setting.selectable_models)
+
+    @staticmethod
+    def _allowed(feature: str, provider: str) -> tuple[str, ...]:
+        if provider == "anthropic":
+            return ANTHROPIC_NAMES
+        if provider == "vertex-ai":
+            return (
+                VERTEX_GENERATION_NAMES
+                if feature == "code_generations"
+                else VERTEX_COMPLETION_NAMES
+            )
+        if provider == "fireworks_ai":
+            return FIREWORKS_NAMES if feature == "code_completions" else ()
+        if provider == "amazon_q":
+            return ("amazon_q",)
+        return ()

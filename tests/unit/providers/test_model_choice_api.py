@@ -1,0 +1,231 @@
+"""Model choice end to end over HTTP (TestClient) with the real backends against the fakes:
+what the client gets, and what the upstream was sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from deployments.auth import AuthService
+from deployments.backends.anthropic import AnthropicBackend
+from deployments.backends.mock import MockBackend
+from deployments.backends.openai_compat import OpenAICompatBackend
+from deployments.handles import LocalAssembler
+from deployments.prompt_assembler import PromptAssembler
+from routing.catalogue import load_catalogue
+from serve_app.api.app import create_app
+from serve_app.gateway import Gateway
+from serve_app.settings import Config
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import Behaviour
+from tests.payloads import parse_sse, v2_body, v3_body
+
+KEY = "sk-customer-1234567890"
+
+
+def client(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, **settings: Any) -> TestClient:
+    defaults: dict[str, Any] = {
+        "auth": {"bypass_external": True},
+        "custom_models": {"enabled": True},
+        "anthropic_api_key": "sk-ant-server",
+        "anthropic_base_url": fake_anthropic.url,
+    }
+    config = Config(**{**defaults, **settings})
+    gateway = Gateway(
+        settings=config,
+        catalogue=load_catalogue(),
+        auth=AuthService(config),
+        assembler=LocalAssembler(PromptAssembler()),
+        backends={
+            "mock": MockBackend(),
+            "openai_compat": OpenAICompatBackend(config),
+            "anthropic": AnthropicBackend(config),
+        },
+    )
+    return TestClient(create_app(gateway), raise_server_exceptions=False)
+
+
+def litellm_body(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
+    fields = {
+        "model_provider": "litellm",
+        "model_name": "codestral",
+        "model_endpoint": fake.url + "/v1",
+        "model_api_key": KEY,
+        "model_identifier": "custom_openai/Codestral-22B-v0.1",
+    }
+    return v2_body(**{**fields, **extra})
+
+
+def test_v2_litellm_completion_reaches_the_callers_endpoint(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_openai.will(Behaviour(text="return f'hi {name}'"))
+    r = client(fake_openai, fake_anthropic).post(
+        "/v2/code/completions", json=litellm_body(fake_openai)
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["choices"][0]["text"] == "return f'hi {name}'"
+    assert body["model"]["engine"] == "litellm"
+    assert body["model"]["name"] == "Codestral-22B-v0.1"
+    sent = fake_openai.last
+    assert sent.path == "/v1/completions"
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.json()["model"] == "Codestral-22B-v0.1"
+    assert sent.json()["prompt"].endswith("def greet(name):\n    ")
+    assert "[PREFIX]" in sent.json()["stop"]  # the codestral family's stop tokens
+
+
+def test_model_metadata_chooses_the_self_hosted_model(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    meta = {
+        "provider": "openai",
+        "name": "llama3",
+        "endpoint": fake_openai.url + "/v1/",
+        "api_key": "",
+        "identifier": "custom_openai/RedhatAI/Llama-3.3-70B-Instruct",
+    }
+    r = client(fake_openai, fake_anthropic).post(
+        "/v4/code/suggestions", json={**v3_body(), "model_metadata": meta}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["name"] == "RedhatAI/Llama-3.3-70B-Instruct"
+    assert fake_openai.last.json()["model"] == "RedhatAI/Llama-3.3-70B-Instruct"
+    assert fake_openai.last.headers["authorization"] == "Bearer dummy_key"
+
+
+def test_v4_stream_cut_midway_ends_with_an_error_event(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_openai.will(Behaviour(kind="cut"))
+    meta = {"provider": "openai", "name": "codestral", "endpoint": fake_openai.url + "/v1"}
+    r = client(fake_openai, fake_anthropic).post(
+        "/v4/code/suggestions", json={**v3_body(stream=True), "model_metadata": meta}
+    )
+    events = parse_sse(r.text)
+    assert events[0][0] == "stream_start"
+    assert events[1][0] == "content_chunk"
+    assert events[-1][0] == "error"
+    assert "stream_end" not in [e for e, _ in events]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "retry_after"),
+    [
+        (Behaviour(kind="status", status=429, headers={"retry-after": "30"}), 429, "30"),
+        (Behaviour(kind="status", status=429), 429, None),
+        (Behaviour(kind="status", status=500), 503, None),
+        (Behaviour(kind="malformed"), 503, None),
+        (Behaviour(kind="reset"), 503, None),
+        (Behaviour(kind="slow", delay_s=1.0), 503, None),
+    ],
+)
+def test_upstream_errors_map_to_the_contract(
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    behaviour: Behaviour,
+    status: int,
+    retry_after: str | None,
+) -> None:
+    fake_openai.will(behaviour)
+    c = client(fake_openai, fake_anthropic, model_timeouts={"first_byte_s": 0.3, "total_s": 0.5})
+    r = c.post("/v2/code/completions", json=litellm_body(fake_openai))
+    assert r.status_code == status
+    expected = "Too many requests. Please try again later." if status == 429 else "Inference failed"
+    assert r.json() == {"detail": expected}
+    assert r.headers.get("retry-after") == retry_after
+    assert KEY not in r.text
+
+
+def test_anthropic_generation_by_provider_and_name(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    body = v2_body(model_provider="anthropic", model_name="claude-haiku-4-5-20251001")
+    r = client(fake_openai, fake_anthropic).post("/v2/code/generations", json=body)
+    assert r.status_code == 200, r.text
+    assert (
+        r.json()["model"] | {"engine": "anthropic", "name": "claude-haiku-4-5-20251001"}
+        == r.json()["model"]
+    )
+    assert fake_anthropic.last.json()["model"] == "claude-haiku-4-5-20251001"
+
+
+def test_legacy_anthropic_name_maps_to_the_gitlab_model(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    body = v2_body(model_provider="anthropic", model_name="claude-sonnet-4-20250514")
+    r = client(fake_openai, fake_anthropic).post("/v2/code/generations", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["name"] == "claude-sonnet-4-5-20250929"
+
+
+@pytest.mark.parametrize(
+    ("path", "provider", "name", "use_case"),
+    [
+        ("/v2/code/completions", "anthropic", "claude-2.1", "code completions"),
+        ("/v2/code/completions", "vertex-ai", "gemini-2.5-flash", "code completions"),
+        ("/v2/code/generations", "litellm", "qwen", "code generations"),
+        ("/v2/code/completions", "litellm", "not-a-family", "code completions"),
+    ],
+)
+def test_unsupported_model_name_is_the_contracts_422(
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    path: str,
+    provider: str,
+    name: str,
+    use_case: str,
+) -> None:
+    r = client(fake_openai, fake_anthropic).post(
+        path, json=v2_body(model_provider=provider, model_name=name)
+    )
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": f"model {name} is not supported by use case {use_case} and provider {provider}"
+    }
+
+
+def test_custom_endpoint_refused_unless_enabled(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    c = client(fake_openai, fake_anthropic, custom_models={"enabled": False})
+    r = c.post("/v2/code/completions", json=litellm_body(fake_openai))
+    assert r.status_code == 422
+    assert r.json() == {"detail": "specifying custom models endpoint is disabled"}
+    meta = {"provider": "openai", "name": "llama3", "endpoint": fake_openai.url}
+    r = c.post("/v3/code/completions", json={**v3_body(), "model_metadata": meta})
+    assert r.status_code == 422
+    assert not fake_openai.received
+
+
+def test_foreign_identifier_is_refused_clearly(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    body = litellm_body(fake_openai, model_identifier="bedrock/anthropic.claude-3-5-sonnet")
+    r = client(fake_openai, fake_anthropic).post("/v2/code/completions", json=body)
+    assert r.status_code == 422
+    assert "bedrock" in r.json()["detail"]
+
+
+def test_unconfigured_provider_model_is_503_not_a_silent_swap(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    body = v2_body(model_provider="vertex-ai", model_name="codestral-2501")
+    r = client(fake_openai, fake_anthropic).post("/v2/code/completions", json=body)
+    assert r.status_code == 503
+    assert r.json() == {"detail": "Inference failed"}
+
+
+def test_v2_raw_stream_cut_midway_is_logged(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The body breaks off (a real server aborts the connection; TestClient just ends it)."""
+    fake_openai.will(Behaviour(kind="cut"))
+    c = client(fake_openai, fake_anthropic)
+    r = c.post("/v2/code/completions", json=litellm_body(fake_openai, stream=True))
+    assert r.text and r.text != "hello there from the fake model"
+    assert "stream failed mid-way" in caplog.text
