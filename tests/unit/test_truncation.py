@@ -106,3 +106,16 @@ def test_char_tokenizer_stand_in_round_trips() -> None:
     assert tok.decode(tok.encode(text)) == text
     fitted = fit(tok, prefix=text, suffix=text, max_input_tokens=10)
     assert text.endswith(fitted.prefix) and fitted.prefix_part.tokens == 10
+
+
+def test_long_texts_are_cut_the_same_through_the_window(tok: Tokenizer) -> None:
+    code = "".join(f"value_{i} = compute({i}, other)\n" for i in range(4000))  # ~130k chars
+    whole_ids = tok.encode(code)
+    tail = keep_last(tok, code, 500)
+    assert tail.text == tok.decode(whole_ids[-500:]) and tail.tokens == 500
+    head = keep_first(tok, code, 500)
+    assert head.text == tok.decode(whole_ids[:500]) and head.tokens == 500
+    # Text with very long tokens (runs of spaces) makes the window widen, not under-fill.
+    sparse = ("x" + " " * 300) * 400
+    cut = keep_last(tok, sparse, 50)
+    assert cut.text == tok.decode(tok.encode(sparse)[-50:]) and cut.tokens <= 50
