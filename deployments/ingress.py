@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from deployments.auth import AuthService
+from deployments.backends.vllm.spec import CustomModelSpec
 from deployments.handles import LocalAssembler, RemoteAssembler, RemoteAuth, RemoteBackend
 from deployments.prompt_assembler import PromptAssembler
 from routing.catalogue import load_catalogue
+from routing.custom_models import with_custom_models
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.observability.telemetry import Telemetry
@@ -26,6 +28,7 @@ class Ingress:
         auth: Any | None = None,
         assembler: Any | None = None,
         local_backends: dict[str, type] | None = None,
+        custom_models: list[CustomModelSpec] | None = None,
     ) -> None:
         self.telemetry = telemetry = Telemetry.start(settings)
         clients: dict[str, Any] = {
@@ -41,7 +44,7 @@ class Ingress:
         )
         self.gateway = Gateway(
             settings=settings,
-            catalogue=load_catalogue(),
+            catalogue=with_custom_models(load_catalogue(), custom_models or ()),
             auth=RemoteAuth(auth, settings) if auth is not None else AuthService(settings),
             assembler=telemetry.instrument_assembler(
                 RemoteAssembler(assembler)

@@ -36,7 +36,12 @@ class Router:
 
     def candidates(self, feature: str, requested: str | None = None) -> list[str]:
         setting = self.catalogue.features.get(feature)
-        chain = [requested] if requested else []
+        allowed = setting is not None and requested in (
+            setting.default_model,
+            *setting.fallback_models,
+            *setting.selectable_models,
+        )
+        chain = [requested] if requested and allowed else []
         if setting is not None:
             chain += [setting.default_model, *setting.fallback_models]
         return [ident for ident in chain if ident]

@@ -17,6 +17,7 @@ from routing.families import FAMILIES, family_of
 from routing.router import Router, target_of
 
 OPENAI_COMPAT = "openai_compat"
+IN_GRAPH_PREFIX = "vllm:"  # backends of custom models served in the graph
 SELF_HOSTED_ENGINE = "litellm"
 
 USE_CASES = {"code_completions": "code completions", "code_generations": "code generations"}
@@ -165,7 +166,7 @@ class ModelChooser:
             return self.router.target_for(selection.feature_setting or feature, chat=chat)
         if provider in ("fireworks_ai", "amazon_q"):
             return self.router.unavailable(f"provider {provider}", chat)
-        return self.router.checked(self_hosted_target(selection, feature), chat)
+        return self._self_hosted(feature, selection, chat)
 
     def _from_fields(self, feature: str, selection: ModelSelection, chat: bool) -> ModelTarget:
         provider = selection.provider or ""
@@ -177,12 +178,21 @@ class ModelChooser:
                 raise not_supported(name, feature, provider)
             if name and feature == "code_generations" and not family_of(name).can_generate:
                 raise not_supported(name, feature, provider)
-            return self.router.checked(self_hosted_target(selection, feature), chat)
+            return self._self_hosted(feature, selection, chat)
         if provider == "" and (selection.endpoint or selection.identifier):
-            return self.router.checked(self_hosted_target(selection, feature), chat)
+            return self._self_hosted(feature, selection, chat)
         if provider == "":  # a model name alone: a GitLab identifier
             return self._gitlab(feature, name, "gitlab", chat)
         return self._provider_name(feature, provider, name, chat)
+
+    def _self_hosted(self, feature: str, selection: ModelSelection, chat: bool) -> ModelTarget:
+        """A self-hosted model: the vLLM replicas in this graph when the request names one of
+        the custom models (docs/custom-models.md), else the caller's OpenAI-compatible server."""
+        model_id = upstream_model_id(selection.identifier, selection.name or "")
+        model = self.catalogue.model(model_id)
+        if model is not None and model.backend.startswith(IN_GRAPH_PREFIX):
+            return self.router.target_for(feature, chat=chat, requested=model_id, strict=True)
+        return self.router.checked(self_hosted_target(selection, feature), chat)
 
     def _provider_name(self, feature: str, provider: str, name: str, chat: bool) -> ModelTarget:
         legacy = LEGACY_NAMES.get((provider, name))

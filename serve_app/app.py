@@ -12,6 +12,7 @@ from deployments.auth import AuthService
 from deployments.backends.local import LocalBackend
 from deployments.backends.mock import MockBackend
 from deployments.backends.registry import configured_providers
+from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
 from deployments.defaults import options_for
 from deployments.ingress import Ingress
 from deployments.prompt_assembler import PromptAssembler
@@ -31,10 +32,22 @@ class AppArgs(BaseModel):
     # Provider backends (e.g. "openai_compat") run inside the ingress replica instead of as
     # their own deployment: no handle hop for an HTTP client that only waits on I/O.
     providers_in_ingress: list[str] = []
+    custom_models: list[dict[str, Any]] = []  # vLLM models in the graph (docs/custom-models.md)
 
 
 def _deployment(cls: type, name: str) -> Any:
     return serve.deployment(cls, **options_for(name))
+
+
+def _vllm_backends(custom_models: list[CustomModelSpec]) -> dict[str, Any]:
+    try:  # ray.serve.llm needs vLLM: import it only when custom models are declared
+        from deployments.backends.vllm.builder import build_vllm_backends
+    except ImportError as exc:
+        raise RuntimeError(
+            f"custom_models need vLLM and ray[serve,llm] on every node ({exc}); "
+            "see docs/custom-models.md"
+        ) from exc
+    return build_vllm_backends(custom_models)
 
 
 def build_app(args: dict[str, Any] | None = None) -> Application:
@@ -54,6 +67,9 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
             in_ingress[name] = cls
         else:
             backends[name] = _deployment(cls, deployment).bind(settings)
+    custom_models = parse_custom_models(opts.custom_models)
+    if custom_models and not settings.mock_model_responses:  # mock mode needs no GPUs
+        backends.update(_vllm_backends(custom_models))
     auth = _deployment(AuthService, "Auth").bind(settings) if opts.auth == "deployment" else None
     assembler = (
         _deployment(PromptAssembler, "PromptAssembler").bind(
@@ -63,7 +79,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         else None
     )
     ingress = _deployment(serve.ingress()(Ingress), "Ingress")
-    app: Application = ingress.bind(settings, backends, auth, assembler, in_ingress)
+    app: Application = ingress.bind(settings, backends, auth, assembler, in_ingress, custom_models)
     return app
 
 

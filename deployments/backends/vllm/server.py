@@ -1,0 +1,75 @@
+"""The vLLM backend deployment: ray.serve.llm's `LLMServer` (engine start, health checks,
+request ids, stream batching) plus the gateway's backend interface, so the ingress reaches the
+engine in one handle hop with the same `ModelRequest` as every other backend.
+
+Needs vLLM: only `builder.py` imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ray.serve.llm import LLMConfig, LLMServer
+from ray.serve.llm.openai_api_models import ChatCompletionRequest, CompletionRequest
+
+from deployments.backends.vllm import protocol
+from deployments.backends.vllm.spec import CustomModelSpec
+from deployments.errors import ModelError
+from deployments.types import Chunk, ModelRequest, ModelResult
+
+logger = logging.getLogger("aigw.vllm")
+
+
+class VLLMBackend(LLMServer):
+    """One custom model's replica: a started vLLM engine behind the backend interface."""
+
+    # Serve awaits an async constructor, as LLMServer's own.
+    async def __init__(  # type: ignore[misc]
+        self, llm_config: LLMConfig, *, spec: CustomModelSpec, **kwargs: Any
+    ):
+        self.spec = spec
+        await super().__init__(llm_config, **kwargs)
+
+    async def _engine_call(self, request: ModelRequest, *, stream: bool) -> AsyncIterator[Any]:
+        body = protocol.request_body(request, self.spec, stream=stream)
+        if request.kind == "chat":
+            result: AsyncIterator[Any] = await self.chat(ChatCompletionRequest(**body))
+        else:
+            result = await self.completions(CompletionRequest(**body))
+        return result
+
+    async def check(self) -> bool:
+        await self.check_health()
+        return True
+
+    async def generate(self, request: ModelRequest) -> ModelResult:
+        responses = await self._engine_call(request, stream=False)
+        try:
+            async for item in responses:
+                for payload in protocol.payloads_of(item):
+                    return protocol.result_of(payload)
+        finally:
+            await responses.aclose()  # type: ignore[attr-defined]
+        raise ModelError("the engine returned no response")
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        """Chunks as the engine makes them. Closing or cancelling this generator (the client
+        went away) closes the engine's stream, which aborts the request in vLLM."""
+        responses = await self._engine_call(request, stream=True)
+        try:
+            async for item in responses:
+                for payload in protocol.payloads_of(item):
+                    for chunk in protocol.chunks_of(payload):
+                        yield chunk
+        finally:
+            await responses.aclose()  # type: ignore[attr-defined]
+
+    async def unfinished_requests(self) -> int:
+        """Requests the engine is still working on (0 once every one finished or aborted)."""
+        client = getattr(self.engine, "_engine_client", None)
+        processor = getattr(client, "output_processor", None)
+        if processor is None:
+            return 0
+        return int(processor.get_num_unfinished_requests())
