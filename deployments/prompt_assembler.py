@@ -1,10 +1,28 @@
-"""PromptAssembler: (feature, request, chosen model) -> provider-neutral ModelRequest."""
+"""PromptAssembler: (feature, request, chosen model) -> provider-neutral ModelRequest.
+
+Code suggestions go through the prompt registry (`deployments/prompts`): the prompt id is the
+caller's `prompt_id` (generations) or `code_suggestions/completions|generations`, the family the
+target model's first family with a folder (else `base`), the version the caller's constraint
+(default `^1.0.0`). Prefix, suffix and code context are cut to the model's token budget with
+the real tokenizer (API.md §7.3) before the template is rendered.
+
+How a completion reaches the model depends on the target's `completion_type` param:
+`fim` or unset: prefix and suffix as such (fill-in-the-middle, or prefix-only where the model
+has no FIM); `text`: the rendered `user` template as one text prompt; `chat`: the rendered
+messages. Generations always send the rendered messages. Caller-built prompts (v2
+prompt_version 2/3, v3 `prompt`) are sent as they are, untruncated, unless a generation also
+names a `prompt_id` (the registry prompt wins) or the prompt is empty.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from deployments.suggestions.languages import detect_language, file_extension
+from deployments.prompts import Prompt, PromptRegistry
+from deployments.suggestions.languages import Language, detect_language, file_extension
+from deployments.suggestions.token_counting import load_tokenizer
+from deployments.suggestions.truncation import Fitted, TokenCounter, fit
 from deployments.types import (
     AssembledSuggestion,
     Message,
@@ -14,80 +32,172 @@ from deployments.types import (
     TokenUsage,
 )
 
-GENERATION_INSTRUCTION = (
-    "You are a coding assistant. Continue the {language} file `{file_name}` at the cursor: "
-    "write the code the comment or context asks for. Answer with code only."
-)
+# A chat template wraps each message in a few control tokens (ChatML: `<|im_start|>role\n`,
+# `<|im_end|>\n`) and opens the answer with one more header; they count against the budget.
+CHAT_OVERHEAD_TOKENS = 5
+
+DEFAULT_PROMPT_IDS = {
+    "code_completions": "code_suggestions/completions",
+    "code_generations": "code_suggestions/generations",
+}
 
 
 class PromptAssembler:
-    """Plain class: the ingress calls it in-process, or Ray serves it as its own deployment."""
+    """Plain class: the ingress calls it in-process, or Ray serves it as its own deployment.
 
-    def __init__(self, excluded_post_processors: tuple[str, ...] = ()) -> None:
+    The registry is loaded and validated here, once per replica: a broken prompt file fails
+    the replica's start with the file and key in the message.
+    """
+
+    def __init__(
+        self,
+        excluded_post_processors: tuple[str, ...] = (),
+        *,
+        registry: PromptRegistry | None = None,
+        tokenizer: TokenCounter | None = None,
+        definitions_dir: Path | None = None,
+    ) -> None:
         self.excluded_post_processors = excluded_post_processors
+        if registry is None:
+            registry = PromptRegistry(definitions_dir) if definitions_dir else PromptRegistry()
+        self.registry = registry
+        self.tokenizer = tokenizer or load_tokenizer()
 
     async def check(self) -> bool:
         return True
 
     def assemble_suggestion(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
         language = detect_language(inp.file_name, inp.language_identifier)
-        lang = language.lang if language else ""
-        language_name = language.name if language else ""
         base: dict[str, Any] = {
             "target": target,
             "stream": inp.stream,
             "max_tokens": target.params.get("max_tokens"),
             "temperature": target.params.get("temperature"),
         }
-        if inp.raw_messages is not None:
+        usage = TokenUsage()
+        unit_primitive = ""
+        # A generation that names a registry prompt uses it even if a prompt came along.
+        registry_prompt = inp.feature == "code_generations" and bool(inp.prompt_id)
+        if inp.raw_messages and not registry_prompt:
             request = ModelRequest(kind="chat", messages=inp.raw_messages, **base)
-        elif inp.raw_prompt is not None:
+        elif inp.raw_prompt and not registry_prompt:
             request = ModelRequest(kind="completion", prefix=inp.raw_prompt, **base)
-        elif inp.feature == "code_generations":
-            request = ModelRequest(
-                kind="chat", messages=self._generation_messages(inp, language_name), **base
-            )
         else:
-            request = ModelRequest(
-                kind="completion",
-                prefix=self._with_context(inp),
-                suffix=inp.content_below_cursor,
-                **base,
-            )
-        context_chars = sum(len(c.content) for c in inp.context)
+            request, usage, unit_primitive = self._from_registry(inp, target, language, base)
+        if not usage.input_tokens:
+            usage = usage.model_copy(update={"input_tokens": self._count_request(request)})
         return AssembledSuggestion(
             request=request,
-            lang=lang,
-            language_name=language_name,
+            lang=language.lang if language else "",
+            language_name=language.name if language else "",
             extension=file_extension(inp.file_name),
-            usage=TokenUsage(
-                input_tokens=_estimate_tokens(request),
-                context_tokens_sent=context_chars // 4,
-                context_tokens_used=context_chars // 4,
-            ),
+            usage=usage,
+            unit_primitive=unit_primitive,
         )
 
-    @staticmethod
-    def _with_context(inp: SuggestionInput) -> str:
-        if not inp.context:
-            return inp.content_above_cursor
-        joined = "\n".join(item.content for item in inp.context)
-        return f"{joined}\n{inp.content_above_cursor}"
+    # -- registry-based prompts ----------------------------------------------------------
+    def _from_registry(
+        self,
+        inp: SuggestionInput,
+        target: ModelTarget,
+        language: Language | None,
+        base: dict[str, Any],
+    ) -> tuple[ModelRequest, TokenUsage, str]:
+        generation = inp.feature == "code_generations"
+        prompt_id = (inp.prompt_id if generation else None) or DEFAULT_PROMPT_IDS[inp.feature]
+        prompt = self.registry.get(prompt_id, inp.prompt_version, target.family)
+        kind = "chat" if generation else str(target.params.get("completion_type") or "fim")
+        variables = self._variables(inp, language)
+
+        params = self._params(prompt, base)
+        template_tokens = 0
+        if kind != "fim":
+            empty = prompt.render({**variables, "prefix": "", "suffix": ""})
+            template_tokens = self._count_messages(kind, empty)
+        fitted = fit(
+            self.tokenizer,
+            prefix=inp.content_above_cursor,
+            suffix=inp.content_below_cursor,
+            max_input_tokens=_input_limit(target, params.get("max_tokens")),
+            template_tokens=template_tokens,
+            context=[] if generation else [c.content for c in inp.context],
+            context_max_percent=float(target.params.get("context_max_percent", 1.0)),
+        )
+        if kind == "fim":
+            request = ModelRequest(
+                kind="completion", prefix=fitted.prefix, suffix=fitted.suffix, **params
+            )
+            input_tokens = self.tokenizer.count(fitted.prefix) + fitted.suffix_part.tokens
+        else:
+            messages = prompt.render(
+                {**variables, "prefix": fitted.prefix, "suffix": fitted.suffix}
+            )
+            input_tokens = self._count_messages(kind, messages)
+            if kind == "text":
+                request = ModelRequest(kind="completion", prefix=_text_prompt(messages), **params)
+            else:
+                request = ModelRequest(kind="chat", messages=messages, **params)
+        return request, _usage(fitted, input_tokens), prompt.unit_primitive
 
     @staticmethod
-    def _generation_messages(inp: SuggestionInput, language_name: str) -> list[Message]:
-        language = language_name or file_extension(inp.file_name) or "source"
-        fence = language_name.lower() or file_extension(inp.file_name)
-        system = GENERATION_INSTRUCTION.format(language=language, file_name=inp.file_name)
-        user = f"```{fence}\n{inp.content_above_cursor}\n```"
-        if inp.content_below_cursor:
-            user += f"\nCode after the cursor:\n```{fence}\n{inp.content_below_cursor}\n```"
-        return [Message(role="system", content=system), Message(role="user", content=user)]
+    def _variables(inp: SuggestionInput, language: Language | None) -> dict[str, Any]:
+        extension = file_extension(inp.file_name)
+        variables: dict[str, Any] = {"user_instruction": "", **inp.prompt_enhancer}
+        variables.update(
+            {
+                "language": language.name if language else "",
+                "lang": language.fence_tag if language else extension,
+                "file_name": inp.file_name.strip(),
+                "extension": extension,
+            }
+        )
+        return variables
+
+    @staticmethod
+    def _params(prompt: Prompt, base: dict[str, Any]) -> dict[str, Any]:
+        """The prompt file's model params override the catalogue's (API.md §5.2); stop
+        sequences are the prompt's plus the model family's (self-hosted families, §6.4)."""
+        model = prompt.model_params
+        params = dict(base)
+        for name in ("max_tokens", "temperature", "top_p", "top_k"):
+            value = getattr(model, name)
+            if value is not None:
+                params[name] = value
+        target_stop = base["target"].params.get("stop") or []
+        params["stop"] = list(dict.fromkeys([*prompt.params.stop, *target_stop]))
+        return params
+
+    def _count_messages(self, kind: str, messages: list[Message]) -> int:
+        if kind == "text":
+            return self.tokenizer.count(_text_prompt(messages))
+        content = sum(self.tokenizer.count(m.content) for m in messages)
+        return content + CHAT_OVERHEAD_TOKENS * (len(messages) + 1)
+
+    def _count_request(self, request: ModelRequest) -> int:
+        if request.kind == "chat":
+            return sum(self.tokenizer.count(m.content) for m in request.messages)
+        return self.tokenizer.count(request.prefix) + self.tokenizer.count(request.suffix)
 
 
-def _estimate_tokens(request: ModelRequest) -> int:
-    """About four characters a token until the tokenizer-backed counter replaces it."""
-    chars = (
-        len(request.prefix) + len(request.suffix) + sum(len(m.content) for m in request.messages)
+def _input_limit(target: ModelTarget, max_tokens: Any) -> int:
+    """The input token limit. A model whose context window also holds its answer (the embedded
+    llama.cpp model: `context_window_includes_output` in models.yml) keeps room for
+    `max_tokens` of output, so a full prompt is cut rather than refused."""
+    limit = target.max_input_tokens
+    if target.params.get("context_window_includes_output") and max_tokens:
+        limit -= min(int(max_tokens), limit // 2)
+    return max(0, limit)
+
+
+def _text_prompt(messages: list[Message]) -> str:
+    """A text-completion prompt is the last `user` message (the template's FIM/raw string)."""
+    users = [m.content for m in messages if m.role == "user"]
+    return users[-1] if users else "".join(m.content for m in messages)
+
+
+def _usage(fitted: Fitted, input_tokens: int) -> TokenUsage:
+    return TokenUsage(
+        input_tokens=input_tokens,
+        context_tokens_sent=fitted.context_sent.tokens,
+        context_tokens_used=fitted.context_used.tokens,
     )
-    return (chars + 3) // 4

@@ -142,6 +142,7 @@ class Config(BaseSettings):
         default_factory=GoogleCloudPlatformSettings
     )
     internal_event: InternalEventSettings = Field(default_factory=InternalEventSettings)
+    local_model: LocalModelSettings = Field(default_factory=LocalModelSettings)
     vertex_text_model: VertexTextModelSettings = Field(default_factory=VertexTextModelSettings)
     model_timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
     proxy_endpoints: ProxyEndpointSettings = Field(default_factory=ProxyEndpointSettings)
@@ -168,8 +169,6 @@ class Config(BaseSettings):
         vertex.location = vertex.location or self.google_cloud_platform.location
         vertex.endpoint = vertex.endpoint or f"{vertex.location}-aiplatform.googleapis.com"
         return self
-
-    local_model: LocalModelSettings = Field(default_factory=LocalModelSettings)
 
     def explicitly_set(self, group: str, field: str) -> bool:
         """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""

@@ -46,19 +46,25 @@ async def complete(
     request = assembled.request
     result = await gateway.generate(request)
     engine = request.target.engine
+    max_used = bool(request.max_tokens and result.output_tokens >= request.max_tokens)
     with Stopwatch(current(), "post"):
         if inp.feature == "code_generations":
             text = post_process_generation(result.text, inp.content_above_cursor, engine)
         else:
-            excluded = gateway.settings.feature_flags.excl_post_process
-            text = post_process_completion(result.text, inp.content_above_cursor, engine, excluded)
+            text = post_process_completion(
+                result.text,
+                inp.content_above_cursor,
+                engine,
+                gateway.settings.feature_flags.excl_post_process,
+                suffix=inp.content_below_cursor,
+                lang=assembled.lang,
+                max_output_tokens_used=max_used,
+            )
     usage = assembled.usage.model_copy(
         update={
             "input_tokens": result.input_tokens or assembled.usage.input_tokens,
             "output_tokens": result.output_tokens,
-            "max_output_tokens_used": bool(
-                request.max_tokens and result.output_tokens >= request.max_tokens
-            ),
+            "max_output_tokens_used": max_used,
         }
     )
     return Suggestion(text=text, assembled=assembled, usage=usage)

@@ -1,130 +1,171 @@
 """Post-processing of model output for code suggestions (API.md §7.4, §7.5).
 
-Completion steps form an ordered pipeline whose steps can be switched off by name
-(`AIGW_FEATURE_FLAGS__EXCL_POST_PROCESS`); parser-based steps (tree-sitter) are not built yet.
+Completions run an ordered pipeline of named steps; any step can be switched off by name with
+`AIGW_FEATURE_FLAGS__EXCL_POST_PROCESS`, and an empty result ends the pipeline with `""`.
+Steps that need a syntax tree (`remove_comment_only_completion`, `trim_by_min_allowed_context`,
+`fix_end_block_errors`) hold their place in the order but are skipped: no parser is installed
+yet, exactly as upstream skips them when the language is unknown. Providers append their extras
+(Vertex Codestral: `strip_asterisks`; Fireworks: `fix_truncation`).
+
+Generations (non-streaming): fence lines stripped, a leading newline when the code above the
+cursor does not end in one, model reflection removed, whitespace-only dropped; Anthropic output
+gets only the whitespace check. Streams: line-buffered fence stripping (`FenceStripper`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-_FENCE_OPEN = re.compile(r"^\s*```[\w.+#-]*[ \t]*\n?")
-_FENCE_CLOSE = re.compile(r"\n?```\s*$")
+from deployments.suggestions.reflection import clean_model_reflection as _reflection
+
+_FENCE_LINE = re.compile(r"^`{3}\S*[ \t]*\n", flags=re.MULTILINE)
 _ASTERISKS = re.compile(r"^\s*\*{5,}")
+_IRRELEVANT_KEYWORDS = ("<|cursor|>",)
+_NEW_CODE_TAGS = re.compile(r"^\s*<new_code>\n?|\n?</new_code>\s*$")
 
 
-def clean_irrelevant_keywords(text: str, prefix: str) -> str:
-    return text.replace("<|cursor|>", "")
+@dataclass(frozen=True, slots=True)
+class CompletionContext:
+    """What a completion step may look at besides the text."""
+
+    prefix: str
+    suffix: str = ""
+    lang: str = ""
+    raw: str = ""  # the model's text before any step ran
+    max_output_tokens_used: bool = False
 
 
-def strip_whitespaces(text: str, prefix: str) -> str:
+Step = Callable[[str, CompletionContext], str]
+
+
+def clean_irrelevant_keywords(text: str, ctx: CompletionContext) -> str:
+    for keyword in _IRRELEVANT_KEYWORDS:
+        text = text.replace(keyword, "")
+    return text
+
+
+def strip_new_code_tags(text: str, ctx: CompletionContext) -> str:
+    """`<new_code>` wrappers a chat model wrote itself (prompts that ask for them)."""
+    return _NEW_CODE_TAGS.sub("", text)
+
+
+def clean_model_reflection(text: str, ctx: CompletionContext | str) -> str:
+    prefix = ctx if isinstance(ctx, str) else ctx.prefix
+    return _reflection(text, prefix)
+
+
+def strip_whitespaces(text: str, ctx: CompletionContext | str = "") -> str:
     return "" if not text.strip() else text
 
 
-def strip_asterisks(text: str, prefix: str) -> str:
+def strip_asterisks(text: str, ctx: CompletionContext) -> str:
     return "" if _ASTERISKS.match(text) else text
 
 
-def clean_model_reflection(text: str, prefix: str) -> str:
-    """Drop runs of completion lines that repeat lines already written before the cursor.
-
-    A single repeated comment line is kept (models legitimately echo a comment header), and so
-    is a large block of five or more lines with few symbols (prose, not a copy of code).
-    """
-    seen = {line.strip() for line in prefix.splitlines() if line.strip()}
-    if not seen:
+def fix_truncation(text: str, ctx: CompletionContext) -> str:
+    """A completion cut off by the token limit is trimmed back to its last space (or its last
+    line dropped), unless that would leave no code. Only when it used exactly the limit, no
+    earlier step changed it, and it does not already end in whitespace."""
+    if not (ctx.max_output_tokens_used and text == ctx.raw and text == text.rstrip()):
         return text
-    lines = text.split("\n")
-    keep: list[str] = []
-    group: list[str] = []
-
-    def flush() -> None:
-        if not group:
-            return
-        is_single_comment = len(group) == 1 and group[0].strip().startswith(("#", "//", "--", "/*"))
-        symbols = sum(not ch.isalnum() and not ch.isspace() for line in group for ch in line)
-        chars = sum(len(line) for line in group) or 1
-        if is_single_comment or (len(group) >= 5 and symbols / chars < 0.05):
-            keep.extend(group)
-        group.clear()
-
-    for index, line in enumerate(lines):
-        # The first line continues the cursor's line, so it is never a reflection.
-        if index > 0 and line.strip() and line.strip() in seen:
-            group.append(line)
-            continue
-        flush()
-        keep.append(line)
-    flush()
-    return "\n".join(keep)
+    last_line = text.splitlines()[-1]
+    space = last_line.rfind(" ")
+    trimmed = text.removesuffix(last_line[space:] if space != -1 else last_line).rstrip()
+    return trimmed if trimmed.strip() else text
 
 
-Step = Callable[[str, str], str]
+@dataclass(frozen=True, slots=True)
+class NamedStep:
+    name: str
+    run: Step | None  # None: needs a syntax tree, not available yet
 
-COMPLETION_STEPS: tuple[tuple[str, Step], ...] = (
-    ("clean_irrelevant_keywords", clean_irrelevant_keywords),
-    ("clean_model_reflection", clean_model_reflection),
-    ("strip_whitespaces", strip_whitespaces),
+
+COMPLETION_STEPS: tuple[NamedStep, ...] = (
+    NamedStep("remove_comment_only_completion", None),
+    NamedStep("clean_irrelevant_keywords", clean_irrelevant_keywords),
+    NamedStep("strip_new_code_tags", strip_new_code_tags),
+    NamedStep("trim_by_min_allowed_context", None),
+    NamedStep("fix_end_block_errors", None),
+    NamedStep("clean_model_reflection", clean_model_reflection),
+    NamedStep("strip_whitespaces", strip_whitespaces),
 )
-PROVIDER_EXTRA_STEPS: dict[str, tuple[tuple[str, Step], ...]] = {
-    "vertex-ai": (("strip_asterisks", strip_asterisks),),
+PROVIDER_EXTRA_STEPS: dict[str, tuple[NamedStep, ...]] = {
+    "vertex-ai": (NamedStep("strip_asterisks", strip_asterisks),),
+    "fireworks_ai": (NamedStep("fix_truncation", fix_truncation),),
 }
 
 
-def post_process_completion(
-    text: str, prefix: str, engine: str = "", excluded: Iterable[str] = ()
-) -> str:
+def completion_steps(engine: str = "", excluded: Iterable[str] = ()) -> list[NamedStep]:
+    """The steps that will run, in order, for this engine and exclusion list."""
     skip = set(excluded)
-    for name, step in (*COMPLETION_STEPS, *PROVIDER_EXTRA_STEPS.get(engine, ())):
-        if name in skip:
-            continue
-        text = step(text, prefix)
+    return [
+        step
+        for step in (*COMPLETION_STEPS, *PROVIDER_EXTRA_STEPS.get(engine, ()))
+        if step.run is not None and step.name not in skip
+    ]
+
+
+def post_process_completion(
+    text: str,
+    prefix: str,
+    engine: str = "",
+    excluded: Iterable[str] = (),
+    *,
+    suffix: str = "",
+    lang: str = "",
+    max_output_tokens_used: bool = False,
+) -> str:
+    ctx = CompletionContext(prefix, suffix, lang, text, max_output_tokens_used)
+    for step in completion_steps(engine, excluded):
+        assert step.run is not None
+        text = step.run(text, ctx)
         if not text:
             return ""
     return text
 
 
 def strip_code_fence(text: str) -> str:
-    text = _FENCE_OPEN.sub("", text, count=1) if text.lstrip().startswith("```") else text
-    return _FENCE_CLOSE.sub("", text)
+    """Every markdown fence line (```` ```lang ````) and the trailing backticks."""
+    return _FENCE_LINE.sub("", text).rstrip("`")
+
+
+def prepend_new_line(text: str, prefix: str) -> str:
+    if text and prefix and not prefix.endswith("\n") and not text.startswith("\n"):
+        return "\n" + text
+    return text
 
 
 def post_process_generation(text: str, prefix: str, engine: str = "") -> str:
     if engine == "anthropic":
-        return strip_whitespaces(text, prefix)
+        return strip_whitespaces(text)
+    text = _NEW_CODE_TAGS.sub("", text)
     text = strip_code_fence(text)
-    if prefix and not prefix.endswith("\n") and not text.startswith("\n"):
-        text = "\n" + text
-    text = clean_model_reflection(text, prefix)
-    return strip_whitespaces(text, prefix)
+    text = prepend_new_line(text, prefix)
+    text = _reflection(text, prefix)
+    return strip_whitespaces(text)
 
 
 class FenceStripper:
-    """Line-buffered fence stripping for streamed generations (API.md §7.5)."""
+    """Line-buffered fence stripping for streamed generations (API.md §7.5): whole lines are
+    released as they complete, and lines that are markdown fences are dropped."""
 
     def __init__(self) -> None:
         self._buffer = ""
-        self._first_line = True
 
     def feed(self, chunk: str) -> Iterator[str]:
         self._buffer += chunk
         while "\n" in self._buffer:
             line, self._buffer = self._buffer.split("\n", 1)
-            out = self._line(line)
-            if out is not None:
-                yield out + "\n"
+            if not _is_fence(line):
+                yield line + "\n"
 
     def finish(self) -> Iterator[str]:
-        if self._buffer:
-            out = self._line(self._buffer)
-            self._buffer = ""
-            if out is not None:
-                yield out
+        line, self._buffer = self._buffer, ""
+        if line and not _is_fence(line):
+            yield line
 
-    def _line(self, line: str) -> str | None:
-        if line.strip().startswith("```"):
-            self._first_line = False
-            return None
-        self._first_line = False
-        return line
+
+def _is_fence(line: str) -> bool:
+    return line.strip().startswith("```")

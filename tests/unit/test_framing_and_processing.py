@@ -57,8 +57,9 @@ def test_model_reflection_drops_repeated_lines():
 
 
 def test_generation_strips_fences_and_starts_on_a_new_line():
-    assert post_process_generation("```python\nprint(1)\n```", "x = 1") == "\nprint(1)"
-    assert post_process_generation("```python\nprint(1)\n```", "x = 1\n") == "print(1)"
+    # Fence lines and trailing backticks go; the newline before the closing fence stays.
+    assert post_process_generation("```python\nprint(1)\n```", "x = 1") == "\nprint(1)\n"
+    assert post_process_generation("```python\nprint(1)\n```", "x = 1\n") == "print(1)\n"
     assert post_process_generation("  ", "x") == ""
 
 

@@ -22,6 +22,10 @@ from serve_app.api.schemas.code_v2 import (
 router = APIRouter()
 
 CUSTOM_ENDPOINT_DISABLED = "specifying custom models endpoint is disabled"
+UNAUTHORIZED = {
+    "code_completions": "Unauthorized to access code completions",
+    "code_generations": "Unauthorized to access code generations",
+}
 
 
 def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
@@ -84,6 +88,8 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
     gateway = gateway_of(request)
     inp = to_input(payload, feature)
     assembled = await suggestions.prepare(gateway, inp, selection_of(payload))
+    if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
+        require(request, assembled.unit_primitive, UNAUTHORIZED[feature])
     if inp.stream:
         body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
         body = suggestions.raw_text(body, request.state.correlation_id)

@@ -123,6 +123,8 @@ async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> An
     gateway = gateway_of(request)
     inp = to_input(request, body)
     assembled = await suggestions.prepare(gateway, inp, selection_of(request, body))
+    if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
+        require(request, assembled.unit_primitive, UNAUTHORIZED)
     target = assembled.request.target
     if inp.stream:
         pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
