@@ -22,8 +22,8 @@ THOUGHT = "Thought:"
 OBSERVATION = "Observation:"
 
 _ACTION_RE = re.compile(
-    r"Action\s*:[ \t]*(?P<tool>[^\n]*?)\s*\n\s*Action\s+Input\s*:[ \t]*(?P<input>.*?)"
-    r"(?:\n\s*Observation\s*:|\Z)",
+    r"Action\s*:[ \t]*(?P<tool>[^\n]*?)\s*Action\s+Input\s*:[ \t]*(?P<input>.*?)"
+    r"(?:\s*Observation\s*:|\Z)",
     re.DOTALL,
 )
 _THOUGHT_RE = re.compile(r"Thought\s*:\s*(?P<thought>.*?)\s*(?=Action\s*:|\Z)", re.DOTALL)

@@ -107,3 +107,8 @@ def test_feed_after_finish_is_an_error():
     list(parser.finish())
     with pytest.raises(RuntimeError):
         list(parser.feed("x"))
+
+
+def test_action_on_one_line_as_the_word_streaming_mock_sends_it():
+    (event,) = parse_complete("Thought: look Action: issue_reader Action Input: #42")
+    assert event.data == {"tool": "issue_reader", "tool_input": "#42", "thought": "look"}
