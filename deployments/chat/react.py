@@ -81,6 +81,13 @@ class ReActStreamParser:
     def answering(self) -> bool:
         return self._answer_from is not None
 
+    def prime(self, prefill: str) -> None:
+        """Start from the prompt's assistant prefill when it ends in `Final Answer:` (the
+        model then writes only the answer)."""
+        if prefill.rstrip().endswith(FINAL_ANSWER) and not self._text:
+            self._text = FINAL_ANSWER
+            self._answer_from = len(FINAL_ANSWER)
+
     def feed(self, chunk: str) -> Iterator[AgentEvent]:
         if self._finished:
             raise RuntimeError("feed() after finish()")

@@ -112,3 +112,10 @@ def test_feed_after_finish_is_an_error():
 def test_action_on_one_line_as_the_word_streaming_mock_sends_it():
     (event,) = parse_complete("Thought: look Action: issue_reader Action Input: #42")
     assert event.data == {"tool": "issue_reader", "tool_input": "#42", "thought": "look"}
+
+
+def test_a_final_answer_prefill_primes_the_parser():
+    parser = ReActStreamParser()
+    parser.prime("Final Answer:")
+    events = [*parser.feed(" Hello"), *parser.feed(" there"), *parser.finish()]
+    assert answer_text(events) == "Hello there"
