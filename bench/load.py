@@ -130,6 +130,7 @@ def table(cells: list[Cell]) -> str:
     for c in cells:
         rows.append(
             f"{c.target:<34} {c.concurrency:>3} {c.requests:>6} {c.rps:>8.0f}"
-            f" {c.p50_ms:>8.2f} {c.p99_ms:>8.2f} {c.ttfb_p50_ms:>9.2f} {c.ttfb_p99_ms:>9.2f} {c.errors:>4}"
+            f" {c.p50_ms:>8.2f} {c.p99_ms:>8.2f} {c.ttfb_p50_ms:>9.2f}"
+            f" {c.ttfb_p99_ms:>9.2f} {c.errors:>4}"
         )
     return "\n".join(rows)

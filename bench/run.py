@@ -16,9 +16,12 @@ from typing import Any
 
 import httpx
 
+from bench.auth_setup import auth_setup
 from bench.floor import build_floor
 from bench.load import Cell, measure, require_tools, table
-from serve_app.isolation import free_port, isolated_serve_env
+from serve_app.isolation import free_port, init_ray, isolated_serve_env
+from serve_app.observability import timing
+from serve_app.observability.bench import breakdown
 from serve_app.settings import export_serve_env
 from tests.payloads import v2_body, v3_body
 
@@ -29,24 +32,25 @@ RESULTS = Path(".bench/results.json")
 
 def start_serve() -> str:
     export_serve_env(isolated_serve_env())
-    import ray
     from ray import serve
 
     port = free_port()
-    ray.init(address="local", include_dashboard=False, namespace="serve", log_to_driver=False)
+    init_ray(log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     return f"http://127.0.0.1:{port}"
 
 
-def deploy_all(base: str) -> None:
+def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
     from ray import serve
 
     from serve_app.app import build_app
 
     settings = {"mock_model_responses": True, "auth": {"bypass_external": True}}
     serve.run(build_app({"settings": settings}), name="aigw", route_prefix="/")
+    with_jwt = {"mock_model_responses": True, **auth_overrides}
+    serve.run(build_app({"settings": with_jwt}), name="aigw_jwt", route_prefix="/jwt")
     serve.run(build_floor(), name="floor", route_prefix="/floor")
-    for path in ("/monitoring/ready", "/floor"):
+    for path in ("/monitoring/ready", "/jwt/monitoring/ready", "/floor"):
         deadline = time.monotonic() + 60
         while httpx.get(base + path, timeout=5).status_code != 200:
             if time.monotonic() > deadline:
@@ -54,27 +58,38 @@ def deploy_all(base: str) -> None:
             time.sleep(0.5)
 
 
-def scenarios(base: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+Scenario = tuple[str, str, dict[str, Any] | None, dict[str, str]]
+
+
+def scenarios(base: str, jwt_headers: dict[str, str]) -> list[Scenario]:
     return [
-        ("floor (canned body)", f"{base}/floor", None),
-        ("gateway /v2/code/completions", f"{base}/v2/code/completions", v2_body()),
-        ("gateway /v4 SSE stream", f"{base}/v4/code/suggestions", v3_body(stream=True)),
+        ("floor (canned body)", f"{base}/floor", None, {}),
+        ("gateway /v2/code/completions", f"{base}/v2/code/completions", v2_body(), {}),
+        (
+            "gateway /v2 + JWT auth (valid token)",
+            f"{base}/jwt/v2/code/completions",
+            v2_body(),
+            jwt_headers,
+        ),
+        ("gateway /v4 SSE stream", f"{base}/v4/code/suggestions", v3_body(stream=True), {}),
     ]
 
 
-def run(quick: bool) -> list[Cell]:
+def run(quick: bool) -> tuple[list[Cell], dict[str, dict[str, float]]]:
     require_tools()
     base = start_serve()
+    auth_overrides, jwt_headers = auth_setup()
     try:
-        deploy_all(base)
+        deploy_all(base, auth_overrides)
         cells: list[Cell] = []
-        for name, url, body in scenarios(base):
-            measure(name, url, body, 8, 500 if quick else 2000)  # warm-up, discarded
+        for name, url, body, headers in scenarios(base, jwt_headers):
+            measure(name, url, body, 8, 500 if quick else 2000, headers)  # warm-up, discarded
         for concurrency in CONCURRENCY:
             total = REQUESTS[concurrency] // (4 if quick else 1)
-            for name, url, body in scenarios(base):
-                cells.append(measure(name, url, body, concurrency, total))
-        return cells
+            for name, url, body, headers in scenarios(base, jwt_headers):
+                cells.append(measure(name, url, body, concurrency, total, headers))
+        stages = breakdown(base, body=v2_body(), requests=400, concurrency=8, headers={})
+        return cells, stages
     finally:
         from ray import serve
 
@@ -102,9 +117,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a quarter of the requests")
     args = parser.parse_args()
-    cells = run(args.quick)
+    cells, stages = run(args.quick)
     print()
     print(table(cells))
+    print()
+    print("Where the gateway's time goes (X-Gateway-Timing, /v2/code/completions, c=8, ms):")
+    print(timing.format_summary(stages))
     print()
     for line in ratios(cells):
         print(line)

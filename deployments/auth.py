@@ -1,24 +1,57 @@
-"""Auth: request headers -> Identity, or the contract's 401 (API.md §2).
+"""Auth: request headers -> Identity, or the contract's 401 (API.md §2); token minting (§1.5).
 
-The plain `AuthService` runs in the ingress replica by default, or as its own deployment.
-JWT validation against the merged key set is filled in by `deployments.jwt_keys`.
+The plain `AuthService` runs in the ingress replica by default, or as its own deployment. It
+owns the merged key set (the gateway's own keys plus OIDC discovery of GitLab and CustomersDot),
+cached for 24 h and re-fetched, rate-limited, on an unknown kid. When it is its own deployment
+the ingress still verifies tokens itself with the key set `key_set` hands out (DESIGN.md rule 5).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
-from deployments.errors import AuthenticationError
-from deployments.types import Identity
+from deployments.authn.authenticator import (
+    BAD_SCHEME,
+    BAD_TYPE,
+    FORBIDDEN,
+    NO_HEADER,
+    Authenticator,
+    bearer_token,
+)
+from deployments.authn.keys import KeySource, LocalKeySource, OidcKeySource
+from deployments.authn.minting import TokenMinter
+from deployments.authn.store import KeyStore
+from deployments.types import (
+    AuthStats,
+    Identity,
+    KeySetSnapshot,
+    UserAccessToken,
+    UserTokenGrant,
+)
 from serve_app.settings import Config
 
-logger = logging.getLogger("aigw.auth")
+__all__ = ["BAD_SCHEME", "BAD_TYPE", "FORBIDDEN", "NO_HEADER", "AuthService", "key_sources"]
 
-NO_HEADER = "No authorization header presented"
-BAD_SCHEME = "Invalid authorization header"
-BAD_TYPE = "Invalid authentication token type - only OIDC is supported"
-FORBIDDEN = "Forbidden by auth provider"
+
+def key_sources(settings: Config) -> list[KeySource]:
+    """The gateway's own keys, then GitLab and CustomersDot OIDC (each skipped when unset)."""
+    service = settings.cloud_connector_service_name
+    jwt_keys = settings.self_signed_jwt
+    sources: list[KeySource] = [
+        LocalKeySource(
+            service,
+            jwt_keys.signing_key.get_secret_value(),
+            jwt_keys.validation_key.get_secret_value(),
+        )
+    ]
+    timeout = settings.auth.oidc_timeout_s
+    for name, url in (
+        ("Gitlab", settings.gitlab_url),
+        ("CustomersDot", settings.customer_portal_url),
+    ):
+        if url.strip():
+            sources.append(OidcKeySource(name, url, timeout))
+    return sources
 
 
 class AuthService:
@@ -26,38 +59,45 @@ class AuthService:
 
     def __init__(self, settings: Config) -> None:
         self.service_name = settings.cloud_connector_service_name
-        self.bypass_external = settings.auth.bypass_external
-        self.bypass_with_header = settings.auth.bypass_external_with_header
-        self.bypass_signature = settings.auth.bypass_jwt_signature
+        self.store = KeyStore(
+            key_sources(settings),
+            ttl_s=settings.auth.jwks_cache_ttl_s,
+            min_interval_s=settings.auth.jwks_refresh_interval_s,
+        )
+        self.authenticator = Authenticator(settings, self.store)
+        # Under Serve the replica's loop is running: fetch the issuers before traffic arrives.
+        # (An ingress holding Auth remotely does not prefetch: its first unknown kid asks Auth,
+        # which answers as soon as one issuer has it, however slow the others are.)
+        if not settings.auth.bypass_external:  # then no token is ever verified
+            self.store.prefetch()
+        self.minter = TokenMinter(
+            self.service_name, settings.self_signed_jwt.signing_key.get_secret_value()
+        )
+        self.key_set_requests = 0
 
     async def check(self) -> bool:
         return True
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
-        if self.bypass_external or (
-            self.bypass_with_header and headers.get("bypass-auth", "").lower() == "true"
-        ):
-            logger.critical(
-                "Auth is bypassed: request served as a debug user with every unit primitive "
-                "(AIGW_AUTH__BYPASS_EXTERNAL%s)",
-                "" if self.bypass_external else "_WITH_HEADER",
-            )
-            return Identity(bypass=True, global_user_id=headers.get("x-gitlab-global-user-id", ""))
-        token = self.bearer_token(headers)
-        return await self.verify_token(token, headers)
+        return await self.authenticator.authenticate(headers)
 
-    @staticmethod
-    def bearer_token(headers: Mapping[str, str]) -> str:
-        authorization = headers.get("authorization")
-        if not authorization:
-            raise AuthenticationError(NO_HEADER)
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationError(BAD_SCHEME)
-        if headers.get("x-gitlab-authentication-type", "").lower() != "oidc":
-            raise AuthenticationError(BAD_TYPE)
-        return token.strip()
+    bearer_token = staticmethod(bearer_token)
 
-    async def verify_token(self, token: str, headers: Mapping[str, str]) -> Identity:
-        """Validate the JWT against the merged key set (no key set is configured yet)."""
-        raise AuthenticationError(FORBIDDEN)
+    async def key_set(self, kid: str | None = None) -> KeySetSnapshot:
+        """The merged public key set, after looking for `kid` if it is not known yet."""
+        self.key_set_requests += 1
+        self.store.refresh_stale()
+        if self.store.empty if kid is None else not self.store.lookup(kid):
+            await self.store.find(kid)
+        return self.store.snapshot()
+
+    async def mint_user_token(self, grant: UserTokenGrant) -> UserAccessToken:
+        return self.minter.mint(grant)
+
+    async def stats(self) -> AuthStats:
+        """Counters for operators and tests: how often the ingress asked for keys, etc."""
+        return AuthStats(
+            key_set_requests=self.key_set_requests,
+            source_fetches=self.store.fetches,
+            tokens_verified=self.authenticator.verified,
+        )

@@ -26,6 +26,15 @@ class AuthorizationError(GatewayError):
     status_code = 403
 
 
+class AuthProviderUnavailable(GatewayError):
+    """No key set at all (no local key, every OIDC issuer down): upstream answers 500."""
+
+    status_code = 500
+
+    def __init__(self, message: str = "Internal server error") -> None:
+        super().__init__(message)
+
+
 class BadRequestError(GatewayError):
     status_code = 400
 

@@ -8,15 +8,22 @@ from typing import Any, Protocol
 
 from ray.exceptions import RayTaskError
 
+from deployments.authn.authenticator import Authenticator
+from deployments.authn.store import KeyStore
 from deployments.types import (
     AssembledSuggestion,
     Chunk,
     Identity,
+    KeySetSnapshot,
     ModelRequest,
     ModelResult,
     ModelTarget,
+    PublicJwk,
     SuggestionInput,
+    UserAccessToken,
+    UserTokenGrant,
 )
+from serve_app.settings import Config
 
 
 def unwrap(exc: BaseException) -> BaseException:
@@ -67,18 +74,54 @@ class RemoteBackend:
 
 class AuthClient(Protocol):
     async def authenticate(self, headers: Mapping[str, str]) -> Identity: ...
+    async def mint_user_token(self, grant: UserTokenGrant) -> UserAccessToken: ...
 
 
-class RemoteAuth:
+# The ingress's copy of Auth's key set: refreshed from Auth at least this often, and asked
+# again for an unknown kid at most once per interval (Auth rate-limits the issuers itself).
+REMOTE_KEYS_TTL_S = 300.0
+REMOTE_REFRESH_INTERVAL_S = 1.0
+
+
+class RemoteKeySource:
+    """The Auth deployment as the ingress's only key source: asked only for an unknown kid
+    (or when the ingress's copy is older than its TTL)."""
+
+    name = "auth"
+
     def __init__(self, handle: Any) -> None:
         self._handle = handle
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Identity:
+    async def fetch(self, kid: str | None) -> list[PublicJwk]:
         try:
-            identity: Identity = await self._handle.authenticate.remote(dict(headers))
+            snapshot: KeySetSnapshot = await self._handle.key_set.remote(kid)
         except RayTaskError as exc:
             raise unwrap(exc) from None
-        return identity
+        return list(snapshot.keys)
+
+
+class RemoteAuth:
+    """Auth as its own deployment: tokens are still verified here, in the ingress replica,
+    with the key set fetched from Auth, so a known key costs no hop (DESIGN.md rule 5)."""
+
+    def __init__(self, handle: Any, settings: Config) -> None:
+        self._handle = handle
+        store = KeyStore(
+            [RemoteKeySource(handle)],
+            ttl_s=min(REMOTE_KEYS_TTL_S, settings.auth.jwks_cache_ttl_s),
+            min_interval_s=min(REMOTE_REFRESH_INTERVAL_S, settings.auth.jwks_refresh_interval_s),
+        )
+        self.authenticator = Authenticator(settings, store)
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Identity:
+        return await self.authenticator.authenticate(headers)
+
+    async def mint_user_token(self, grant: UserTokenGrant) -> UserAccessToken:
+        try:
+            token: UserAccessToken = await self._handle.mint_user_token.remote(grant)
+        except RayTaskError as exc:
+            raise unwrap(exc) from None
+        return token
 
 
 class AssemblerClient(Protocol):

@@ -30,7 +30,7 @@ class Ingress:
         self.gateway = Gateway(
             settings=settings,
             catalogue=load_catalogue(),
-            auth=RemoteAuth(auth) if auth is not None else AuthService(settings),
+            auth=RemoteAuth(auth, settings) if auth is not None else AuthService(settings),
             assembler=telemetry.instrument_assembler(
                 RemoteAssembler(assembler)
                 if assembler is not None

@@ -141,3 +141,41 @@ class AssembledSuggestion(BaseModel):
     extension: str = ""
     usage: TokenUsage = Field(default_factory=TokenUsage)
     skip: bool = False  # nothing to ask the model (e.g. no language can be derived)
+
+
+class PublicJwk(BaseModel):
+    """One public signing key and the source it came from (`local`, `Gitlab`, `CustomersDot`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    jwk: dict[str, Any]  # public members only (kty, kid, n, e, ...): never a private key
+
+
+class KeySetSnapshot(BaseModel):
+    """The merged key set Auth holds; the ingress verifies signatures with it (rule 5)."""
+
+    keys: tuple[PublicJwk, ...] = ()
+
+
+class UserTokenGrant(BaseModel):
+    """What a minted user access token says (API.md §1.5), decided before signing."""
+
+    subject: str  # the global user id
+    realm: str
+    instance_id: str
+    instance_uid: str = ""
+    scopes: tuple[str, ...] = ()
+    duo_seat_count: str = ""
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class UserAccessToken(BaseModel):
+    token: str
+    expires_at: int
+
+
+class AuthStats(BaseModel):
+    key_set_requests: int = 0  # key sets handed out (one per ingress refresh)
+    source_fetches: int = 0  # fetches of the gateway's own keys and the OIDC issuers
+    tokens_verified: int = 0  # tokens Auth verified itself (in-process placement)

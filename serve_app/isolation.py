@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import tempfile
+from typing import Any
 
 
 def free_port() -> int:
@@ -31,3 +32,18 @@ def isolated_serve_env() -> dict[str, str]:
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{d}/server-state",
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{d}/metrics.sock",
     }
+
+
+def init_ray(attempts: int = 3, **kwargs: Any) -> None:
+    """A fresh local Ray. Ray gives its raylet a fixed 30 s to register, which a loaded 2-core
+    machine can miss; a second try then succeeds."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address="local", include_dashboard=False, namespace="serve", **kwargs)
+            return
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == attempts:
+                raise
+            ray.shutdown()

@@ -27,6 +27,12 @@ class AuthSettings(BaseModel):
     bypass_external: bool = False
     bypass_external_with_header: bool = False
     bypass_jwt_signature: bool = False
+    # Our additions (no upstream names): OIDC key-set fetching and the ingress decision cache.
+    oidc_timeout_s: float = Field(default=10.0, gt=0)  # discovery + JWKS fetch of one issuer
+    jwks_cache_ttl_s: float = Field(default=86400.0, gt=0)  # upstream caches key sets for 24 h
+    jwks_refresh_interval_s: float = Field(default=10.0, ge=0)  # unknown-kid re-fetch spacing
+    decision_cache_size: int = Field(default=10000, ge=0)  # positive decisions kept (LRU); 0 = off
+    decision_cache_ttl_s: float = Field(default=300.0, ge=0)  # kept until min(exp, this)
 
 
 class SelfSignedJwtSettings(BaseModel):

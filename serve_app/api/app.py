@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
-from serve_app.api.routes import chat, code_v2, code_v3, monitoring, prompts
+from serve_app.api.routes import chat, code_v2, code_v3, monitoring, prompts, user_access_token
 from serve_app.chat.prompts import shared_registry
 from serve_app.gateway import Gateway
 from serve_app.observability.middleware import ObservabilityMiddleware
@@ -29,9 +29,12 @@ def create_app(
     )
     app.state.gateway = gateway
     app.state.telemetry = telemetry
-    app.state.prompts = shared_registry()  # loaded once per replica; a bad file fails start
-    for router in (monitoring.router, code_v2.router, code_v3.router, chat.router, prompts.router):
+    for router in (monitoring.router, code_v2.router, code_v3.router):
         app.include_router(router)
+    app.include_router(user_access_token.router)
+    app.state.prompts = shared_registry()  # loaded once per replica; a bad file fails start
+    app.include_router(chat.router)
+    app.include_router(prompts.router)
     install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)
 
     skip = AUTH_SKIP | {url for url in (docs.docs_url, docs.openapi_url, docs.redoc_url) if url}

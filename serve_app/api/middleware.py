@@ -11,7 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from deployments.errors import AuthenticationError
+from deployments.errors import GatewayError
 from serve_app.api.errors import error_response
 
 Message = MutableMapping[str, Any]
@@ -93,7 +93,7 @@ class AuthMiddleware:
         started = time.perf_counter()
         try:
             identity = await self.authenticate(headers)
-        except AuthenticationError as exc:
+        except GatewayError as exc:  # 401 with the contract's body; 500 with no key set at all
             await error_response(exc)(scope, receive, send)
             return
         state = scope.setdefault("state", {})

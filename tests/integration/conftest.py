@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serve_app.isolation import free_port, isolated_serve_env
+from serve_app.isolation import free_port, init_ray, isolated_serve_env
 from serve_app.settings import export_serve_env
 
 DEPLOY_TIMEOUT_S = 180.0
@@ -48,7 +48,7 @@ def serve_instance() -> Iterator[str]:
     from ray import serve
 
     port = free_port()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="serve")
+    init_ray(num_cpus=2)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
         yield f"http://127.0.0.1:{port}"

@@ -64,7 +64,8 @@ def to_input(request: Request, body: SuggestionsRequestV3) -> SuggestionInput:
             common["raw_prompt"] = prompt
         return SuggestionInput(feature="code_completions", **common)
     assert isinstance(first, GenerationComponent)
-    require(request, "generate_code", UNAUTHORIZED, (service,))
+    # Only the completion branch refuses gateway-minted tokens (API.md §2.3).
+    require(request, "generate_code", UNAUTHORIZED)
     gen = first.payload
     return SuggestionInput(
         feature="code_generations",

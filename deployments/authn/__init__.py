@@ -1,0 +1,1 @@
+"""JWT/OIDC authentication pieces used by Auth and by the ingress (API.md §2)."""
