@@ -100,7 +100,7 @@ def prepare(
     correlation_id: str = "",
 ) -> ModelRequest:
     check_request(body, identity)
-    target = prompts.target_for(gateway, REACT_PROMPT)
+    target = prompts.target_for(gateway, REACT_PROMPT, body.model_metadata)
     families = prompts.families_for(target, body.model_metadata)
     prompt = prompts.load(registry, REACT_PROMPT, None, families, identity, UNAUTHORIZED_CHAT)
     messages = prompt.render(template_inputs(body))

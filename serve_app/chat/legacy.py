@@ -7,25 +7,21 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import SecretStr
-
 from deployments.chat.errors import BadGatewayError, GatewayTimeoutError
 from deployments.errors import (
     GatewayError,
     ModelError,
     ModelRateLimited,
     ModelTimeout,
-    ModelUnavailable,
     NotFoundError,
-    UnprocessableError,
 )
 from deployments.types import Message, ModelRequest, ModelTarget
-from routing.router import MOCK_CHAT
 from serve_app.api.schemas.chat import (
     MESSAGES_MAX_TOKENS,
     ChatParams,
     PromptPayload,
 )
+from serve_app.chat import models
 from serve_app.gateway import Gateway
 
 # invokable -> the unit primitive it needs
@@ -39,8 +35,6 @@ INVOKABLES = {
     "troubleshoot_job": "troubleshoot_job",
 }
 FEATURE = "duo_chat"
-SELF_HOSTED_BACKEND = "openai_compat"
-CUSTOM_ENDPOINT_DISABLED = "specifying custom models endpoint is disabled"
 STATUS_ERROR = "Anthropic API Status Error."
 TIMEOUT_ERROR = "Anthropic API Timeout Error."
 CONNECTION_ERROR = "Anthropic API Connection Error."
@@ -53,30 +47,20 @@ def unit_primitive_of(invokable: str) -> str:
         raise NotFoundError("Not found") from None
 
 
-def _self_hosted(payload: PromptPayload, gateway: Gateway) -> ModelTarget:
-    if payload.model_endpoint and not gateway.settings.custom_models.enabled:
-        raise UnprocessableError(CUSTOM_ENDPOINT_DISABLED)
-    identifier = payload.model_identifier or payload.model or ""
-    key = payload.model_api_key
-    if gateway.settings.mock_model_responses:
-        return MOCK_CHAT
-    if SELF_HOSTED_BACKEND not in gateway.backends:
-        raise ModelUnavailable("no self-hosted model backend is configured")
-    return ModelTarget(
-        backend=SELF_HOSTED_BACKEND,
-        engine="litellm",
-        name=payload.model or identifier,
-        identifier=identifier,
-        endpoint=(payload.model_endpoint or "").rstrip("/") or None,
-        api_key=SecretStr(key) if key else None,
-    )
-
-
 def target(gateway: Gateway, payload: PromptPayload) -> ModelTarget:
-    chat = isinstance(payload.content, list)
+    """`provider: litellm` is the caller's own endpoint; otherwise Duo Chat's model (the one
+    `model` names when the catalogue has it)."""
     if payload.provider == "litellm":
-        return _self_hosted(payload, gateway)
-    return gateway.router.target_for(FEATURE, chat=chat)
+        return models.self_hosted_target(
+            gateway,
+            name=payload.model,
+            endpoint=payload.model_endpoint,
+            api_key=payload.model_api_key,
+            identifier=payload.model_identifier,
+        )
+    chat = isinstance(payload.content, list)
+    requested = models.model_named(gateway, payload.model)
+    return gateway.router.target_for(FEATURE, chat=chat, requested=requested)
 
 
 def model_request(

@@ -14,6 +14,7 @@ from deployments.prompts import BadVersionConstraintError, Prompt, PromptRegistr
 from deployments.types import Identity, Message, ModelRequest, ModelTarget
 from routing.mock_targets import registry_mock_target
 from serve_app.api.schemas.common import ModelMetadata
+from serve_app.chat import models
 from serve_app.gateway import Gateway
 
 # Prompts served by their own endpoint (the ReAct agent step), never by `/v1|v2/prompts`.
@@ -41,17 +42,21 @@ def feature_of(prompt_id: str) -> str:
     return prompt_id.split("/", 1)[0]
 
 
-def target_for(gateway: Gateway, prompt_id: str) -> ModelTarget:
-    """The model that answers a registry prompt; in mock mode, `mock` or the agentic mock."""
+def target_for(
+    gateway: Gateway, prompt_id: str, metadata: ModelMetadata | None = None
+) -> ModelTarget:
+    """The model that answers a registry prompt: the one `model_metadata` names, else the
+    feature's default; in mock mode, `mock` or the agentic mock (after the same checks)."""
     settings = gateway.settings
+    feature = feature_of(prompt_id)
+    if feature not in gateway.catalogue.features:
+        feature = DEFAULT_FEATURE
+    chosen = models.from_metadata(gateway, feature, metadata) if metadata else None
     if settings.mock_model_responses:
         return registry_mock_target(
             settings.use_agentic_mock, settings.agentic_mock.use_last_human_message
         )
-    feature = feature_of(prompt_id)
-    if feature not in gateway.catalogue.features:
-        feature = DEFAULT_FEATURE
-    return gateway.router.target_for(feature, chat=True)
+    return chosen or gateway.router.target_for(feature, chat=True)
 
 
 def families_for(target: ModelTarget, metadata: ModelMetadata | None) -> tuple[str, ...]:
@@ -140,7 +145,7 @@ def prepare(
     correlation_id: str = "",
 ) -> PreparedCall:
     """Everything `/v1|v2/prompts` does before calling the model (errors in §1.7's order)."""
-    target = target_for(gateway, prompt_id)
+    target = target_for(gateway, prompt_id, metadata)
     prompt = load(registry, prompt_id, version, families_for(target, metadata), identity)
     if prompt_id in SPECIALISED_PROMPTS:
         raise UnprocessableError(f"Prompt '{prompt_id}' is not supported")

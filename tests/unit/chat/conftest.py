@@ -38,6 +38,7 @@ def chat_client(
     scopes: tuple[str, ...] | None = None,
     settings: dict[str, Any] | None = None,
     backend: Any = None,
+    backends: dict[str, Any] | None = None,
 ) -> TestClient:
     config = Config(**{"mock_model_responses": True, **(settings or {})})
     gateway = Gateway(
@@ -45,7 +46,7 @@ def chat_client(
         catalogue=load_catalogue(),
         auth=ScopedAuth(scopes),
         assembler=LocalAssembler(PromptAssembler()),
-        backends={"mock": backend or MockBackend()},
+        backends={"mock": backend or MockBackend(), **(backends or {})},
     )
     return TestClient(create_app(gateway), raise_server_exceptions=False)
 
