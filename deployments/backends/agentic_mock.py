@@ -157,9 +157,16 @@ def _tool_calls(raw: str, start: int) -> list[ToolCall]:
     return calls
 
 
+MAX_FILE_BYTES = 1_000_000
+
+
 @functools.lru_cache(maxsize=64)
 def _read_file(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8")
+    """A response file, read once per process (only regular files, at most 1 MB)."""
+    file = Path(path)
+    if not file.is_file() or file.stat().st_size > MAX_FILE_BYTES:
+        raise OSError(f"{path} is not a regular file of at most {MAX_FILE_BYTES} bytes")
+    return file.read_text(encoding="utf-8")
 
 
 def _render_file(path: str, variables: dict[str, Any]) -> str:

@@ -117,6 +117,12 @@ def test_file_responses_with_set_variables(tmp_path):
 def test_missing_file_and_broken_set_are_clear_errors(tmp_path):
     with pytest.raises(BadRequestError, match="cannot read response file"):
         am.parse_script(f"<response file='{tmp_path / 'nope.txt'}'/>")
+    with pytest.raises(BadRequestError, match="cannot read response file"):
+        am.parse_script(f"<response file='{tmp_path}'/>")  # a folder
+    big = tmp_path / "big.txt"
+    big.write_text("x" * (am.MAX_FILE_BYTES + 1))
+    with pytest.raises(BadRequestError, match="cannot read response file"):
+        am.parse_script(f"<response file='{big}'/>")
     with pytest.raises(BadRequestError, match="invalid set statement"):
         am.parse_script("{% set x = %}<response>x</response>")
 
