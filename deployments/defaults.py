@@ -13,6 +13,9 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "Auth": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
     "PromptAssembler": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
     "MockBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
+    # One llama.cpp model per replica, requests run one at a time on its worker thread (queued
+    # in the replica); llama.cpp's threads use the cores whatever Ray counts.
+    "LocalBackend": {"max_ongoing_requests": 64, "ray_actor_options": {"num_cpus": 0.5}},
 }
 
 

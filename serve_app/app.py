@@ -9,6 +9,7 @@ from ray import serve
 from ray.serve import Application
 
 from deployments.auth import AuthService
+from deployments.backends.local import LocalBackend
 from deployments.backends.mock import MockBackend
 from deployments.defaults import options_for
 from deployments.ingress import Ingress
@@ -41,6 +42,8 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     opts = AppArgs.model_validate(args or {})
     settings = Config(**opts.settings)
     backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
+    if not settings.mock_model_responses:  # the default model when no provider key is set
+        backends["local"] = _deployment(LocalBackend, "LocalBackend").bind(settings.local_model)
     auth = _deployment(AuthService, "Auth").bind(settings) if opts.auth == "deployment" else None
     assembler = (
         _deployment(PromptAssembler, "PromptAssembler").bind(
@@ -52,3 +55,18 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     ingress = _deployment(serve.ingress()(Ingress), "Ingress")
     app: Application = ingress.bind(settings, backends, auth, assembler)
     return app
+
+
+def built_deployments(args: dict[str, Any] | None = None) -> set[str]:
+    """Names of the deployments `build_app(args)` creates: serve_config.yaml may list more
+    (LocalBackend is not built in mock mode) and Serve refuses overrides of absent ones."""
+    opts = AppArgs.model_validate(args or {})
+    settings = Config(**opts.settings)
+    names = {"Ingress", "MockBackend"}
+    if not settings.mock_model_responses:
+        names.add("LocalBackend")
+    if opts.auth == "deployment":
+        names.add("Auth")
+    if opts.prompt_assembler == "deployment":
+        names.add("PromptAssembler")
+    return names

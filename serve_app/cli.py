@@ -31,6 +31,12 @@ def load_serve_config(path: Path, settings: Config) -> dict[str, Any]:
         http["port"] = settings.fastapi.api_port
     http.setdefault("host", "127.0.0.1")
     http.setdefault("port", 5052)
+    for app in config.get("applications", []):
+        if app.get("import_path") == "serve_app.app:build_app" and app.get("deployments"):
+            from serve_app.app import built_deployments
+
+            built = built_deployments(app.get("args"))
+            app["deployments"] = [d for d in app["deployments"] if d.get("name") in built]
     return config
 
 

@@ -19,6 +19,7 @@ from deployments.types import (
     SuggestionInput,
 )
 from routing.catalogue import Catalogue
+from routing.local_model import with_local_model
 from routing.router import Router
 from serve_app.settings import Config
 
@@ -38,11 +39,11 @@ class Gateway:
         backends: Mapping[str, BackendClient],
     ) -> None:
         self.settings = settings
-        self.catalogue = catalogue
+        self.catalogue = with_local_model(catalogue, settings.local_model)
         self.auth = auth
         self.assembler = assembler
         self.backends = dict(backends)
-        self.router = Router(catalogue, self.backends, settings.mock_model_responses)
+        self.router = Router(self.catalogue, self.backends, settings.mock_model_responses)
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         return await self.auth.authenticate(headers)

