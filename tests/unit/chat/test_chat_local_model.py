@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from deployments.backends.local import LocalBackend  # noqa: E402
-from serve_app.settings import LocalModelSettings  # noqa: E402
-from tests.unit.chat.conftest import chat_client  # noqa: E402
+from deployments.backends.local import LocalBackend
+from serve_app.settings import LocalModelSettings
+from tests.unit.chat.conftest import chat_client
 
 
 @pytest.fixture(scope="module")
