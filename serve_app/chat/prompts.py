@@ -16,6 +16,7 @@ from routing.mock_targets import registry_mock_target
 from serve_app.api.schemas.common import ModelMetadata
 from serve_app.chat import models
 from serve_app.gateway import Gateway
+from serve_app.observability import record as request_record
 
 # Prompts served by their own endpoint (the ReAct agent step), never by `/v1|v2/prompts`.
 SPECIALISED_PROMPTS = frozenset({"chat/react"})
@@ -80,6 +81,9 @@ def load(
         prompt = registry.get(prompt_id, version, families)
     except BadVersionConstraintError:
         raise UnprocessableError("Invalid version constraint") from None
+    record = request_record.current()
+    if record is not None:  # metrics labels and the `request_<up>` internal event (§5.4)
+        record.authorized(prompt.unit_primitive)
     if not identity.can(prompt.unit_primitive):
         raise AuthorizationError(unauthorized or f"Unauthorized to access '{prompt_id}'")
     return prompt
