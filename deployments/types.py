@@ -73,11 +73,20 @@ class ModelRequest(BaseModel):
     correlation_id: str = ""
 
 
+class ToolCall(BaseModel):
+    """A tool the model asked to call (the agentic mock's `<tool_calls>`, tool-using models)."""
+
+    id: str
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class ModelResult(BaseModel):
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
     finish_reason: str = "length"
+    tool_calls: list[ToolCall] = Field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -89,6 +98,7 @@ class Chunk:
     output_tokens: int = 0
     final: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 class ContextSnippet(BaseModel):

@@ -71,6 +71,20 @@ class InternalEventSettings(BaseModel):
     flush_interval_s: float = Field(default=1.0, gt=0)
 
 
+class DuoChatSettings(BaseModel):
+    max_tokens: int | None = Field(default=None, gt=0)  # overrides `chat/*` prompts' max_tokens
+    model_request_timeout: float = Field(default=30.0, gt=0)  # seconds, `chat/*` model calls
+
+
+class AgenticMockSettings(BaseModel):
+    auto_tool_approval: bool = False
+    use_last_human_message: bool = True
+
+
+class ProcessLevelFeatureFlagSettings(BaseModel):
+    duo_classic_chat_duo_core_cutoff: bool = False
+
+
 class GoogleCloudPlatformSettings(BaseModel):
     project: str = ""
     location: str = "us-central1"
@@ -140,6 +154,11 @@ class Config(BaseSettings):
     custom_models: CustomModelSettings = Field(default_factory=CustomModelSettings)
     google_cloud_platform: GoogleCloudPlatformSettings = Field(
         default_factory=GoogleCloudPlatformSettings
+    )
+    duo_chat: DuoChatSettings = Field(default_factory=DuoChatSettings)
+    agentic_mock: AgenticMockSettings = Field(default_factory=AgenticMockSettings)
+    process_level_feature_flags: ProcessLevelFeatureFlagSettings = Field(
+        default_factory=ProcessLevelFeatureFlagSettings
     )
     internal_event: InternalEventSettings = Field(default_factory=InternalEventSettings)
     local_model: LocalModelSettings = Field(default_factory=LocalModelSettings)

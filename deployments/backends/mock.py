@@ -1,13 +1,22 @@
-"""The echo mock (API.md §4.1): answers `echo: ` + JSON of what it was asked."""
+"""The mock backend (API.md §4): the echo mock for legacy model calls, the fixed `mock`
+answer for registry prompts (§4.1), and the scripted agentic mock (§4.3).
+
+Which one answers is data on the request's target (`target.params["mock"]`, set by the
+router helpers in `routing/mock_targets.py`), so the backend needs no settings of its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from deployments.backends import agentic_mock
 from deployments.types import Chunk, ModelRequest, ModelResult
+
+FAKE_ANSWER = "mock"
 
 _SPLIT = re.compile(r"(\s)")
 
@@ -48,12 +57,68 @@ class MockBackend:
         return True
 
     async def generate(self, request: ModelRequest) -> ModelResult:
-        text = echo_text(request)
+        mode = mock_mode(request)
+        if mode == "agentic":
+            turn = _agentic_turn(request)
+            await _sleep_ms(turn.latency_ms)
+            return ModelResult(
+                text=turn.content,
+                input_tokens=_count(request),
+                output_tokens=len(turn.content.split()),
+                finish_reason="stop",
+                tool_calls=list(turn.tool_calls),
+            )
+        text = FAKE_ANSWER if mode == "fake" else echo_text(request)
         return ModelResult(text=text, output_tokens=len(text.split()))
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        mode = mock_mode(request)
+        if mode == "agentic":
+            async for chunk in _agentic_stream(request):
+                yield chunk
+            return
+        if mode == "fake":
+            yield Chunk(text=FAKE_ANSWER, output_tokens=1, final=True)
+            return
         text = echo_text(request)
         pieces = [p for p in _SPLIT.split(text) if p]
         for piece in pieces[:-1]:
             yield Chunk(text=piece)
         yield Chunk(text=pieces[-1] if pieces else "", output_tokens=len(text.split()), final=True)
+
+
+def mock_mode(request: ModelRequest) -> str:
+    """`echo` (legacy models), `fake` (registry prompts) or `agentic` (scripted turns)."""
+    mode = request.target.params.get("mock", "echo")
+    return mode if mode in ("fake", "agentic") else "echo"
+
+
+def _agentic_turn(request: ModelRequest) -> agentic_mock.ScriptedTurn:
+    use_last = bool(request.target.params.get("use_last_human_message", True))
+    return agentic_mock.choose(request.messages, use_last)
+
+
+def _count(request: ModelRequest) -> int:
+    return sum(len(m.content.split()) for m in request.messages) + len(request.prefix.split())
+
+
+async def _sleep_ms(ms: int) -> None:
+    if ms > 0:
+        await asyncio.sleep(ms / 1000)
+
+
+async def _agentic_stream(request: ModelRequest) -> AsyncIterator[Chunk]:
+    turn = _agentic_turn(request)
+    await _sleep_ms(turn.latency_ms)
+    pieces = turn.pieces() if turn.stream else [turn.content]
+    for index, piece in enumerate(pieces):
+        if index:
+            await _sleep_ms(turn.chunk_delay_ms)
+        yield Chunk(text=piece)
+    yield Chunk(
+        text="",
+        input_tokens=_count(request),
+        output_tokens=len(turn.content.split()),
+        final=True,
+        tool_calls=list(turn.tool_calls),
+    )

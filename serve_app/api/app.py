@@ -7,7 +7,16 @@ from starlette.middleware.cors import CORSMiddleware
 
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
-from serve_app.api.routes import code_v2, code_v3, monitoring, proxy, user_access_token
+from serve_app.api.routes import (
+    chat,
+    code_v2,
+    code_v3,
+    monitoring,
+    prompts,
+    proxy,
+    user_access_token,
+)
+from serve_app.chat.prompts import shared_registry
 from serve_app.gateway import Gateway
 from serve_app.observability.middleware import ObservabilityMiddleware
 from serve_app.observability.telemetry import Telemetry
@@ -31,6 +40,9 @@ def create_app(
     for router in (monitoring.router, code_v2.router, code_v3.router, proxy.router):
         app.include_router(router)
     app.include_router(user_access_token.router)
+    app.state.prompts = shared_registry()  # loaded once per replica; a bad file fails start
+    app.include_router(chat.router)
+    app.include_router(prompts.router)
     install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)
 
     skip = AUTH_SKIP | {url for url in (docs.docs_url, docs.openapi_url, docs.redoc_url) if url}

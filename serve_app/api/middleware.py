@@ -18,7 +18,13 @@ Message = MutableMapping[str, Any]
 
 # Paths that never need a token (API.md §2.1), plus the docs when they are switched on.
 AUTH_SKIP = frozenset(
-    {"/monitoring/healthz", "/monitoring/ready", "/metrics", "/v1/models/definitions"}
+    {
+        "/monitoring/healthz",
+        "/monitoring/ready",
+        "/metrics",
+        "/v1/models/definitions",
+        "/prompt_directory_structure",
+    }
 )
 
 

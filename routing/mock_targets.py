@@ -1,0 +1,29 @@
+"""The mock targets of registry prompts (API.md §4.1, §4.3): decisions, no I/O.
+
+Legacy model calls keep the echo mock (`routing.router.MOCK_TEXT` / `MOCK_CHAT`); registry
+prompts answer `mock`, or replay scripted turns when the agentic mock is on.
+"""
+
+from __future__ import annotations
+
+from deployments.types import ModelTarget
+
+FAKE_MODEL = ModelTarget(
+    backend="mock",
+    engine="fake-model-provider-mocked",
+    name="fake-model",
+    params={"mock": "fake"},
+)
+
+
+def agentic_target(use_last_human_message: bool = True) -> ModelTarget:
+    return ModelTarget(
+        backend="mock",
+        engine="agentic-fake-model-provider-mocked",
+        name="agentic-fake-model",
+        params={"mock": "agentic", "use_last_human_message": use_last_human_message},
+    )
+
+
+def registry_mock_target(agentic: bool, use_last_human_message: bool = True) -> ModelTarget:
+    return agentic_target(use_last_human_message) if agentic else FAKE_MODEL

@@ -1,0 +1,111 @@
+"""`/v1/prompts/{prompt_id}`, `/v2/prompts/{prompt_id}` (API.md §1.7) and
+`GET /prompt_directory_structure` (§5.1)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from deployments.chat.errors import ModelStatusError
+from deployments.errors import ModelError
+from deployments.prompts import PromptRegistry
+from deployments.types import ModelRequest
+from serve_app.api.context import gateway_of, identity_of
+from serve_app.api.framing import ndjson_line
+from serve_app.api.schemas.prompts import PromptRequest
+from serve_app.chat import prompts
+from serve_app.gateway import Gateway
+from serve_app.suggestions import started
+
+router = APIRouter()
+
+
+def registry_of(request: Request) -> PromptRegistry:
+    registry: PromptRegistry = request.app.state.prompts
+    return registry
+
+
+def _model_error(exc: ModelError) -> Exception:
+    """A provider error that carries an HTTP status is a 421 `"<code>: <reason>"`."""
+    return ModelStatusError.of(exc.upstream_status) if exc.upstream_status else exc
+
+
+def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> prompts.PreparedCall:
+    return prompts.prepare(
+        gateway_of(request),
+        registry_of(request),
+        identity_of(request),
+        prompt_id,
+        version=payload.prompt_version,
+        inputs=payload.inputs,
+        metadata=payload.model_metadata,
+        stream=payload.stream,
+        correlation_id=getattr(request.state, "correlation_id", ""),
+    )
+
+
+async def _pieces(gateway: Gateway, call: ModelRequest, v2: bool) -> AsyncIterator[str]:
+    """Raw text (v1) or one JSON object a line (v2, the last one with the usage)."""
+    chunks = gateway.stream(call)
+    input_tokens = output_tokens = 0
+    try:
+        async for chunk in chunks:
+            input_tokens = chunk.input_tokens or input_tokens
+            output_tokens = chunk.output_tokens or output_tokens
+            if chunk.text:
+                yield ndjson_line({"content": chunk.text}) if v2 else chunk.text
+        if v2:
+            yield ndjson_line({"content": "", **_usage(call, input_tokens, output_tokens)})
+    except ModelError as exc:
+        raise _model_error(exc) from None
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+def _usage(call: ModelRequest, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    if not (input_tokens or output_tokens):
+        return {}
+    model = call.target.identifier or call.target.name
+    return {"usage": {model: {"input_tokens": input_tokens, "output_tokens": output_tokens}}}
+
+
+async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: bool) -> Any:
+    gateway = gateway_of(request)
+    call = _prepare(request, prompt_id, payload).request
+    if payload.stream:
+        body = await started(_pieces(gateway, call, v2))
+        return StreamingResponse(body, media_type="text/event-stream")
+    try:
+        result = await gateway.generate(call)
+    except ModelError as exc:
+        raise _model_error(exc) from None
+    if not v2:
+        return JSONResponse(result.text)
+    return JSONResponse(
+        {"content": result.text, **_usage(call, result.input_tokens, result.output_tokens)}
+    )
+
+
+@router.post("/v1/prompts/{prompt_id:path}")
+async def invoke_v1(
+    request: Request, prompt_id: str, payload: Annotated[PromptRequest, Body()]
+) -> Any:
+    """Render a registry prompt and answer the model's text (a JSON string, or raw chunks)."""
+    return await _invoke(request, prompt_id, payload, v2=False)
+
+
+@router.post("/v2/prompts/{prompt_id:path}")
+async def invoke_v2(
+    request: Request, prompt_id: str, payload: Annotated[PromptRequest, Body()]
+) -> Any:
+    """Like v1, answered as `{"content", "usage"}` or one JSON object per line."""
+    return await _invoke(request, prompt_id, payload, v2=True)
+
+
+@router.get("/prompt_directory_structure")
+async def directory_structure(request: Request) -> Any:
+    """`{feature: {subfeature: {family: [versions]}}}` of the loaded definitions."""
+    return JSONResponse(registry_of(request).directory_structure())

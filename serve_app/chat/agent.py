@@ -1,0 +1,152 @@
+"""The `/v2/chat/agent` ReAct step: request checks, prompt `chat/react`, and the NDJSON events
+parsed from the model's text as it streams (API.md §1.6)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from deployments.chat import react
+from deployments.errors import (
+    AuthorizationError,
+    BadRequestError,
+    GatewayError,
+    ModelError,
+    ModelRateLimited,
+    ModelTimeout,
+    ModelUnavailable,
+)
+from deployments.prompts import PromptRegistry
+from deployments.types import Identity, Message, ModelRequest, ToolCall
+from serve_app.api.schemas.chat import AgentMessage, AgentRequest
+from serve_app.chat import prompts
+from serve_app.gateway import Gateway
+
+logger = logging.getLogger("aigw.chat")
+
+REACT_PROMPT = "chat/react"
+UNAUTHORIZED_CHAT = "Unauthorized to access duo chat"
+SCRATCHPAD_NOT_ASSISTANT = "agent_scratchpad can only be set on assistant messages"
+DUO_CORE_CUTOFF = "Duo Core no longer authorized to access Duo Classic Chat"
+NDJSON = "application/x-ndjson; charset=utf-8"
+
+
+def check_duo_core(gateway: Gateway, enablement_type: str | None) -> None:
+    """LATEST: Duo Core seats lose Duo Classic Chat once the process-level flag is on."""
+    cutoff = gateway.settings.process_level_feature_flags.duo_classic_chat_duo_core_cutoff
+    if cutoff and (enablement_type or "").strip().lower() == "duo_core":
+        raise AuthorizationError(DUO_CORE_CUTOFF)
+
+
+def check_request(body: AgentRequest, identity: Identity) -> None:
+    """400 for a scratchpad outside an assistant message; 403 per context category."""
+    for message in body.messages:
+        if message.agent_scratchpad is not None and message.role != "assistant":
+            raise BadRequestError(SCRATCHPAD_NOT_ASSISTANT)
+    for message in body.messages:
+        for item in message.additional_context or ():
+            primitive = f"include_{item.category}_context"
+            if not identity.can(primitive):
+                raise AuthorizationError(f"Unauthorized to access {primitive}")
+
+
+def _last_user_index(messages: list[AgentMessage]) -> int:
+    return max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+
+
+def scratchpad(body: AgentRequest) -> list[dict[str, str]]:
+    """The steps taken so far: `options.agent_scratchpad`, else the assistant messages'."""
+    if body.options and body.options.agent_scratchpad and body.options.agent_scratchpad.steps:
+        return [step.model_dump() for step in body.options.agent_scratchpad.steps]
+    steps: list[dict[str, str]] = []
+    for message in body.messages[_last_user_index(body.messages) + 1 :]:
+        for step in message.agent_scratchpad or ():
+            steps.append({**step.action.model_dump(), "observation": step.observation})
+    return steps
+
+
+def template_inputs(body: AgentRequest) -> dict[str, Any]:
+    """The variables `chat/react` renders."""
+    last = _last_user_index(body.messages)
+    question = body.messages[last] if last >= 0 else None
+    history = [
+        Message(role=m.role, content=m.content)
+        for m in body.messages[: max(last, 0)]
+        if m.role in ("user", "assistant") and m.content
+    ]
+    return {
+        "question": question.content if question else "",
+        "history": history,
+        "current_file": question.current_file.model_dump()
+        if question and question.current_file
+        else None,
+        "additional_context": [c.model_dump() for c in question.additional_context or ()]
+        if question
+        else [],
+        "page_context": question.context if question else None,
+        "agent_scratchpad": scratchpad(body),
+        "unavailable_resources": list(body.unavailable_resources or ()),
+        "current_date": prompts.today(),
+    }
+
+
+def prepare(
+    gateway: Gateway,
+    registry: PromptRegistry,
+    identity: Identity,
+    body: AgentRequest,
+    correlation_id: str = "",
+) -> ModelRequest:
+    check_request(body, identity)
+    target = prompts.target_for(gateway, REACT_PROMPT, body.model_metadata)
+    families = prompts.families_for(target, body.model_metadata)
+    prompt = prompts.load(registry, REACT_PROMPT, None, families, identity, UNAUTHORIZED_CHAT)
+    messages = prompt.render(template_inputs(body))
+    return prompts.model_request(gateway, prompt, target, messages, True, correlation_id)
+
+
+def retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ModelRateLimited | ModelTimeout | ModelUnavailable):
+        return True
+    return isinstance(exc, ModelError) and (exc.upstream_status or 0) >= 500
+
+
+def _tool_actions(calls: list[ToolCall], thought: str) -> list[react.AgentEvent]:
+    return [react.action(call.name, json.dumps(call.args), thought) for call in calls]
+
+
+async def events(gateway: Gateway, call: ModelRequest) -> AsyncIterator[str]:
+    """NDJSON lines as the model streams: final-answer deltas at once, then the action or
+    unknown text, then usage; a failure becomes an `error` event (the status is sent)."""
+    parser = react.ReActStreamParser()
+    if call.messages and call.messages[-1].role == "assistant":
+        parser.prime(call.messages[-1].content)
+    chunks = gateway.stream(call)
+    input_tokens = output_tokens = 0
+    tool_calls: list[ToolCall] = []
+    try:
+        async for chunk in chunks:
+            input_tokens = chunk.input_tokens or input_tokens
+            output_tokens = chunk.output_tokens or output_tokens
+            tool_calls += chunk.tool_calls
+            for event in parser.feed(chunk.text):
+                yield react_line(event)
+        if tool_calls and not parser.answering:
+            closing = _tool_actions(tool_calls, parser.text.strip())
+        else:
+            closing = list(parser.finish())
+        for event in closing:
+            yield react_line(event)
+        model = call.target.identifier or call.target.name
+        yield react_line(react.usage(model, input_tokens, output_tokens))
+    except GatewayError as exc:
+        logger.warning("chat agent stream failed: %s", type(exc).__name__)
+        yield react_line(react.error(exc.message or "Inference failed", retryable(exc)))
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+def react_line(event: react.AgentEvent) -> str:
+    return json.dumps(event.as_json()) + "\n"

@@ -1,0 +1,124 @@
+"""`/v1/chat/{chat_invokable}` (deprecated, API.md §1.6): the caller's own prompt sent as is,
+a string to the text-completion model, a message list to the chat model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from deployments.chat.errors import BadGatewayError, GatewayTimeoutError
+from deployments.errors import (
+    GatewayError,
+    ModelError,
+    ModelRateLimited,
+    ModelTimeout,
+    NotFoundError,
+)
+from deployments.types import Message, ModelRequest, ModelTarget
+from serve_app.api.schemas.chat import (
+    MESSAGES_MAX_TOKENS,
+    ChatParams,
+    PromptPayload,
+)
+from serve_app.chat import models
+from serve_app.gateway import Gateway
+
+# invokable -> the unit primitive it needs
+INVOKABLES = {
+    "explain_code": "duo_chat",
+    "write_tests": "duo_chat",
+    "refactor_code": "duo_chat",
+    "agent": "duo_chat",
+    "explain_vulnerability": "explain_vulnerability",
+    "summarize_comments": "summarize_comments",
+    "troubleshoot_job": "troubleshoot_job",
+}
+FEATURE = "duo_chat"
+STATUS_ERROR = "Anthropic API Status Error."
+TIMEOUT_ERROR = "Anthropic API Timeout Error."
+CONNECTION_ERROR = "Anthropic API Connection Error."
+
+
+def unit_primitive_of(invokable: str) -> str:
+    try:
+        return INVOKABLES[invokable]
+    except KeyError:
+        raise NotFoundError("Not found") from None
+
+
+def target(gateway: Gateway, payload: PromptPayload) -> ModelTarget:
+    """`provider: litellm` is the caller's own endpoint; otherwise Duo Chat's model (the one
+    `model` names when the catalogue has it)."""
+    if payload.provider == "litellm":
+        return models.self_hosted_target(
+            gateway,
+            name=payload.model,
+            endpoint=payload.model_endpoint,
+            api_key=payload.model_api_key,
+            identifier=payload.model_identifier,
+        )
+    chat = isinstance(payload.content, list)
+    requested = models.model_named(gateway, payload.model)
+    return gateway.router.target_for(FEATURE, chat=chat, requested=requested)
+
+
+def model_request(
+    gateway: Gateway, payload: PromptPayload, stream: bool, correlation_id: str = ""
+) -> ModelRequest:
+    params = payload.params or ChatParams()
+    chosen = target(gateway, payload)
+    common: dict[str, Any] = {
+        "target": chosen,
+        "stop": list(params.stop_sequences),
+        "temperature": params.temperature,
+        "stream": stream,
+        "correlation_id": correlation_id,
+    }
+    if isinstance(payload.content, str):
+        return ModelRequest(
+            kind="completion",
+            prefix=payload.content,
+            max_tokens=params.max_tokens_to_sample,
+            **common,
+        )
+    return ModelRequest(
+        kind="chat",
+        messages=[Message(role=m.role, content=m.content) for m in payload.content],
+        max_tokens=min(params.max_tokens_to_sample, MESSAGES_MAX_TOKENS),
+        **common,
+    )
+
+
+def upstream_error(exc: ModelError) -> GatewayError:
+    """The contract's texts: 504 for a timeout, 502 for an error status or no connection."""
+    if isinstance(exc, ModelRateLimited):
+        return exc  # 429 with Retry-After, as every endpoint answers it
+    if isinstance(exc, ModelTimeout):
+        return GatewayTimeoutError(TIMEOUT_ERROR)
+    if exc.upstream_status:
+        return BadGatewayError(STATUS_ERROR)
+    return BadGatewayError(CONNECTION_ERROR)
+
+
+def response_body(payload: PromptPayload, request: ModelRequest, text: str) -> dict[str, Any]:
+    return {
+        "response": text,
+        "metadata": {
+            "provider": payload.provider or "anthropic",
+            "model": request.target.name,
+            "timestamp": int(time.time()),
+        },
+    }
+
+
+async def text_stream(gateway: Gateway, request: ModelRequest) -> AsyncIterator[str]:
+    chunks = gateway.stream(request)
+    try:
+        async for chunk in chunks:
+            if chunk.text:
+                yield chunk.text
+    except ModelError as exc:
+        raise upstream_error(exc) from None
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]

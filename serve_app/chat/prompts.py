@@ -1,0 +1,158 @@
+"""Registry prompts as model calls: pick the prompt for the model, check the caller may use
+it, render it and build the ModelRequest (API.md §1.7, §5.3, §5.4)."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deployments.errors import AuthorizationError, UnprocessableError
+from deployments.prompts import BadVersionConstraintError, Prompt, PromptRegistry
+from deployments.types import Identity, Message, ModelRequest, ModelTarget
+from routing.mock_targets import registry_mock_target
+from serve_app.api.schemas.common import ModelMetadata
+from serve_app.chat import models
+from serve_app.gateway import Gateway
+from serve_app.observability import record as request_record
+
+# Prompts served by their own endpoint (the ReAct agent step), never by `/v1|v2/prompts`.
+SPECIALISED_PROMPTS = frozenset({"chat/react"})
+FEATURE_OF_PREFIX = {
+    "chat": "duo_chat",
+    "code_suggestions/completions": "code_completions",
+    "code_suggestions/generations": "code_generations",
+}
+DEFAULT_FEATURE = "duo_chat"
+
+
+@functools.lru_cache(maxsize=1)
+def shared_registry() -> PromptRegistry:
+    """The shipped definitions, loaded and validated once per process (replica start)."""
+    return PromptRegistry()
+
+
+def feature_of(prompt_id: str) -> str:
+    """The feature setting whose model serves a prompt (§5.4): `chat/...` is Duo Chat,
+    code suggestions by kind, otherwise the first path segment."""
+    for prefix, feature in FEATURE_OF_PREFIX.items():
+        if prompt_id == prefix or prompt_id.startswith(prefix + "/"):
+            return feature
+    return prompt_id.split("/", 1)[0]
+
+
+def target_for(
+    gateway: Gateway, prompt_id: str, metadata: ModelMetadata | None = None
+) -> ModelTarget:
+    """The model that answers a registry prompt: the one `model_metadata` names, else the
+    feature's default; in mock mode, `mock` or the agentic mock (after the same checks)."""
+    settings = gateway.settings
+    feature = feature_of(prompt_id)
+    if feature not in gateway.catalogue.features:
+        feature = DEFAULT_FEATURE
+    chosen = models.from_metadata(gateway, feature, metadata) if metadata else None
+    if settings.mock_model_responses:
+        return registry_mock_target(
+            settings.use_agentic_mock, settings.agentic_mock.use_last_human_message
+        )
+    return chosen or gateway.router.target_for(feature, chat=True)
+
+
+def families_for(target: ModelTarget, metadata: ModelMetadata | None) -> tuple[str, ...]:
+    """Prompt families to try in order: a self-hosted model's family name first (§5.4)."""
+    families = list(target.family)
+    if metadata is not None and metadata.name and metadata.provider != "gitlab":
+        families.insert(0, metadata.name)
+    return tuple(dict.fromkeys(f for f in families if f))
+
+
+def load(
+    registry: PromptRegistry,
+    prompt_id: str,
+    version: str | None,
+    families: tuple[str, ...],
+    identity: Identity,
+    unauthorized: str | None = None,
+) -> Prompt:
+    """The prompt, once the caller is known to hold its unit primitive (else 403)."""
+    try:
+        prompt = registry.get(prompt_id, version, families)
+    except BadVersionConstraintError:
+        raise UnprocessableError("Invalid version constraint") from None
+    record = request_record.current()
+    if record is not None:  # metrics labels and the `request_<up>` internal event (§5.4)
+        record.authorized(prompt.unit_primitive)
+    if not identity.can(prompt.unit_primitive):
+        raise AuthorizationError(unauthorized or f"Unauthorized to access '{prompt_id}'")
+    return prompt
+
+
+def today() -> str:
+    """`current_date` as upstream passes it: "January 14, 2025"."""
+    now = datetime.date.today()
+    return f"{now:%B} {now.day}, {now.year}"
+
+
+def model_request(
+    gateway: Gateway,
+    prompt: Prompt,
+    target: ModelTarget,
+    messages: list[Message],
+    stream: bool,
+    correlation_id: str = "",
+) -> ModelRequest:
+    """The call a rendered prompt makes: the prompt's model params over the catalogue's,
+    `AIGW_DUO_CHAT__*` over both for `chat/*` prompts."""
+    settings = gateway.settings
+    model = prompt.model_params
+    params = dict(target.params)
+    chat = feature_of(prompt.prompt_id) == "duo_chat"
+    timeout = prompt.params.timeout or (settings.duo_chat.model_request_timeout if chat else None)
+    if timeout:
+        params["timeout_s"] = timeout
+    max_tokens = model.max_tokens or params.get("max_tokens")
+    if chat and settings.duo_chat.max_tokens:
+        max_tokens = settings.duo_chat.max_tokens
+    temperature = model.temperature if model.temperature is not None else params.get("temperature")
+    return ModelRequest(
+        target=target.model_copy(update={"params": params}),
+        kind="chat",
+        messages=[m for m in messages if m.content.strip() or m.role == "user"],
+        stop=list(prompt.params.stop),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=model.top_p,
+        top_k=model.top_k,
+        stream=stream,
+        correlation_id=correlation_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCall:
+    prompt: Prompt
+    request: ModelRequest
+
+
+def prepare(
+    gateway: Gateway,
+    registry: PromptRegistry,
+    identity: Identity,
+    prompt_id: str,
+    *,
+    version: str | None,
+    inputs: Mapping[str, Any],
+    metadata: ModelMetadata | None,
+    stream: bool,
+    correlation_id: str = "",
+) -> PreparedCall:
+    """Everything `/v1|v2/prompts` does before calling the model (errors in §1.7's order)."""
+    target = target_for(gateway, prompt_id, metadata)
+    prompt = load(registry, prompt_id, version, families_for(target, metadata), identity)
+    if prompt_id in SPECIALISED_PROMPTS:
+        raise UnprocessableError(f"Prompt '{prompt_id}' is not supported")
+    messages = prompt.render({"current_date": today(), **inputs})
+    request = model_request(gateway, prompt, target, messages, stream, correlation_id)
+    return PreparedCall(prompt=prompt, request=request)

@@ -1,0 +1,170 @@
+"""The agentic mock's script grammar (API.md §4.3), attribute by attribute, error by error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from deployments.backends import agentic_mock as am
+from deployments.backends.mock import MockBackend
+from deployments.errors import BadRequestError
+from deployments.types import Message, ModelRequest
+from routing.mock_targets import FAKE_MODEL, agentic_target
+
+
+def user(text: str) -> list[Message]:
+    return [Message(role="system", content="be nice"), Message(role="user", content=text)]
+
+
+def turn(text: str, history: list[Message] | None = None) -> am.ScriptedTurn:
+    return am.next_turn(am.parse_script(text), [*(history or []), *user(text)][-2:])
+
+
+def test_no_response_tag_and_invalid_xml_and_exhausted_messages():
+    assert turn("just a question").content == am.NO_RESPONSE_TAG
+    assert turn("<response>unclosed").content == am.INVALID_XML
+    assert turn("<response>a & b</response>").content == am.INVALID_XML
+    assert turn("<!DOCTYPE x><response>hi</response>").content == am.INVALID_XML
+    messages = [*user("<response>one</response>"), Message(role="assistant", content="one")]
+    assert am.choose(messages).content == am.EXHAUSTED
+
+
+def test_text_around_the_script_and_responses_wrapper_are_allowed():
+    text = (
+        "Please test this: <responses><response>first</response>\n"
+        "<response>second</response></responses> thanks"
+    )
+    script = am.parse_script(text)
+    assert [t.content for t in script.turns] == ["first", "second"]
+
+
+def test_idempotent_replay_advances_one_turn_per_step():
+    script = "<response>first</response><response>second</response>"
+    history = user(script)
+    assert am.choose(history).content == "first"
+    history.append(Message(role="assistant", content="first"))
+    assert am.choose(history).content == "second"
+    # an older conversation's answers (before the last human message) do not count
+    older = [Message(role="assistant", content="first"), *user(script)]
+    assert am.choose(older).content == "first"
+
+
+def test_first_or_last_human_message():
+    messages = [
+        Message(role="user", content="<response>from first</response>"),
+        Message(role="assistant", content="ok"),
+        Message(role="user", content="<response>from last</response>"),
+    ]
+    assert am.choose(messages).content == "from last"
+    assert am.choose(messages, use_last_human_message=False).content == "from first"
+
+
+def test_tool_calls_are_parsed_numbered_and_removed_from_content():
+    text = (
+        "<response>Looking it up<tool_calls>"
+        '[{"name": "read_file", "args": {"path": "a.py"}}, {"name": "ls"}]'
+        "</tool_calls></response>"
+    )
+    t = turn(text)
+    assert t.content == "Looking it up"
+    assert [(c.id, c.name, c.args) for c in t.tool_calls] == [
+        ("call_1", "read_file", {"path": "a.py"}),
+        ("call_2", "ls", {}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("calls", "message"),
+    [
+        ("not json", "not valid JSON"),
+        ('{"name": "x"}', "JSON array"),
+        ('[{"args": {}}]', "needs a name"),
+        ('[{"name": "x", "args": [1]}]', "JSON object"),
+    ],
+)
+def test_bad_tool_calls_are_a_clear_400(calls, message):
+    with pytest.raises(BadRequestError, match=message):
+        am.parse_script(f"<response><tool_calls>{calls}</tool_calls></response>")
+
+
+def test_attributes():
+    t = turn("<response latency_ms='250' stream='true' chunk_delay_ms='20'>a  b\nc</response>")
+    assert (t.latency_ms, t.stream, t.chunk_delay_ms) == (250, True, 20)
+    assert t.pieces() == ["a", " b", " c"]
+    assert turn("<response>x</response>").stream is False
+    assert turn("<response latency_ms='999999999'>x</response>").latency_ms == am.MAX_DELAY_MS
+    with pytest.raises(BadRequestError, match="latency_ms must be an integer"):
+        am.parse_script("<response latency_ms='soon'>x</response>")
+    with pytest.raises(BadRequestError, match="must not be negative"):
+        am.parse_script("<response chunk_delay_ms='-1'>x</response>")
+
+
+def test_file_responses_with_set_variables(tmp_path):
+    path = tmp_path / "answer.txt"
+    path.write_text("Hello {{ who }}, {{ items | join(',') }}\n")
+    text = (
+        "{% set who = 'team' %}{% set items = ['a', 'b'] %}"
+        f"<response file='{path}'/><response>inline {{{{ who }}}}</response>"
+    )
+    script = am.parse_script(text)
+    assert script.variables == {"who": "team", "items": ["a", "b"]}
+    assert script.turns[0].content == "Hello team, a,b"
+    assert script.turns[1].content == "inline {{ who }}"  # only file responses are templates
+
+
+def test_missing_file_and_broken_set_are_clear_errors(tmp_path):
+    with pytest.raises(BadRequestError, match="cannot read response file"):
+        am.parse_script(f"<response file='{tmp_path / 'nope.txt'}'/>")
+    with pytest.raises(BadRequestError, match="cannot read response file"):
+        am.parse_script(f"<response file='{tmp_path}'/>")  # a folder
+    big = tmp_path / "big.txt"
+    big.write_text("x" * (am.MAX_FILE_BYTES + 1))
+    with pytest.raises(BadRequestError, match="cannot read response file"):
+        am.parse_script(f"<response file='{big}'/>")
+    with pytest.raises(BadRequestError, match="invalid set statement"):
+        am.parse_script("{% set x = %}<response>x</response>")
+
+
+def test_additional_context_block_is_ignored():
+    text = (
+        "User added additional context below.\n<additional_context><response>not me"
+        "</response></additional_context>\n<response>me</response>"
+    )
+    assert turn(text).content == "me"
+
+
+def test_sandbox_refuses_unsafe_set_statements():
+    with pytest.raises(BadRequestError):
+        am.parse_script("{% set x = ''.__class__.__mro__ %}<response>x</response>")
+
+
+def request_for(text: str, target=None, stream: bool = False) -> ModelRequest:
+    return ModelRequest(
+        target=target or agentic_target(), kind="chat", messages=user(text), stream=stream
+    )
+
+
+def test_backend_streams_word_by_word_with_delays_and_tool_calls_last():
+    script = (
+        "<response stream='true' chunk_delay_ms='30' latency_ms='50'>one two three"
+        '<tool_calls>[{"name": "t"}]</tool_calls></response>'
+    )
+
+    async def run() -> list:
+        return [c async for c in MockBackend().stream(request_for(script, stream=True))]
+
+    started = time.perf_counter()
+    chunks = asyncio.run(run())
+    elapsed = time.perf_counter() - started
+    assert [c.text for c in chunks] == ["one", " two", " three", ""]
+    assert chunks[-1].final and [c.name for c in chunks[-1].tool_calls] == ["t"]
+    assert elapsed >= 0.05 + 2 * 0.03
+
+
+def test_backend_generate_and_the_plain_fake_model():
+    result = asyncio.run(MockBackend().generate(request_for("<response>hi</response>")))
+    assert result.text == "hi"
+    fake = asyncio.run(MockBackend().generate(request_for("anything", target=FAKE_MODEL)))
+    assert fake.text == "mock"
