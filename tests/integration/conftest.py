@@ -93,3 +93,22 @@ def split_gateway_url(serve_instance: str, gateway_url: str) -> str:
 def http(gateway_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway_url, headers=BYPASS, timeout=30) as client:
         yield client
+
+
+SESSION_APPS = frozenset({"aigw", "aigw_split"})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_module_apps() -> Iterator[None]:
+    """Delete the apps a test module deployed once it is done: the session Ray has 2 CPUs and
+    every app's replicas hold a fraction of them until deleted."""
+    yield
+    import ray
+
+    if not ray.is_initialized():
+        return
+    from ray import serve
+
+    for name in list(serve.status().applications):
+        if name not in SESSION_APPS:
+            serve.delete(name)
