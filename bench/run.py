@@ -2,7 +2,7 @@
 
 Starts an embedded Ray Serve (HAProxy ingress, throughput-optimized, as `make run`), deploys
 the gateway in mock mode with auth bypass at `/` and the floor app at `/floor`, then drives
-each with wrk at concurrency 1, 8 and 32 (fixed request counts) and curl for time to first byte.
+each at concurrency 1, 8 and 32 with a fixed request count, driven by curl (C, libcurl multi).
 """
 
 from __future__ import annotations
