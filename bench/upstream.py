@@ -317,4 +317,8 @@ def run(seconds: int = 10, litellm_workers: tuple[int, ...] = (1,)) -> list[Row]
 
 
 if __name__ == "__main__":
-    run(seconds=int(os.environ.get("BENCH_SECONDS", "10")))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="gateway vs direct vs LiteLLM, c=1/8/32")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration of each cell")
+    run(seconds=parser.parse_args().seconds)
