@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from serve_app.isolation import free_port
+from serve_app.settings import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
@@ -93,7 +94,7 @@ def ensure_bench_venv() -> Path:
     """`.venv-bench` with the `bench` extra (LiteLLM proxy); created on first use."""
     litellm = BENCH_VENV / "bin/litellm"
     if not litellm.exists():
-        env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(BENCH_VENV)}
+        env = child_env({"UV_PROJECT_ENVIRONMENT": str(BENCH_VENV)})
         subprocess.run(
             [str(UV), "sync", "--frozen", "--extra", "bench", "--python", sys.executable],
             cwd=ROOT,
@@ -149,12 +150,13 @@ def upstream_targets(litellm_workers: tuple[int, ...] = (1,)) -> Iterator[Upstre
             config = _litellm_config(upstream.fake_url, directory)
             for workers in litellm_workers:
                 lport = free_port()
-                env = {
-                    **os.environ,
-                    "LITELLM_LOG": "ERROR",
-                    "LITELLM_MODE": "PRODUCTION",
-                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network fetch at start
-                }
+                env = child_env(
+                    {
+                        "LITELLM_LOG": "ERROR",
+                        "LITELLM_MODE": "PRODUCTION",
+                        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network fetch at start
+                    }
+                )
                 proc = subprocess.Popen(
                     [
                         str(litellm),

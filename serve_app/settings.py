@@ -226,3 +226,8 @@ def serve_env_value(key: str) -> str | None:
 def settings_from(data: dict[str, Any] | None = None) -> Config:
     """Build settings from the environment, with `data` taking precedence (used by tests)."""
     return Config(**(data or {}))
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus `extra`, for a helper process the tools start."""
+    return {**os.environ, **(extra or {})}

@@ -18,6 +18,7 @@ from serve_app.api.schemas.code_v2 import (
     GenerationsRequest,
     SuggestionsRequestBase,
 )
+from serve_app.api.schemas.common import ModelMetadata
 
 router = APIRouter()
 
@@ -52,19 +53,23 @@ def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
     )
 
 
+def metadata_selection(meta: ModelMetadata) -> ModelSelection:
+    """The model a `model_metadata` object names (API.md §6.1)."""
+    return ModelSelection(
+        provider=meta.provider,
+        name=meta.name,
+        endpoint=meta.endpoint,
+        api_key=meta.api_key,
+        identifier=meta.identifier,
+        feature_setting=meta.feature_setting,
+        from_metadata=True,
+    )
+
+
 def selection_of(payload: SuggestionsRequestBase) -> ModelSelection:
     """`model_metadata` when the body has one (it wins, as upstream), else the v2 fields."""
-    meta = payload.model_metadata
-    if meta is not None:
-        return ModelSelection(
-            provider=meta.provider,
-            name=meta.name,
-            endpoint=meta.endpoint,
-            api_key=meta.api_key,
-            identifier=meta.identifier,
-            feature_setting=meta.feature_setting,
-            from_metadata=True,
-        )
+    if payload.model_metadata is not None:
+        return metadata_selection(payload.model_metadata)
     provider = payload.model_provider
     return ModelSelection(
         provider=provider.value if provider is not None else None,

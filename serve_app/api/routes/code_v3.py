@@ -16,6 +16,7 @@ from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.context import enabled_feature_flags, gateway_of, require, version_at_least
 from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
+from serve_app.api.routes.code_v2 import metadata_selection
 from serve_app.api.schemas.code_v3 import (
     CodeContextComponent,
     CompletionComponent,
@@ -101,15 +102,7 @@ def selection_of(request: Request, body: SuggestionsRequestV3) -> ModelSelection
     if meta is not None:
         if meta.endpoint and not gateway_of(request).settings.custom_models.enabled:
             raise UnprocessableError(CUSTOM_ENDPOINT_DISABLED)
-        return ModelSelection(
-            provider=meta.provider,
-            name=meta.name,
-            endpoint=meta.endpoint,
-            api_key=meta.api_key,
-            identifier=meta.identifier,
-            feature_setting=meta.feature_setting,
-            from_metadata=True,
-        )
+        return metadata_selection(meta)
     first = body.prompt_components[0]
     payload = first.payload
     if isinstance(first, CodeContextComponent) or not isinstance(
