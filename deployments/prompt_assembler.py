@@ -155,14 +155,9 @@ class PromptAssembler:
 
     @staticmethod
     def _params(prompt: Prompt, base: dict[str, Any]) -> dict[str, Any]:
-        """The prompt file's model params override the catalogue's (API.md §5.2); stop
-        sequences are the prompt's plus the model family's (self-hosted families, §6.4)."""
-        model = prompt.model_params
-        params = dict(base)
-        for name in ("max_tokens", "temperature", "top_p", "top_k"):
-            value = getattr(model, name)
-            if value is not None:
-                params[name] = value
+        """Sampling params per `Prompt.sampling`; stop sequences are the prompt's plus the
+        model family's (self-hosted families, §6.4)."""
+        params = {**base, **prompt.sampling(base["target"].params)}
         target_stop = base["target"].params.get("stop") or []
         params["stop"] = list(dict.fromkeys([*prompt.params.stop, *target_stop]))
         return params

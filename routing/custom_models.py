@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deployments.backends.vllm.spec import CustomModelSpec
+from deployments.prompts.registry import PINNED_PARAMS
 from routing.catalogue import Catalogue, CatalogueModel, FeatureSetting
 
 ENGINE = "vllm"
@@ -23,7 +24,7 @@ def catalogue_model(spec: CustomModelSpec) -> CatalogueModel:
         max_context_tokens=spec.context_tokens,
         description=f"Self-hosted model served by vLLM replicas in the graph ({spec.name})",
         cost_indicator="$",
-        params=dict(spec.params),
+        params={**spec.params, PINNED_PARAMS: True},  # the operator's values win
     )
 
 

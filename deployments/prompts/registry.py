@@ -21,6 +21,10 @@ from deployments.prompts.templates import check_includes, make_environment, rend
 from deployments.prompts.versions import parse_version, resolve_version
 from deployments.types import Message
 
+SAMPLING = ("max_tokens", "temperature", "top_p", "top_k")
+# A target's params key: its sampling values were set by the operator for this model
+# (a custom model in serve_config.yaml) and win over any prompt file's.
+PINNED_PARAMS = "pinned_params"
 DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "configs" / "prompts" / "definitions"
 BASE_FAMILY = "base"
 
@@ -52,6 +56,20 @@ class Prompt:
     @property
     def model_params(self) -> ModelParams:
         return self.definition.model.params
+
+    def sampling(self, target_params: Mapping[str, Any]) -> dict[str, Any]:
+        """max_tokens, temperature, top_p and top_k of a call: the prompt file's over the
+        catalogue's (API.md §5.2), an operator's pinned values over both."""
+        values = {name: target_params.get(name) for name in SAMPLING}
+        for name in SAMPLING:
+            value = getattr(self.model_params, name)
+            if value is not None:
+                values[name] = value
+        if target_params.get(PINNED_PARAMS):
+            values.update(
+                {n: target_params[n] for n in SAMPLING if target_params.get(n) is not None}
+            )
+        return values
 
     @property
     def label(self) -> str:

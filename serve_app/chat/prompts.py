@@ -103,28 +103,23 @@ def model_request(
     stream: bool,
     correlation_id: str = "",
 ) -> ModelRequest:
-    """The call a rendered prompt makes: the prompt's model params over the catalogue's,
-    `AIGW_DUO_CHAT__*` over both for `chat/*` prompts."""
+    """The call a rendered prompt makes: `Prompt.sampling`, with `AIGW_DUO_CHAT__*` over it
+    for `chat/*` prompts."""
     settings = gateway.settings
-    model = prompt.model_params
     params = dict(target.params)
     chat = feature_of(prompt.prompt_id) == "duo_chat"
     timeout = prompt.params.timeout or (settings.duo_chat.model_request_timeout if chat else None)
     if timeout:
         params["timeout_s"] = timeout
-    max_tokens = model.max_tokens or params.get("max_tokens")
+    sampling = prompt.sampling(params)
     if chat and settings.duo_chat.max_tokens:
-        max_tokens = settings.duo_chat.max_tokens
-    temperature = model.temperature if model.temperature is not None else params.get("temperature")
+        sampling["max_tokens"] = settings.duo_chat.max_tokens
     return ModelRequest(
         target=target.model_copy(update={"params": params}),
         kind="chat",
         messages=[m for m in messages if m.content.strip() or m.role == "user"],
         stop=list(prompt.params.stop),
-        max_tokens=max_tokens,
-        temperature=temperature,
-        top_p=model.top_p,
-        top_k=model.top_k,
+        **sampling,
         stream=stream,
         correlation_id=correlation_id,
     )

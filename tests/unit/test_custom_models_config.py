@@ -92,7 +92,8 @@ def test_custom_models_join_the_catalogue_and_take_their_features():
     router = Router(catalogue, ["mock", "vllm:coder", "vllm:chatty"], mock_mode=False)
     target = router.target_for("code_completions")
     assert (target.backend, target.name, target.engine) == ("vllm:coder", "coder", "vllm")
-    assert target.family == ("codestral", "mistral") and target.params == {"max_tokens": 48}
+    assert target.family == ("codestral", "mistral")
+    assert target.params == {"max_tokens": 48, "pinned_params": True}
     # A model whose deployment is not bound falls back to the feature's next model.
     without = Router(catalogue, ["mock"], mock_mode=False)
     assert without.target_for("code_completions").backend == "mock"

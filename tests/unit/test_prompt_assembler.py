@@ -71,6 +71,17 @@ def test_fim_completion_sends_prefix_and_suffix_with_the_prompts_params(assemble
     assert out.lang == "python" and out.language_name == "Python"
 
 
+def test_an_operators_pinned_params_win_over_the_prompt_file(assembler):
+    """A custom model's params in serve_config.yaml are the operator's word on that model."""
+    catalogue = assembler.assemble_suggestion(completion(), target("codestral", max_tokens=16))
+    assert catalogue.request.max_tokens == 64  # a catalogue default yields to the file
+    pinned = target("codestral", max_tokens=16, temperature=0.0, pinned_params=True)
+    request = assembler.assemble_suggestion(completion(), pinned).request
+    assert (request.max_tokens, request.temperature) == (16, 0.0)
+    long = target("base", max_tokens=8000, pinned_params=True, max_input_tokens=8192)
+    assert assembler.assemble_suggestion(generation(), long).request.max_tokens == 8000
+
+
 def test_smollm2_family_and_fallback_to_base(assembler):
     local = assembler.assemble_suggestion(completion(), target("smollm2")).request
     assert local.stop[0] == "<|im_end|>" and local.max_tokens == 48
