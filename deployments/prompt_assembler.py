@@ -127,7 +127,11 @@ class PromptAssembler:
             request = ModelRequest(
                 kind="completion", prefix=fitted.prefix, suffix=fitted.suffix, **params
             )
-            input_tokens = self.tokenizer.count(fitted.prefix) + fitted.suffix_part.tokens
+            input_tokens = fitted.suffix_part.tokens + (
+                self.tokenizer.count(fitted.prefix)  # context joined in: count it as sent
+                if fitted.context_used.text
+                else fitted.prefix_part.tokens
+            )
         else:
             messages = prompt.render(
                 {**variables, "prefix": fitted.prefix, "suffix": fitted.suffix}

@@ -58,10 +58,14 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     """
     opts = AppArgs.model_validate(args or {})
     settings = Config(**opts.settings)
-    backends = {"mock": _deployment(MockBackend, "MockBackend").bind()}
+    backends: dict[str, Any] = {}
+    in_ingress: dict[str, type] = {}
+    if "mock" in opts.providers_in_ingress:
+        in_ingress["mock"] = MockBackend
+    else:
+        backends["mock"] = _deployment(MockBackend, "MockBackend").bind()
     if not settings.mock_model_responses:  # the default model when no provider key is set
         backends["local"] = _deployment(LocalBackend, "LocalBackend").bind(settings.local_model)
-    in_ingress: dict[str, type] = {}
     for name, (cls, deployment) in configured_providers(settings).items():
         if name in opts.providers_in_ingress:
             in_ingress[name] = cls

@@ -53,6 +53,9 @@ def echo_text(request: ModelRequest) -> str:
 class MockBackend:
     """Needs no model: used for contract tests, benchmarks and `AIGW_MOCK_MODEL_RESPONSES`."""
 
+    def __init__(self, settings: Any = None) -> None:
+        """Takes the settings a co-located provider gets (AppArgs.providers_in_ingress)."""
+
     async def check(self) -> bool:
         return True
 

@@ -12,6 +12,7 @@ editor's language id is used only when the extension is unknown.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -171,7 +172,8 @@ _BY_EDITOR_ID_LOWER = {key.lower(): value for key, value in reversed(_BY_EDITOR_
 
 def file_extension(file_name: str) -> str:
     """The extension without its dot, case kept (`.C` is C++, `.c` is C)."""
-    return PurePosixPath(file_name.strip()).suffix.lstrip(".")
+    name = posixpath.basename(file_name.strip().rstrip("/"))
+    return posixpath.splitext(name)[1].lstrip(".")
 
 
 def detect_language(file_name: str, editor_language_id: str | None = None) -> Language | None:

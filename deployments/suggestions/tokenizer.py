@@ -46,6 +46,11 @@ class Tokenizer:
 
     def __init__(self, llama: Llama, path: Path) -> None:
         self._llama = llama
+        import llama_cpp
+
+        self._vocab = llama._model.vocab  # for llama_tokenize: see encode
+        self._tokenize = llama_cpp.llama_tokenize
+        self._token = llama_cpp.llama_token
         self.path = path
         # llama.cpp's tokenizer is not documented as thread-safe; the calls are microseconds.
         self._lock = threading.Lock()
@@ -65,10 +70,19 @@ class Tokenizer:
         return int(self._llama.n_vocab())
 
     def encode(self, text: str) -> list[int]:
+        """`Llama.tokenize` without its cost: it sizes its buffer by the training context,
+        which a vocab-only load reports as 0, so every call tokenized twice. Without BOS a
+        token covers at least one byte, so the byte length is always room enough."""
         if not text:
             return []
+        data = text.encode("utf-8")
+        room = len(data) + 1
+        ids = (self._token * room)()
         with self._lock:
-            return list(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+            n = self._tokenize(self._vocab, data, len(data), ids, room, False, False)
+        if n < 0:
+            raise RuntimeError(f"llama.cpp could not tokenize {len(data)} bytes ({n})")
+        return ids[:n]
 
     def decode(self, ids: list[int]) -> str:
         if not ids:

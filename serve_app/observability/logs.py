@@ -132,6 +132,20 @@ class _Enqueue(logging.handlers.QueueHandler):
         return record
 
 
+def _write_all(handler: logging.StreamHandler[Any], text: str) -> None:
+    reopen = getattr(handler, "reopenIfNeeded", None)  # WatchedFileHandler after logrotate
+    handler.acquire()
+    try:
+        if reopen is not None:
+            reopen()
+        handler.stream.write(text)
+        handler.flush()
+    except Exception:
+        handler.handleError(logging.makeLogRecord({"msg": "writing a batch of log lines"}))
+    finally:
+        handler.release()
+
+
 class LogPipeline:
     """One writer thread that wakes every `poll_s` and writes everything queued since.
 
@@ -153,13 +167,27 @@ class LogPipeline:
         self._thread.start()
 
     def _drain(self) -> None:
+        """Everything queued, rendered, then written to a stream handler in one write and one
+        flush (a write per line made the writer thread a tenth of a busy replica's CPU)."""
+        handler = self.handler
+        stream = handler if isinstance(handler, logging.StreamHandler) else None
+        lines: list[str] = []
         while True:
             try:
                 record = self.records.get_nowait()
             except queue.Empty:
-                return
-            if record.levelno >= self.handler.level:
-                self.handler.handle(record)
+                break
+            if record.levelno < handler.level:
+                continue
+            if stream is None:
+                handler.handle(record)
+                continue
+            try:
+                lines.append(stream.format(record) + stream.terminator)
+            except Exception:
+                stream.handleError(record)
+        if stream is not None and lines:
+            _write_all(stream, "".join(lines))
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):

@@ -103,6 +103,7 @@ class Telemetry:
     def close(self) -> None:
         """At replica shutdown: send queued events, write queued log lines."""
         self.events.close()
+        self.metrics.close()
         flush_logs()
 
     def finish(

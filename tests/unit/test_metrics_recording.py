@@ -96,3 +96,37 @@ def test_backends_receive_the_correlation_id():
         "/v2/code/completions", json=v2_body(stream=True), headers={"X-Request-ID": "rid-2"}
     )
     assert seen == ["rid-1", "rid-2"]
+
+
+def test_ray_counters_and_gauges_reach_ray_summed_once_a_flush():
+    """Counter increments are summed per label set and gauges keep their last value, so a
+    request pays a dict update instead of a Ray record; nothing is lost at close."""
+    from serve_app.observability.metrics import _Buffered
+
+    sent: list[tuple[str, float, dict[str, str]]] = []
+
+    def counter(value: float, tags: dict[str, str]) -> None:
+        sent.append(("counter", value, tags))
+
+    def gauge(value: float, tags: dict[str, str]) -> None:
+        sent.append(("gauge", value, tags))
+
+    buffer = _Buffered()
+    try:
+        for _ in range(3):
+            buffer.add(counter, 1.0, {"status": "2xx"})
+        buffer.add(counter, 1.0, {"status": "5xx"})
+        buffer.set(gauge, 4.0, {"model": "m"})
+        buffer.set(gauge, 2.0, {"model": "m"})
+    finally:
+        buffer.close()
+    assert sorted(sent, key=str) == sorted(
+        [
+            ("counter", 3.0, {"status": "2xx"}),
+            ("counter", 1.0, {"status": "5xx"}),
+            ("gauge", 2.0, {"model": "m"}),
+        ],
+        key=str,
+    )
+    buffer.flush()
+    assert len(sent) == 3  # a flush sends each sum once
