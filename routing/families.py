@@ -36,7 +36,11 @@ class Family:
     can_generate: bool = True  # listed among the models allowed for code generations
 
     def stop_for(self, feature: str) -> tuple[str, ...]:
-        return self.generation_stop if feature == "code_generations" else self.completion_stop
+        """The family's own stops for a code feature; none for chat and prompts (a completion
+        stop such as Codestral's blank line would cut a chat answer short)."""
+        if feature == "code_generations":
+            return self.generation_stop
+        return self.completion_stop if feature == "code_completions" else ()
 
 
 FAMILIES: dict[str, Family] = {

@@ -1,8 +1,10 @@
-"""How a code-suggestion request chooses its model (API.md §1.3, §1.4, §6): decisions only.
+"""How a request chooses its model (API.md §1.3, §1.4, §1.6, §1.7, §6): decisions only.
 
-Inputs, most specific first: a `model_metadata` object; the v2 `model_provider` /
-`model_name` / `model_endpoint` / `model_api_key` / `model_identifier` fields (v3/v4: the
-editor payload's `model_provider` / `model_name`); else the feature's catalogue default.
+One path for code suggestions, `/v1/chat`, `/v2/chat/agent` and the prompts API. Inputs, most
+specific first: a `model_metadata` object; the v2 `model_provider` / `model_name` /
+`model_endpoint` / `model_api_key` / `model_identifier` fields (v3/v4: the editor payload's
+`model_provider` / `model_name`; `/v1/chat`: its payload's `provider` / `model` / `model_*`);
+else the feature's catalogue default.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from routing.router import Router, target_of
 OPENAI_COMPAT = "openai_compat"
 IN_GRAPH_PREFIX = "vllm:"  # backends of custom models served in the graph
 SELF_HOSTED_ENGINE = "litellm"
+CUSTOM_ENDPOINT_DISABLED = "specifying custom models endpoint is disabled"
 
 USE_CASES = {"code_completions": "code completions", "code_generations": "code generations"}
 
@@ -87,9 +90,10 @@ class ModelSelection:
 
 
 def not_supported(name: str, feature: str, provider: str) -> UnprocessableError:
+    if feature not in USE_CASES:  # chat and the prompts API
+        return UnprocessableError(f"model {name} is not supported")
     return UnprocessableError(
-        f"model {name} is not supported by use case {USE_CASES.get(feature, feature)} "
-        f"and provider {provider}"
+        f"model {name} is not supported by use case {USE_CASES[feature]} and provider {provider}"
     )
 
 
@@ -134,21 +138,30 @@ def self_hosted_target(selection: ModelSelection, feature: str) -> ModelTarget:
 class ModelChooser:
     """Turns a request's `ModelSelection` into the target that serves it."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, custom_endpoints: bool = False) -> None:
         self.router = router
         self.catalogue = router.catalogue
+        self.custom_endpoints = custom_endpoints  # AIGW_CUSTOM_MODELS__ENABLED (SSRF guard)
 
     def choose(
         self, feature: str, selection: ModelSelection | None, chat: bool = False
     ) -> ModelTarget:
         """Validates the selection (422 with the contract's text), then resolves it; in mock
         mode a valid selection is still answered by the echo mock."""
+        if selection is not None and selection.endpoint and not self.custom_endpoints:
+            raise UnprocessableError(CUSTOM_ENDPOINT_DISABLED)
         if selection is None or selection.empty:
-            setting = selection.feature_setting if selection is not None else None
-            return self.router.target_for(setting or feature, chat=chat)
+            return self._default(feature, selection, chat)
         if selection.from_metadata:
             return self._from_metadata(feature, selection, chat)
         return self._from_fields(feature, selection, chat)
+
+    def _default(self, feature: str, selection: ModelSelection | None, chat: bool) -> ModelTarget:
+        """The default model of the feature setting the request names (one we do not model
+        counts as none), else of the feature."""
+        setting = selection.feature_setting if selection is not None else None
+        known = setting if setting in self.catalogue.features else None
+        return self.router.target_for(known or feature, chat=chat)
 
     def _gitlab(self, feature: str, identifier: str, provider: str, chat: bool) -> ModelTarget:
         if not identifier:  # "" = the GitLab default of the feature
@@ -163,7 +176,7 @@ class ModelChooser:
         if provider == "gitlab":
             if selection.identifier:
                 return self._gitlab(feature, selection.identifier, provider, chat)
-            return self.router.target_for(selection.feature_setting or feature, chat=chat)
+            return self._default(feature, selection, chat)
         if provider in ("fireworks_ai", "amazon_q"):
             return self.router.unavailable(f"provider {provider}", chat)
         return self._self_hosted(feature, selection, chat)

@@ -21,6 +21,7 @@ from deployments.types import (
 from routing.catalogue import Catalogue
 from routing.local_model import with_local_model
 from routing.router import Router
+from routing.selection import ModelChooser
 from serve_app.settings import Config
 
 logger = logging.getLogger("aigw.gateway")
@@ -44,6 +45,7 @@ class Gateway:
         self.assembler = assembler
         self.backends = dict(backends)
         self.router = Router(self.catalogue, self.backends, settings.mock_model_responses)
+        self.chooser = ModelChooser(self.router, settings.custom_models.enabled)
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         return await self.auth.authenticate(headers)

@@ -13,7 +13,7 @@ from deployments.suggestions.post_processing import (
     post_process_generation,
 )
 from deployments.types import AssembledSuggestion, SuggestionInput, TokenUsage
-from routing.selection import ModelChooser, ModelSelection
+from routing.selection import ModelSelection
 from serve_app.gateway import Gateway
 from serve_app.observability.record import current
 from serve_app.observability.timing import Stopwatch
@@ -36,7 +36,7 @@ async def prepare(
     if record is not None:
         record.begin_handler()
     with Stopwatch(record, "route"):
-        target = ModelChooser(gateway.router).choose(inp.feature, selection, chat=chat)
+        target = gateway.chooser.choose(inp.feature, selection, chat=chat)
     return await gateway.assemble(inp, target)
 
 

@@ -16,12 +16,12 @@ from deployments.errors import (
     NotFoundError,
 )
 from deployments.types import Message, ModelRequest, ModelTarget
+from routing.selection import ModelSelection
 from serve_app.api.schemas.chat import (
     MESSAGES_MAX_TOKENS,
     ChatParams,
     PromptPayload,
 )
-from serve_app.chat import models
 from serve_app.gateway import Gateway
 
 # invokable -> the unit primitive it needs
@@ -48,19 +48,16 @@ def unit_primitive_of(invokable: str) -> str:
 
 
 def target(gateway: Gateway, payload: PromptPayload) -> ModelTarget:
-    """`provider: litellm` is the caller's own endpoint; otherwise Duo Chat's model (the one
-    `model` names when the catalogue has it)."""
-    if payload.provider == "litellm":
-        return models.self_hosted_target(
-            gateway,
-            name=payload.model,
-            endpoint=payload.model_endpoint,
-            api_key=payload.model_api_key,
-            identifier=payload.model_identifier,
-        )
-    chat = isinstance(payload.content, list)
-    requested = models.model_named(gateway, payload.model)
-    return gateway.router.target_for(FEATURE, chat=chat, requested=requested)
+    """`provider: litellm` is the caller's own endpoint; otherwise the Claude model `model`
+    names, Duo Chat's default when it names none."""
+    selection = ModelSelection(
+        provider=payload.provider or "anthropic",
+        name=payload.model,
+        endpoint=payload.model_endpoint,
+        api_key=payload.model_api_key,
+        identifier=payload.model_identifier,
+    )
+    return gateway.chooser.choose(FEATURE, selection, chat=isinstance(payload.content, list))
 
 
 def model_request(

@@ -14,7 +14,6 @@ from deployments.prompts import BadVersionConstraintError, Prompt, PromptRegistr
 from deployments.types import Identity, Message, ModelRequest, ModelTarget
 from routing.mock_targets import registry_mock_target
 from serve_app.api.schemas.common import ModelMetadata
-from serve_app.chat import models
 from serve_app.gateway import Gateway
 from serve_app.observability import record as request_record
 
@@ -52,12 +51,13 @@ def target_for(
     feature = feature_of(prompt_id)
     if feature not in gateway.catalogue.features:
         feature = DEFAULT_FEATURE
-    chosen = models.from_metadata(gateway, feature, metadata) if metadata else None
+    selection = metadata.selection() if metadata is not None else None
+    chosen = gateway.chooser.choose(feature, selection, chat=True)
     if settings.mock_model_responses:
         return registry_mock_target(
             settings.use_agentic_mock, settings.agentic_mock.use_last_human_message
         )
-    return chosen or gateway.router.target_for(feature, chat=True)
+    return chosen
 
 
 def families_for(target: ModelTarget, metadata: ModelMetadata | None) -> tuple[str, ...]:

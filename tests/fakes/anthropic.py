@@ -25,8 +25,11 @@ def event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
-def message_events(model: str, text: str, input_tokens: int) -> list[str]:
-    pieces = words(text)
+def message_events(
+    model: str, text: str | list[str], input_tokens: int, output_tokens: int | None = None
+) -> list[str]:
+    """The SSE messages of one streamed answer: `text` word by word, or these exact pieces."""
+    pieces = words(text) if isinstance(text, str) else text
     events = [
         event(
             "message_start",
@@ -68,7 +71,7 @@ def message_events(model: str, text: str, input_tokens: int) -> list[str]:
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": len(pieces)},
+                "usage": {"output_tokens": output_tokens or len(pieces)},
             },
         ),
         event("message_stop", {"type": "message_stop"}),
@@ -84,8 +87,12 @@ async def answer_messages(
     if await fake.before(behaviour, send, error_body(behaviour.status), streaming):
         return
     input_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    output_tokens = len(behaviour.text.split())
+    if behaviour.usage is not None:
+        input_tokens, output_tokens = behaviour.usage
     if streaming:
-        await fake.sse(send, message_events(model, behaviour.text, input_tokens), behaviour)
+        events = message_events(model, behaviour.parts(), input_tokens, output_tokens)
+        await fake.sse(send, events, behaviour)
         return
     await fake.json_answer(
         send,
@@ -97,7 +104,7 @@ async def answer_messages(
             "content": [{"type": "text", "text": behaviour.text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": len(behaviour.text.split())},
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
         },
         headers={
             "request-id": "req_fake",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.server import Behaviour, FakeProvider, Received, Send, words
+from tests.fakes.server import Behaviour, FakeProvider, Received, Send
 
 
 def error_body(status: int) -> dict[str, Any]:
@@ -36,11 +36,11 @@ class FakeOpenAI(FakeProvider):
         await (self.stream if streaming else self.whole)(body, chat, behaviour, send)
 
     @staticmethod
-    def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
+    def _usage(body: dict[str, Any], behaviour: Behaviour) -> dict[str, int]:
         prompt = body.get("prompt") or " ".join(
             m.get("content", "") for m in body.get("messages", [])
         )
-        p, c = len(str(prompt).split()), len(text.split())
+        p, c = behaviour.usage or (len(str(prompt).split()), len(behaviour.text.split()))
         return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
     async def whole(
@@ -60,7 +60,7 @@ class FakeOpenAI(FakeProvider):
                 "created": 1,
                 "model": body.get("model", ""),
                 "choices": [choice],
-                "usage": self._usage(body, text),
+                "usage": self._usage(body, behaviour),
             },
         )
 
@@ -70,7 +70,7 @@ class FakeOpenAI(FakeProvider):
         model = body.get("model", "")
         kind = "chat.completion.chunk" if chat else "text_completion"
         events = []
-        pieces = words(behaviour.text)
+        pieces = behaviour.parts()
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             if chat:
@@ -98,7 +98,7 @@ class FakeOpenAI(FakeProvider):
                         "created": 1,
                         "model": model,
                         "choices": [],
-                        "usage": self._usage(body, behaviour.text),
+                        "usage": self._usage(body, behaviour),
                     }
                 )
             )

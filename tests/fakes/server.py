@@ -31,6 +31,16 @@ class Behaviour:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # before the first byte ("slow")
+    pieces: tuple[str, ...] = ()  # the streamed text pieces, exactly (default: word by word)
+    chunk_delay_s: float = 0.0  # pause after each SSE message of a streamed answer
+    usage: tuple[int, int] | None = None  # (input, output) tokens to report
+
+    def __post_init__(self) -> None:
+        if self.pieces:
+            self.text = "".join(self.pieces)
+
+    def parts(self) -> list[str]:
+        return list(self.pieces) if self.pieces else words(self.text)
 
 
 @dataclass
@@ -143,7 +153,7 @@ class FakeProvider:
             events = events[: max(2, len(events) // 2)]
         for event in events:
             await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
-            await asyncio.sleep(0)
+            await asyncio.sleep(behaviour.chunk_delay_s)
         if behaviour.kind == "reset":
             raise ResetConnection()
         await send({"type": "http.response.body", "body": b""})

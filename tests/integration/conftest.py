@@ -15,6 +15,8 @@ import pytest
 
 from serve_app.isolation import free_port, init_ray, isolated_serve_env
 from serve_app.settings import export_serve_env
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.openai import FakeOpenAI
 
 DEPLOY_TIMEOUT_S = 180.0
 TEST_SETTINGS: dict[str, Any] = {
@@ -93,6 +95,27 @@ def split_gateway_url(serve_instance: str, gateway_url: str) -> str:
 def http(gateway_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway_url, headers=BYPASS, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[tuple[FakeOpenAI, FakeAnthropic]]:
+    """The OpenAI-compatible and Anthropic fakes, for the modules whose apps call them."""
+    openai_fake, anthropic_fake = FakeOpenAI().serve(), FakeAnthropic().serve()
+    yield openai_fake, anthropic_fake
+    openai_fake.close()
+    anthropic_fake.close()
+
+
+@pytest.fixture
+def openai_fake(fakes: tuple[FakeOpenAI, FakeAnthropic]) -> FakeOpenAI:
+    fakes[0].reset()
+    return fakes[0]
+
+
+@pytest.fixture
+def anthropic_fake(fakes: tuple[FakeOpenAI, FakeAnthropic]) -> FakeAnthropic:
+    fakes[1].reset()
+    return fakes[1]
 
 
 SESSION_APPS = frozenset({"aigw", "aigw_split"})

@@ -19,14 +19,6 @@ KEY = "sk-self-hosted-abcdef"
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[tuple[FakeOpenAI, FakeAnthropic]]:
-    openai_fake, anthropic_fake = FakeOpenAI().serve(), FakeAnthropic().serve()
-    yield openai_fake, anthropic_fake
-    openai_fake.close()
-    anthropic_fake.close()
-
-
-@pytest.fixture(scope="module")
 def providers(
     serve_instance: str, fakes: tuple[FakeOpenAI, FakeAnthropic]
 ) -> Iterator[httpx.Client]:
@@ -45,18 +37,6 @@ def providers(
     wait_ready(url)
     with httpx.Client(base_url=url, headers=BYPASS, timeout=30) as client:
         yield client
-
-
-@pytest.fixture
-def openai_fake(fakes: tuple[FakeOpenAI, FakeAnthropic]) -> FakeOpenAI:
-    fakes[0].reset()
-    return fakes[0]
-
-
-@pytest.fixture
-def anthropic_fake(fakes: tuple[FakeOpenAI, FakeAnthropic]) -> FakeAnthropic:
-    fakes[1].reset()
-    return fakes[1]
 
 
 def litellm(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:

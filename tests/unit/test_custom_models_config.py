@@ -138,7 +138,7 @@ def test_model_metadata_naming_a_custom_model_runs_it_in_the_graph():
     )
     catalogue = with_custom_models(load_catalogue(), specs)
     backends = ["mock", "openai_compat", "vllm:big", "vllm:small"]
-    chooser = ModelChooser(Router(catalogue, backends, mock_mode=False))
+    chooser = ModelChooser(Router(catalogue, backends, mock_mode=False), custom_endpoints=True)
 
     def metadata(identifier: str) -> ModelSelection:
         return ModelSelection(

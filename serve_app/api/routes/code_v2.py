@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from deployments.errors import UnprocessableError
 from deployments.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
@@ -18,11 +17,9 @@ from serve_app.api.schemas.code_v2 import (
     GenerationsRequest,
     SuggestionsRequestBase,
 )
-from serve_app.api.schemas.common import ModelMetadata
 
 router = APIRouter()
 
-CUSTOM_ENDPOINT_DISABLED = "specifying custom models endpoint is disabled"
 UNAUTHORIZED = {
     "code_completions": "Unauthorized to access code completions",
     "code_generations": "Unauthorized to access code generations",
@@ -53,23 +50,10 @@ def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
     )
 
 
-def metadata_selection(meta: ModelMetadata) -> ModelSelection:
-    """The model a `model_metadata` object names (API.md §6.1)."""
-    return ModelSelection(
-        provider=meta.provider,
-        name=meta.name,
-        endpoint=meta.endpoint,
-        api_key=meta.api_key,
-        identifier=meta.identifier,
-        feature_setting=meta.feature_setting,
-        from_metadata=True,
-    )
-
-
 def selection_of(payload: SuggestionsRequestBase) -> ModelSelection:
     """`model_metadata` when the body has one (it wins, as upstream), else the v2 fields."""
     if payload.model_metadata is not None:
-        return metadata_selection(payload.model_metadata)
+        return payload.model_metadata.selection()
     provider = payload.model_provider
     return ModelSelection(
         provider=provider.value if provider is not None else None,
@@ -80,16 +64,7 @@ def selection_of(payload: SuggestionsRequestBase) -> ModelSelection:
     )
 
 
-def _check_custom_endpoint(request: Request, payload: SuggestionsRequestBase) -> None:
-    endpoint = payload.model_endpoint or (
-        payload.model_metadata and payload.model_metadata.endpoint
-    )
-    if endpoint and not gateway_of(request).settings.custom_models.enabled:
-        raise UnprocessableError(CUSTOM_ENDPOINT_DISABLED)
-
-
 async def respond(request: Request, payload: SuggestionsRequestBase, feature: str) -> Any:
-    _check_custom_endpoint(request, payload)
     gateway = gateway_of(request)
     inp = to_input(payload, feature)
     assembled = await suggestions.prepare(gateway, inp, selection_of(payload))

@@ -16,7 +16,6 @@ from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.context import enabled_feature_flags, gateway_of, require, version_at_least
 from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
-from serve_app.api.routes.code_v2 import metadata_selection
 from serve_app.api.schemas.code_v3 import (
     CodeContextComponent,
     CompletionComponent,
@@ -93,16 +92,10 @@ def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dic
     }
 
 
-CUSTOM_ENDPOINT_DISABLED = "specifying custom models endpoint is disabled"
-
-
-def selection_of(request: Request, body: SuggestionsRequestV3) -> ModelSelection:
+def selection_of(body: SuggestionsRequestV3) -> ModelSelection:
     """`model_metadata` when the body has one, else the editor payload's provider and name."""
-    meta = body.model_metadata
-    if meta is not None:
-        if meta.endpoint and not gateway_of(request).settings.custom_models.enabled:
-            raise UnprocessableError(CUSTOM_ENDPOINT_DISABLED)
-        return metadata_selection(meta)
+    if body.model_metadata is not None:
+        return body.model_metadata.selection()
     first = body.prompt_components[0]
     payload = first.payload
     if isinstance(first, CodeContextComponent) or not isinstance(
@@ -115,7 +108,7 @@ def selection_of(request: Request, body: SuggestionsRequestV3) -> ModelSelection
 async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> Any:
     gateway = gateway_of(request)
     inp = to_input(request, body)
-    assembled = await suggestions.prepare(gateway, inp, selection_of(request, body))
+    assembled = await suggestions.prepare(gateway, inp, selection_of(body))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
     target = assembled.request.target

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from deployments.types import Role
+from routing.selection import ModelSelection
 
 Name255 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
 Str255 = Annotated[str, StringConstraints(max_length=255)]
@@ -49,6 +50,18 @@ class ModelMetadata(Lenient):
     identifier: Annotated[str, StringConstraints(max_length=1000)] | None = None
     feature_setting: Str255 | None = None
     role_arn: Str255 | None = None
+
+    def selection(self) -> ModelSelection:
+        """The model this object names, for the ModelChooser."""
+        return ModelSelection(
+            provider=self.provider,
+            name=self.name,
+            endpoint=self.endpoint,
+            api_key=self.api_key,
+            identifier=self.identifier,
+            feature_setting=self.feature_setting,
+            from_metadata=True,
+        )
 
 
 Messages = Annotated[list[PromptMessage], Field(min_length=1, max_length=100)]

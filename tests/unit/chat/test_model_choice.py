@@ -74,3 +74,68 @@ def test_without_mock_mode_chat_goes_to_the_catalogue_model_of_duo_chat():
     (_, request) = anthropic.requests
     assert request.target.identifier == "claude-sonnet-4-5-20250929"
     assert request.max_tokens == 4096  # the claude family's prompt file
+
+
+def v1_body(**payload):
+    meta = {"source": "GitLab EE", "version": "17.2.0"}
+    content = [{"role": "user", "content": "x"}]
+    return {
+        "prompt_components": [
+            {"type": "prompt", "metadata": meta, "payload": {"content": content, **payload}}
+        ]
+    }
+
+
+def test_self_hosted_chat_asks_for_the_model_without_its_litellm_prefix():
+    server = ScriptedBackend(chunks=("ok",))
+    client = chat_client(
+        settings={"mock_model_responses": False, "custom_models": {"enabled": True}},
+        backends={"openai_compat": server},
+    )
+    metadata = {
+        "provider": "openai",
+        "name": "codestral",
+        "endpoint": "http://vllm:8000/v1/",
+        "identifier": "custom_openai/codestral-22b",
+    }
+    prompt = client.post("/v2/prompts/generate_commit_message", json=with_metadata(**metadata))
+    assert prompt.status_code == 200
+    chat = client.post(
+        "/v1/chat/agent",
+        json=v1_body(
+            provider="litellm",
+            model="codestral",
+            model_endpoint="http://vllm:8000/v1",
+            model_identifier="custom_openai/codestral-22b",
+        ),
+    )
+    assert chat.json()["metadata"]["model"] == "codestral-22b"
+    for request in server.requests:
+        assert request.target.identifier == "codestral-22b"
+        assert request.target.endpoint == "http://vllm:8000/v1"
+        assert "\n\n" not in request.target.params["stop"]  # code completion stops only
+
+
+def test_v1_chat_gets_the_claude_model_it_names():
+    anthropic = ScriptedBackend(chunks=("hi",))
+    client = chat_client(
+        settings={"mock_model_responses": False}, backends={"anthropic": anthropic}
+    )
+    haiku = client.post("/v1/chat/agent", json=v1_body(model="claude-haiku-4-5-20251001"))
+    assert haiku.json()["metadata"]["model"] == "claude-haiku-4-5-20251001"
+    assert anthropic.requests[0].target.identifier == "claude-haiku-4-5-20251001"
+    unknown = client.post("/v1/chat/agent", json=v1_body(model="claude-2.1"))
+    assert (unknown.status_code, unknown.json()) == (
+        422,
+        {"detail": "model claude-2.1 is not supported"},
+    )
+
+
+def test_a_feature_setting_we_do_not_model_means_the_default():
+    body = with_metadata(provider="gitlab", feature_setting="duo_chat_explain_code")
+    anthropic = ScriptedBackend(chunks=("from claude",))
+    client = chat_client(
+        settings={"mock_model_responses": False}, backends={"anthropic": anthropic}
+    )
+    response = client.post("/v2/prompts/generate_commit_message", json=body)
+    assert response.json() == {"content": "from claude"}

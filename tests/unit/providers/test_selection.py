@@ -13,7 +13,7 @@ CATALOGUE = load_catalogue()
 
 
 def chooser(*backends: str, mock: bool = False) -> ModelChooser:
-    return ModelChooser(Router(CATALOGUE, ("mock", *backends), mock))
+    return ModelChooser(Router(CATALOGUE, ("mock", *backends), mock), custom_endpoints=True)
 
 
 def test_metadata_self_hosted_family_sets_stops_limits_and_endpoint() -> None:
