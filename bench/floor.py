@@ -16,7 +16,8 @@ class Floor:
         return Response(CANNED, media_type="application/json")
 
 
-def build_floor() -> Any:
+def build_floor(args: dict[str, Any] | None = None) -> Any:
+    """The floor app (an `import_path` builder: `args` are ignored)."""
     from ray import serve
 
     return serve.deployment(

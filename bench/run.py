@@ -1,13 +1,15 @@
 """`make bench`: the gateway under load next to the floor, in one run on this machine.
 
 Starts an embedded Ray Serve (HAProxy ingress, throughput-optimized, as `make run`), deploys
-the gateway in mock mode with auth bypass at `/` and the floor app at `/floor`, then drives
+the gateway as serve_config.yaml declares it (placements, replicas, resources) in mock mode with
+auth bypass at `/` (and with JWT auth at `/jwt`) and the floor app at `/floor`, then drives
 each at concurrency 1, 8 and 32 with a fixed request count, driven by curl (C, libcurl multi).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from dataclasses import asdict
@@ -15,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from bench.auth_setup import auth_setup
-from bench.floor import build_floor
 from bench.load import Cell, measure, require_tools, table
 from serve_app.isolation import free_port, init_ray, isolated_serve_env
 from serve_app.observability import timing
@@ -28,6 +30,9 @@ from tests.payloads import v2_body, v3_body
 CONCURRENCY = (1, 8, 32)
 REQUESTS = {1: 2000, 8: 4000, 32: 8000}
 RESULTS = Path(".bench/results.json")
+SERVE_CONFIG = Path("serve_config.yaml")
+GATEWAY_IMPORT_PATH = "serve_app.app:build_app"
+FLOOR_IMPORT_PATH = "bench.floor:build_floor"
 
 
 def start_serve() -> str:
@@ -40,19 +45,52 @@ def start_serve() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def gateway_app(config: dict[str, Any], name: str, prefix: str, settings: dict[str, Any]) -> Any:
+    """serve_config.yaml's gateway application (args, replicas, resources: what `make run`
+    deploys), renamed, with `settings` over its own."""
+    from serve_app.app import built_deployments
+
+    app = copy.deepcopy(
+        next(a for a in config["applications"] if a["import_path"] == GATEWAY_IMPORT_PATH)
+    )
+    args = app.setdefault("args", {})
+    args["settings"] = {**args.get("settings", {}), **settings}
+    built = built_deployments(args)
+    app.update(name=name, route_prefix=prefix)
+    app["deployments"] = [d for d in app.get("deployments", []) if d["name"] in built]
+    return app
+
+
 def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
-    from ray import serve
+    """The gateway as serve_config.yaml declares it, in mock mode with auth bypassed at `/`
+    and with JWT auth at `/jwt`, and the floor at `/floor`, in one declarative deploy."""
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
 
-    from serve_app.app import build_app
-
-    settings = {"mock_model_responses": True, "auth": {"bypass_external": True}}
-    serve.run(build_app({"settings": settings}), name="aigw", route_prefix="/")
-    with_jwt = {"mock_model_responses": True, **auth_overrides}
-    serve.run(build_app({"settings": with_jwt}), name="aigw_jwt", route_prefix="/jwt")
-    serve.run(build_floor(), name="floor", route_prefix="/floor")
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    mock = {"mock_model_responses": True}
+    host, port = base.removeprefix("http://").split(":")
+    schema = ServeDeploySchema.model_validate(
+        {
+            "http_options": {"host": host, "port": int(port)},
+            "applications": [
+                gateway_app(config, "aigw", "/", {**mock, "auth": {"bypass_external": True}}),
+                gateway_app(config, "aigw_jwt", "/jwt", {**mock, **auth_overrides}),
+                {"name": "floor", "route_prefix": "/floor", "import_path": FLOOR_IMPORT_PATH},
+            ],
+        }
+    )
+    client = _get_global_client()
+    assert client is not None, "serve.start() runs first"
+    client.deploy_apps(schema, _blocking=False)
     for path in ("/monitoring/ready", "/jwt/monitoring/ready", "/floor"):
-        deadline = time.monotonic() + 60
-        while httpx.get(base + path, timeout=5).status_code != 200:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(base + path, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
             if time.monotonic() > deadline:
                 raise SystemExit(f"{path} never answered 200")
             time.sleep(0.5)

@@ -29,9 +29,10 @@ class AppArgs(BaseModel):
     auth: Placement = "ingress"
     prompt_assembler: Placement = "ingress"
     settings: dict[str, Any] = {}  # overrides of AIGW_* settings (tests, fixed deployments)
-    # Provider backends (e.g. "openai_compat") run inside the ingress replica instead of as
-    # their own deployment: no handle hop for an HTTP client that only waits on I/O.
-    providers_in_ingress: list[str] = []
+    # Backends that run inside the ingress replica instead of as their own deployment: no
+    # handle hop for an HTTP client that only waits on I/O ("openai_compat", ...) or for the
+    # echo mock, whose whole work is cheaper than the hop (`make bench`).
+    providers_in_ingress: list[str] = ["mock"]
     custom_models: list[dict[str, Any]] = []  # vLLM models in the graph (docs/custom-models.md)
 
 

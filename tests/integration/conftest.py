@@ -84,7 +84,12 @@ def gateway_url(serve_instance: str) -> str:
 def split_gateway_url(serve_instance: str, gateway_url: str) -> str:
     from serve_app.app import build_app
 
-    args = {"auth": "deployment", "prompt_assembler": "deployment", "settings": TEST_SETTINGS}
+    args = {
+        "auth": "deployment",
+        "prompt_assembler": "deployment",
+        "providers_in_ingress": [],  # the mock as its own deployment too
+        "settings": TEST_SETTINGS,
+    }
     deploy(build_app(args), "aigw_split", "/split")
     url = f"{serve_instance}/split"
     wait_ready(url)

@@ -50,7 +50,8 @@ def test_the_app_builder_binds_one_deployment_per_model(vllm_gateway):
     app = build_app({"custom_models": models})
     backends = app._bound_deployment.init_args[1]
     # the embedded model stays the default of the features no custom model serves
-    assert set(backends) == {"mock", "local", "vllm:a", "vllm:b"}
+    assert set(backends) == {"local", "vllm:a", "vllm:b"}
+    assert set(app._bound_deployment.init_args[4]) == {"mock"}  # runs in the ingress
     deployment = backends["vllm:b"]._bound_deployment
     assert deployment.name == "VLLMBackend:b"
     assert deployment.func_or_class.__name__ == "VLLMBackend"
