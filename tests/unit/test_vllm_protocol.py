@@ -78,18 +78,6 @@ def test_chat_body_carries_messages():
     assert body["max_tokens"] == protocol.DEFAULT_MAX_TOKENS["chat"]
 
 
-def test_result_of_completion_and_chat_responses():
-    completion = {
-        "choices": [{"text": "return 1", "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 7, "completion_tokens": 3},
-    }
-    result = protocol.result_of(completion)
-    assert (result.text, result.input_tokens, result.output_tokens) == ("return 1", 7, 3)
-    assert result.finish_reason == "stop"
-    chat = {"choices": [{"message": {"role": "assistant", "content": "hello"}}], "usage": {}}
-    assert protocol.result_of(chat).text == "hello"
-
-
 def test_stream_events_become_chunks_with_a_final_usage_chunk():
     events = (
         "".join(
@@ -106,6 +94,10 @@ def test_stream_events_become_chunks_with_a_final_usage_chunk():
     assert [c.text for c in chunks] == ["ab", "cd", ""]
     assert chunks[1].extra == {"finish_reason": "length"}
     assert chunks[-1].final and chunks[-1].input_tokens == 4 and chunks[-1].output_tokens == 2
+    # A non-streamed generation is the same stream, collected.
+    result = protocol.result_of(chunks)
+    assert (result.text, result.input_tokens, result.output_tokens) == ("abcd", 4, 2)
+    assert result.finish_reason == "length"
 
 
 @pytest.mark.parametrize(
@@ -113,8 +105,6 @@ def test_stream_events_become_chunks_with_a_final_usage_chunk():
 )
 def test_engine_errors_map_to_gateway_errors(code, error):
     payload = {"error": {"message": "context too long", "type": "BadRequestError", "code": code}}
-    with pytest.raises(error):
-        protocol.result_of(payload)
     with pytest.raises(error):
         list(protocol.chunks_of(payload))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from deployments.backends.vllm.families import prompting_for
@@ -85,18 +85,18 @@ def _choice_text(choice: dict[str, Any]) -> str:
     return str(message.get("content") or "")
 
 
-def result_of(payload: dict[str, Any]) -> ModelResult:
-    """A ModelResult from a non-streamed completion or chat response body."""
-    raise_for_error(payload)
-    choices = payload.get("choices") or []
-    usage = payload.get("usage") or {}
-    first = choices[0] if choices else {}
-    return ModelResult(
-        text=_choice_text(first),
-        input_tokens=int(usage.get("prompt_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or 0),
-        finish_reason=str(first.get("finish_reason") or "length"),
-    )
+def result_of(chunks: Iterable[Chunk]) -> ModelResult:
+    """The whole answer from its stream of chunks (text, token counts, finish reason)."""
+    text: list[str] = []
+    result = ModelResult(text="")
+    for chunk in chunks:
+        text.append(chunk.text)
+        if chunk.extra.get("finish_reason"):
+            result.finish_reason = str(chunk.extra["finish_reason"])
+        if chunk.final:
+            result.input_tokens, result.output_tokens = chunk.input_tokens, chunk.output_tokens
+    result.text = "".join(text)
+    return result
 
 
 def parse_sse(event: str) -> Iterator[dict[str, Any]]:
