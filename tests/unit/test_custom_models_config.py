@@ -166,8 +166,8 @@ def test_mock_mode_binds_no_vllm_deployment():
     from serve_app.app import build_app
 
     app = build_app({"settings": {"mock_model_responses": True}, "custom_models": [SPEC]})
-    backends = app._bound_deployment.init_args[1]
-    assert set(backends) == {"mock"}
+    backends, in_ingress = app._bound_deployment.init_args[1], app._bound_deployment.init_args[4]
+    assert set(backends) == set() and set(in_ingress) == {"mock"}  # only the echo, in-process
 
 
 def test_custom_models_without_vllm_fail_start_up_with_a_clear_message():
