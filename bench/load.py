@@ -23,6 +23,7 @@ class Cell:
     ttfb_p50_ms: float
     ttfb_p99_ms: float
     errors: int
+    cpu_ms_per_request: float = float("nan")  # the app's replicas + HAProxy, when measured
 
 
 def _body_file(body: dict[str, Any] | None) -> str:
@@ -119,13 +120,13 @@ def require_tools() -> None:
 def table(cells: list[Cell]) -> str:
     header = (
         f"{'target':<34} {'c':>3} {'reqs':>6} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'TTFB p50':>9} {'TTFB p99':>9} {'err':>4}"
+        f" {'TTFB p50':>9} {'TTFB p99':>9} {'err':>4} {'CPU ms/req':>10}"
     )
     rows = [header, "-" * len(header)]
     for c in cells:
         rows.append(
             f"{c.target:<34} {c.concurrency:>3} {c.requests:>6} {c.rps:>8.0f}"
             f" {c.p50_ms:>8.2f} {c.p99_ms:>8.2f} {c.ttfb_p50_ms:>9.2f}"
-            f" {c.ttfb_p99_ms:>9.2f} {c.errors:>4}"
+            f" {c.ttfb_p99_ms:>9.2f} {c.errors:>4} {c.cpu_ms_per_request:>10.3f}"
         )
     return "\n".join(rows)

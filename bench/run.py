@@ -20,6 +20,7 @@ import httpx
 import yaml
 
 from bench.auth_setup import auth_setup
+from bench.cpu import app_cpu_seconds
 from bench.load import Cell, measure, require_tools, table
 from serve_app.isolation import free_port, init_ray, isolated_serve_env
 from serve_app.observability import timing
@@ -96,21 +97,39 @@ def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
             time.sleep(0.5)
 
 
-Scenario = tuple[str, str, dict[str, Any] | None, dict[str, str]]
+# name, URL, body, headers, and the Serve application that answers
+Scenario = tuple[str, str, dict[str, Any] | None, dict[str, str], str]
 
 
 def scenarios(base: str, jwt_headers: dict[str, str]) -> list[Scenario]:
     return [
-        ("floor (canned body)", f"{base}/floor", None, {}),
-        ("gateway /v2/code/completions", f"{base}/v2/code/completions", v2_body(), {}),
+        ("floor (canned body)", f"{base}/floor", None, {}, "floor"),
+        ("gateway /v2/code/completions", f"{base}/v2/code/completions", v2_body(), {}, "aigw"),
         (
             "gateway /v2 + JWT auth (valid token)",
             f"{base}/jwt/v2/code/completions",
             v2_body(),
             jwt_headers,
+            "aigw_jwt",
         ),
-        ("gateway /v4 SSE stream", f"{base}/v4/code/suggestions", v3_body(stream=True), {}),
+        (
+            "gateway /v4 SSE stream",
+            f"{base}/v4/code/suggestions",
+            v3_body(stream=True),
+            {},
+            "aigw",
+        ),
     ]
+
+
+def measured(scenario: Scenario, concurrency: int, total: int) -> Cell:
+    """One cell, with the CPU the answering app's processes (and HAProxy) spent on it."""
+    name, url, body, headers, app = scenario
+    before = app_cpu_seconds(app)
+    cell = measure(name, url, body, concurrency, total, headers)
+    if cell.requests:
+        cell.cpu_ms_per_request = 1000 * (app_cpu_seconds(app) - before) / cell.requests
+    return cell
 
 
 def run(quick: bool) -> tuple[list[Cell], dict[str, dict[str, float]]]:
@@ -120,12 +139,12 @@ def run(quick: bool) -> tuple[list[Cell], dict[str, dict[str, float]]]:
     try:
         deploy_all(base, auth_overrides)
         cells: list[Cell] = []
-        for name, url, body, headers in scenarios(base, jwt_headers):
-            measure(name, url, body, 8, 500 if quick else 2000, headers)  # warm-up, discarded
+        for scenario in scenarios(base, jwt_headers):
+            measured(scenario, 8, 500 if quick else 2000)  # warm-up, discarded
         for concurrency in CONCURRENCY:
             total = REQUESTS[concurrency] // (4 if quick else 1)
-            for name, url, body, headers in scenarios(base, jwt_headers):
-                cells.append(measure(name, url, body, concurrency, total, headers))
+            for scenario in scenarios(base, jwt_headers):
+                cells.append(measured(scenario, concurrency, total))
         stages = breakdown(base, body=v2_body(), requests=400, concurrency=8, headers={})
         return cells, stages
     finally:

@@ -9,6 +9,7 @@ stdout or `AIGW_LOGGING__TO_FILE`. Our loggers are `api.*` (access log, request 
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import logging.handlers
 import queue
@@ -56,6 +57,7 @@ _SECRET_VALUE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # the same few dozen field names, line after line
 def _secret_key(key: str) -> bool:
     k = key.lower()
     return k in _SECRET_NAMES or k.endswith(("_api_key", "-api-key", "_secret", "_password"))
@@ -77,10 +79,17 @@ def mask(value: Any, depth: int = 0) -> Any:
     if depth > 8:
         return value
     if isinstance(value, dict):
-        return {
-            k: (MASK if v and isinstance(k, str) and _secret_key(k) else mask(v, depth + 1))
-            for k, v in value.items()
-        }
+        out: dict[Any, Any] = {}
+        for k, v in value.items():  # inlined for the scalars that make up most fields
+            if v and isinstance(k, str) and _secret_key(k):
+                out[k] = MASK
+            elif isinstance(v, str):
+                out[k] = _mask_str(v)
+            elif isinstance(v, dict | list | tuple):
+                out[k] = mask(v, depth + 1)
+            else:
+                out[k] = v
+        return out
     if isinstance(value, list | tuple):
         return [mask(v, depth + 1) for v in value]
     return value
