@@ -99,7 +99,10 @@ class _Buffered:
             sums, self._sums = self._sums, {}
             latest, self._latest = self._latest, {}
         for (fn, tags), value in (*sums.items(), *latest.items()):
-            fn(value, dict(tags))
+            try:
+                fn(value, dict(tags))
+            except Exception:  # Ray gone (replica shutdown): the metrics go with it
+                return
 
     def _run(self) -> None:
         while not self._stop.wait(self.FLUSH_S):
