@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from deployments.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
+from serve_app.api.coalesce import coalesced
 from serve_app.api.context import enabled_feature_flags, gateway_of, require
 from serve_app.api.schemas.code_v2 import (
     CompletionsRequest,
@@ -73,7 +74,7 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
     if inp.stream:
         body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
         body = suggestions.raw_text(body, request.state.correlation_id)
-        return StreamingResponse(body, media_type="text/event-stream")
+        return StreamingResponse(coalesced(body), media_type="text/event-stream")
     result = await suggestions.complete(gateway, inp, assembled)
     target = assembled.request.target
     model: dict[str, Any] = {"engine": target.engine, "name": target.name, "lang": assembled.lang}

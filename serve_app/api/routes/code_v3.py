@@ -14,6 +14,7 @@ from deployments.errors import GatewayError, UnprocessableError
 from deployments.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
+from serve_app.api.coalesce import coalesced
 from serve_app.api.context import enabled_feature_flags, gateway_of, require, version_at_least
 from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
 from serve_app.api.schemas.code_v3 import (
@@ -116,10 +117,10 @@ async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> An
         pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
         if not sse:
             raw = suggestions.raw_text(pieces, request.state.correlation_id)
-            return StreamingResponse(raw, media_type="text/event-stream")
+            return StreamingResponse(coalesced(raw), media_type="text/event-stream")
         start = _metadata(request, target.engine, target.name, None)
         return StreamingResponse(
-            _sse(pieces, start, request.state.correlation_id),
+            coalesced(_sse(pieces, start, request.state.correlation_id)),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
