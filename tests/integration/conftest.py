@@ -111,6 +111,27 @@ def fakes() -> Iterator[tuple[FakeOpenAI, FakeAnthropic]]:
     anthropic_fake.close()
 
 
+def provider_gateway(
+    serve_instance: str, anthropic: FakeAnthropic, name: str, timeouts: dict[str, float]
+) -> Iterator[httpx.Client]:
+    """A gateway app at `/<name>` whose Anthropic backend talks to the fake and whose
+    self-hosted (OpenAI-compatible) endpoints are allowed; a client with the bypass header."""
+    from serve_app.app import build_app
+
+    settings: dict[str, Any] = {
+        "auth": {"bypass_external_with_header": True},
+        "custom_models": {"enabled": True},
+        "anthropic_api_key": "sk-ant-server",
+        "anthropic_base_url": anthropic.url,
+        "model_timeouts": timeouts,
+    }
+    deploy(build_app({"settings": settings}), f"aigw_{name}", f"/{name}")
+    url = f"{serve_instance}/{name}"
+    wait_ready(url)
+    with httpx.Client(base_url=url, headers=BYPASS, timeout=30) as client:
+        yield client
+
+
 @pytest.fixture
 def openai_fake(fakes: tuple[FakeOpenAI, FakeAnthropic]) -> FakeOpenAI:
     fakes[0].reset()

@@ -15,7 +15,7 @@ import pytest
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
-from tests.integration.conftest import BYPASS, deploy, wait_ready
+from tests.integration.conftest import provider_gateway
 
 pytestmark = pytest.mark.serve
 
@@ -26,20 +26,8 @@ COMMIT = {"inputs": {"diff": "+fix the typo"}}
 
 @pytest.fixture(scope="module")
 def chat(serve_instance: str, fakes: tuple[FakeOpenAI, FakeAnthropic]) -> Iterator[httpx.Client]:
-    from serve_app.app import build_app
-
-    settings: dict[str, Any] = {
-        "auth": {"bypass_external_with_header": True},
-        "custom_models": {"enabled": True},
-        "anthropic_api_key": "sk-ant-server",
-        "anthropic_base_url": fakes[1].url,
-        "model_timeouts": {"first_byte_s": 1.0, "total_s": 1.5},
-    }
-    deploy(build_app({"settings": settings}), "aigw_chat_providers", "/chat_providers")
-    url = f"{serve_instance}/chat_providers"
-    wait_ready(url)
-    with httpx.Client(base_url=url, headers=BYPASS, timeout=30) as client:
-        yield client
+    timeouts = {"first_byte_s": 1.0, "total_s": 1.5}
+    yield from provider_gateway(serve_instance, fakes[1], "chat_providers", timeouts)
 
 
 def v1_chat(content: Any, stream: bool = False, **payload: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
-from tests.integration.conftest import BYPASS, deploy, wait_ready
+from tests.integration.conftest import BYPASS, deploy, provider_gateway, wait_ready
 from tests.payloads import parse_sse, v2_body, v3_body
 
 KEY = "sk-self-hosted-abcdef"
@@ -22,21 +22,8 @@ KEY = "sk-self-hosted-abcdef"
 def providers(
     serve_instance: str, fakes: tuple[FakeOpenAI, FakeAnthropic]
 ) -> Iterator[httpx.Client]:
-    from serve_app.app import build_app
-
-    anthropic_fake = fakes[1]
-    settings: dict[str, Any] = {
-        "auth": {"bypass_external_with_header": True},
-        "custom_models": {"enabled": True},
-        "anthropic_api_key": "sk-ant-server",
-        "anthropic_base_url": anthropic_fake.url,
-        "model_timeouts": {"first_byte_s": 0.5, "total_s": 2.0},
-    }
-    deploy(build_app({"settings": settings}), "aigw_providers", "/providers")
-    url = f"{serve_instance}/providers"
-    wait_ready(url)
-    with httpx.Client(base_url=url, headers=BYPASS, timeout=30) as client:
-        yield client
+    timeouts = {"first_byte_s": 0.5, "total_s": 2.0}
+    yield from provider_gateway(serve_instance, fakes[1], "providers", timeouts)
 
 
 def litellm(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
