@@ -31,9 +31,13 @@ COPY --chown=ray:users serve_app ./serve_app
 COPY --chown=ray:users deployments ./deployments
 COPY --chown=ray:users routing ./routing
 RUN pip install --no-cache-dir --no-deps . \
-    && python -c "import serve_app.app, deployments.ingress"
+    && python -c "import serve_app.app, deployments.ingress" \
+    && python -m serve_app.haproxy /home/ray/aigw/bin/haproxy-nosplice
 
 # Upstream's image defaults (API.md §3.2): listen on all interfaces inside the container.
+# Serve's HAProxy with splice() off, for every way the image starts Ray (aigw run, serve run,
+# KubeRay's ray start): with splicing it can miss a client's hang-up (serve_app/haproxy.py).
+ENV RAY_SERVE_HAPROXY_BINARY_PATH=/home/ray/aigw/bin/haproxy-nosplice
 ENV AIGW_FASTAPI__API_HOST=0.0.0.0 \
     AIGW_FASTAPI__API_PORT=5052 \
     AIGW_FASTAPI__METRICS_PORT=8082 \

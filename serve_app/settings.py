@@ -7,6 +7,7 @@ Defaults follow the upstream gateway (API.md §3).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
@@ -203,6 +204,8 @@ SERVE_ENV_DEFAULTS: dict[str, str] = {
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
     "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "1",
 }
+# Unless the operator names a binary, Serve's HAProxy runs with splice() off (serve_app/haproxy.py).
+HAPROXY_BINARY = "RAY_SERVE_HAPROXY_BINARY_PATH"
 
 
 def export_serve_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
@@ -211,6 +214,13 @@ def export_serve_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
     Values already present are kept; `overrides` always win. Returns the effective values.
     """
     wanted = {**SERVE_ENV_DEFAULTS, **(overrides or {})}
+    haproxy_on = os.environ.get("RAY_SERVE_ENABLE_HA_PROXY", wanted["RAY_SERVE_ENABLE_HA_PROXY"])
+    if haproxy_on == "1" and HAPROXY_BINARY not in os.environ and HAPROXY_BINARY not in wanted:
+        from serve_app.haproxy import nosplice_wrapper
+
+        wrapper = nosplice_wrapper(Path.home() / ".cache" / "aigw-serve" / "bin")
+        if wrapper is not None:
+            wanted[HAPROXY_BINARY] = wrapper
     for key, value in wanted.items():
         if overrides and key in overrides:
             os.environ[key] = value

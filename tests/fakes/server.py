@@ -9,11 +9,13 @@ what the upstream was sent (path, headers, JSON body).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ import uvicorn
 from serve_app.isolation import free_port
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+_current: ContextVar[Received] = ContextVar("fake_request")
 
 
 @dataclass
@@ -50,6 +53,10 @@ class Received:
     query: str
     headers: dict[str, str]
     body: bytes
+    arrived: float = field(default_factory=time.monotonic)
+    # When the caller hung up before the answer was complete: the gateway cancelled the request.
+    left: float | None = None
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -106,7 +113,26 @@ class FakeProvider:
             scope["method"], scope["path"], scope["query_string"].decode(), headers, body
         )
         self.received.append(received)
-        await self.handle(received, send)
+        _current.set(received)
+        answered = False
+
+        async def send_watched(message: dict[str, Any]) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered = True
+            await send(message)
+
+        async def watch() -> None:
+            message = await receive()  # uvicorn also says disconnect once the answer is sent
+            if message["type"] == "http.disconnect" and not answered:
+                received.left = time.monotonic()
+                received.gone.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await self.handle(received, send_watched)
+        finally:
+            watcher.cancel()
 
     async def handle(self, received: Received, send: Send) -> None:
         raise NotImplementedError
@@ -124,13 +150,18 @@ class FakeProvider:
         await self.start(send, status, "application/json", headers or {})
         await send({"type": "http.response.body", "body": json.dumps(obj).encode()})
 
+    async def pause(self, seconds: float) -> None:
+        """Sleep like a slow model; a caller that hangs up ends it early (recorded in `left`)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_current.get().gone.wait(), seconds)
+
     async def before(
         self, behaviour: Behaviour, send: Send, error_body: Any, streaming: bool = False
     ) -> bool:
         """Handle the behaviours every protocol shares; True when the answer is done.
         A streamed answer handles `reset` and `cut` itself, mid-stream."""
         if behaviour.delay_s:
-            await asyncio.sleep(behaviour.delay_s)
+            await self.pause(behaviour.delay_s)
         if behaviour.kind == "status":
             await self.json_answer(send, error_body, behaviour.status, behaviour.headers)
             return True
@@ -153,7 +184,9 @@ class FakeProvider:
             events = events[: max(2, len(events) // 2)]
         for event in events:
             await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
-            await asyncio.sleep(behaviour.chunk_delay_s)
+            await self.pause(behaviour.chunk_delay_s)
+            if _current.get().left is not None:
+                return
         if behaviour.kind == "reset":
             raise ResetConnection()
         await send({"type": "http.response.body", "body": b""})
