@@ -12,6 +12,8 @@ import importlib.util
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,22 +50,35 @@ class Tokenizer:
         self._llama = llama
         import llama_cpp
 
-        self._vocab = llama._model.vocab  # for llama_tokenize: see encode
         self._tokenize = llama_cpp.llama_tokenize
         self._token = llama_cpp.llama_token
         self.path = path
-        # llama.cpp's tokenizer is not documented as thread-safe; the calls are microseconds.
-        self._lock = threading.Lock()
+        # llama.cpp does not document its tokenizer as thread-safe, and a big file takes
+        # milliseconds (16k characters: ~5 ms), so one shared load behind a lock would stall
+        # every other thread for that long. A call borrows an idle load instead; only when
+        # threads tokenize at the same time is another one made (70 ms once, a few MB).
+        self._idle = [llama]
+        self._idle_lock = threading.Lock()
 
     @classmethod
     def from_gguf(cls, path: str | os.PathLike[str]) -> Tokenizer:
-        from llama_cpp import Llama
-
         gguf = Path(path)
         if not gguf.is_file():
             raise FileNotFoundError(f"GGUF file not found: {gguf}")
-        llama = Llama(model_path=str(gguf), vocab_only=True, n_ctx=64, n_batch=64, verbose=False)
-        return cls(llama, gguf)
+        return cls(_vocab_only(gguf), gguf)
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[Llama]:
+        """A load of the vocabulary no other thread is using."""
+        with self._idle_lock:
+            llama = self._idle.pop() if self._idle else None
+        if llama is None:
+            llama = _vocab_only(self.path)
+        try:
+            yield llama
+        finally:
+            with self._idle_lock:
+                self._idle.append(llama)
 
     @property
     def vocab_size(self) -> int:
@@ -78,8 +93,8 @@ class Tokenizer:
         data = text.encode("utf-8")
         room = len(data) + 1
         ids = (self._token * room)()
-        with self._lock:
-            n = self._tokenize(self._vocab, data, len(data), ids, room, False, False)
+        with self._borrowed() as llama:
+            n = self._tokenize(llama._model.vocab, data, len(data), ids, room, False, False)
         if n < 0:
             raise RuntimeError(f"llama.cpp could not tokenize {len(data)} bytes ({n})")
         return ids[:n]
@@ -87,8 +102,8 @@ class Tokenizer:
     def decode(self, ids: list[int]) -> str:
         if not ids:
             return ""
-        with self._lock:
-            raw = self._llama.detokenize(list(ids))
+        with self._borrowed() as llama:
+            raw = llama.detokenize(list(ids))
         # A cut may split a multibyte character: drop the partial bytes, never emit U+FFFD junk.
         return raw.decode("utf-8", errors="ignore")
 
@@ -112,6 +127,12 @@ class Tokenizer:
         if max_tokens <= 0:
             return ""
         return self.decode(ids[:max_tokens])
+
+
+def _vocab_only(path: Path) -> Llama:
+    from llama_cpp import Llama
+
+    return Llama(model_path=str(path), vocab_only=True, n_ctx=64, n_batch=64, verbose=False)
 
 
 @lru_cache(maxsize=1)

@@ -76,3 +76,33 @@ def test_truncation_through_multibyte_characters_never_yields_replacement_chars(
 def test_missing_file_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(FileNotFoundError, match="GGUF file not found"):
         Tokenizer.from_gguf(tmp_path / "nope.gguf")
+
+
+def test_threads_tokenize_at_once_with_the_same_results(tok: Tokenizer) -> None:
+    """Threads tokenizing at the same time each borrow a load of the vocabulary, so big files
+    tokenized on worker threads never make the event loop's own calls wait."""
+    import threading
+
+    text = "def greet(name):\n    return f'héllo {name}' + \"<|im_start|>\"\n" * 300
+    expected = tok.encode(text)
+    results: list[list[int]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                results.append(tok.encode(text))
+                assert tok.decode(results[-1]) == text
+        except BaseException as exc:  # a failed assert in a thread must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for _ in range(5):
+        assert tok.encode(text) == expected
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert len(results) == 15 and all(ids == expected for ids in results)
+    assert 1 <= len(tok._idle) <= 4  # a load per thread that overlapped, all idle again
