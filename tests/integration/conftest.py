@@ -17,6 +17,7 @@ from serve_app.isolation import free_port, init_ray, isolated_serve_env
 from serve_app.settings import export_serve_env
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
+from tests.payloads import v2_body
 
 DEPLOY_TIMEOUT_S = 180.0
 TEST_SETTINGS: dict[str, Any] = {
@@ -161,3 +162,19 @@ def _free_module_apps() -> Iterator[None]:
     for name in list(serve.status().applications):
         if name not in SESSION_APPS:
             serve.delete(name)
+
+
+SELF_HOSTED_KEY = "sk-self-hosted-abcdef"
+
+
+def litellm(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
+    """A v2 body naming a self-hosted model (LiteLLM style, as GitLab Rails sends it) served
+    by the OpenAI-compatible fake."""
+    return v2_body(
+        model_provider="litellm",
+        model_name="codestral",
+        model_endpoint=f"{fake.url}/v1",
+        model_api_key=SELF_HOSTED_KEY,
+        model_identifier="custom_openai/codestral-22b",
+        **extra,
+    )

@@ -18,8 +18,7 @@ import pytest
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
-from tests.integration.conftest import provider_gateway
-from tests.payloads import v2_body
+from tests.integration.conftest import litellm, provider_gateway
 
 ROUNDS = 20
 # A hang-up reaches the upstream in ~0.05 s here; the gateway's own timeouts are far longer.
@@ -30,16 +29,6 @@ NOTICED_WITHIN_S = 3.0
 def gateway(serve_instance: str, fakes: tuple[FakeOpenAI, FakeAnthropic]) -> Iterator[httpx.Client]:
     timeouts = {"first_byte_s": 60.0, "total_s": 60.0}
     yield from provider_gateway(serve_instance, fakes[1], "hangup", timeouts)
-
-
-def self_hosted(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
-    return v2_body(
-        model_provider="litellm",
-        model_name="codestral",
-        model_endpoint=f"{fake.url}/v1",
-        model_identifier="custom_openai/codestral-22b",
-        **extra,
-    )
 
 
 def raw_request(
@@ -99,7 +88,7 @@ def test_hanging_up_on_a_non_streamed_request_cancels_it_upstream(
     delays = []
     for _ in range(ROUNDS):
         openai_fake.will(Behaviour(kind="slow", delay_s=30))
-        body = self_hosted(openai_fake)
+        body = litellm(openai_fake)
         delays.append(
             hang_up_while_upstream_works(gateway, openai_fake, "/v2/code/generations", body, False)
         )
@@ -115,7 +104,7 @@ def test_hanging_up_mid_stream_stops_the_upstream_stream(
     for _ in range(ROUNDS // 2):
         words = tuple(f"w{i} " for i in range(200))
         openai_fake.will(Behaviour(pieces=words, chunk_delay_s=0.1))
-        body = self_hosted(openai_fake, stream=True)
+        body = litellm(openai_fake, stream=True)
         delays.append(
             hang_up_while_upstream_works(gateway, openai_fake, "/v2/code/completions", body, True)
         )
@@ -128,6 +117,6 @@ def test_a_client_that_stays_gets_its_answer(
 ) -> None:
     """The fake's hang-up record is no false alarm: an answered request has none."""
     openai_fake.will(Behaviour(kind="slow", delay_s=0.2, text="return name"))
-    r = gateway.post("/v2/code/generations", json=self_hosted(openai_fake))
+    r = gateway.post("/v2/code/generations", json=litellm(openai_fake))
     assert r.status_code == 200, r.text
     assert openai_fake.last.left is None

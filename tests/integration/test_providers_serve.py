@@ -4,7 +4,6 @@ AnthropicBackend and OpenAICompatBackend deployments talk to local fakes over lo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -12,10 +11,17 @@ import pytest
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
-from tests.integration.conftest import BYPASS, deploy, provider_gateway, wait_ready
+from tests.integration.conftest import (
+    BYPASS,
+    deploy,
+    litellm,
+    provider_gateway,
+    wait_ready,
+)
+from tests.integration.conftest import (
+    SELF_HOSTED_KEY as KEY,
+)
 from tests.payloads import parse_sse, v2_body, v3_body
-
-KEY = "sk-self-hosted-abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +30,6 @@ def providers(
 ) -> Iterator[httpx.Client]:
     timeouts = {"first_byte_s": 0.5, "total_s": 2.0}
     yield from provider_gateway(serve_instance, fakes[1], "providers", timeouts)
-
-
-def litellm(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
-    return v2_body(
-        model_provider="litellm",
-        model_name="codestral",
-        model_endpoint=f"{fake.url}/v1",
-        model_api_key=KEY,
-        model_identifier="custom_openai/codestral-22b",
-        **extra,
-    )
 
 
 def test_self_hosted_completion(providers: httpx.Client, openai_fake: FakeOpenAI) -> None:
