@@ -53,7 +53,6 @@ class Received:
     query: str
     headers: dict[str, str]
     body: bytes
-    arrived: float = field(default_factory=time.monotonic)
     # When the caller hung up before the answer was complete: the gateway cancelled the request.
     left: float | None = None
     gone: asyncio.Event = field(default_factory=asyncio.Event)
