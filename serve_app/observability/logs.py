@@ -4,6 +4,10 @@ Callers only build a dict and put a record on a queue; a listener thread renders
 default, `AIGW_LOGGING__FORMAT_JSON=false` for console lines), masks secrets and writes it to
 stdout or `AIGW_LOGGING__TO_FILE`. Our loggers are `api.*` (access log, request log) and
 `aigw.*` (the rest of the gateway); Ray's own loggers are left alone.
+
+The lines written for every request (`Line`: the access log, the request log) skip structlog's
+and the stdlib's per-record machinery: the caller queues its dict, and the writer gives it the
+same level, logger, timestamp, masking and renderer as every other line.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sys
 import threading
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from structlog.stdlib import ProcessorFormatter
@@ -124,6 +128,35 @@ def _from_record(
     return event_dict
 
 
+class Line(NamedTuple):
+    """A line our code builds itself: queued as it is, rendered by the writer thread."""
+
+    logger: str
+    levelno: int
+    created: float
+    event: str
+    fields: dict[str, Any]
+
+
+def _line_event(line: Line) -> dict[str, Any]:
+    """`line` as the event dict a structlog call would have produced (same keys, same order)."""
+    event = {"event": line.event, **line.fields}
+    event.setdefault("level", logging.getLevelName(line.levelno).lower())
+    event.setdefault("logger", line.logger)
+    event.setdefault(
+        "timestamp",
+        datetime.fromtimestamp(line.created, UTC).isoformat(timespec="microseconds"),
+    )
+    return event
+
+
+def _plain_record(line: Line, text: str) -> logging.LogRecord:
+    """`line`, already rendered, as a stdlib record (for a handler that is not a stream's)."""
+    record = logging.LogRecord(line.logger, line.levelno, "", 0, text, None, None)
+    record.created = line.created
+    return record
+
+
 class _BindRequest(logging.Filter):
     """Runs in the caller's thread: tags stdlib records with the request's correlation id."""
 
@@ -164,12 +197,14 @@ class LogPipeline:
 
     def __init__(
         self,
-        records: queue.SimpleQueue[logging.LogRecord],
+        records: queue.SimpleQueue[logging.LogRecord | Line],
         handler: logging.Handler,
         poll_s: float = POLL_S,
+        renderer: Any = None,
     ) -> None:
         self.records = records
         self.handler = handler
+        self.renderer = renderer or _renderer(True)
         self.poll_s = poll_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aigw-log-writer", daemon=True)
@@ -188,15 +223,26 @@ class LogPipeline:
                 break
             if record.levelno < handler.level:
                 continue
-            if stream is None:
-                handler.handle(record)
-                continue
             try:
-                lines.append(stream.format(record) + stream.terminator)
+                if isinstance(record, Line):
+                    text = self._text(record)
+                    if stream is None:
+                        handler.handle(_plain_record(record, text))
+                    else:
+                        lines.append(text + stream.terminator)
+                elif stream is None:
+                    handler.handle(record)
+                else:
+                    lines.append(stream.format(record) + stream.terminator)
             except Exception:
-                stream.handleError(record)
+                handler.handleError(
+                    record if isinstance(record, logging.LogRecord) else _plain_record(record, "")
+                )
         if stream is not None and lines:
             _write_all(stream, "".join(lines))
+
+    def _text(self, line: Line) -> str:
+        return str(self.renderer(None, "", mask(_line_event(line))))
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
@@ -214,12 +260,14 @@ class LogPipeline:
 _active: LogPipeline | None = None
 
 
+def _renderer(format_json: bool) -> Any:
+    if format_json:
+        return structlog.processors.JSONRenderer(default=str)
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
 def formatter(format_json: bool) -> ProcessorFormatter:
-    renderer: Any = (
-        structlog.processors.JSONRenderer(default=str)
-        if format_json
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer = _renderer(format_json)
     return ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder()],
         processors=[
@@ -248,7 +296,7 @@ def configure_logging(
             # is a shim into Serve's own (buffered, reformatted) replica log.
             handler = logging.StreamHandler(stream or sys.__stdout__ or sys.stdout)
     handler.setFormatter(formatter(settings.format_json))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    records: queue.SimpleQueue[logging.LogRecord | Line] = queue.SimpleQueue()
     enqueue = _Enqueue(records)
     enqueue.addFilter(_BindRequest())
     level = logging.getLevelName(settings.level.upper())
@@ -257,8 +305,16 @@ def configure_logging(
         logger.handlers = [enqueue]
         logger.setLevel(level if isinstance(level, int) else logging.INFO)
         logger.propagate = False
-    _active = LogPipeline(records, handler)
+    _active = LogPipeline(records, handler, renderer=_renderer(settings.format_json))
     return _active
+
+
+def emit(line: Line) -> None:
+    """Queue `line` for the writer if its logger takes its level (nothing when logging was
+    never configured in this process, as a stdlib logger without handlers would)."""
+    pipeline = _active
+    if pipeline is not None and logging.getLogger(line.logger).isEnabledFor(line.levelno):
+        pipeline.records.put(line)
 
 
 def flush_logs() -> None:

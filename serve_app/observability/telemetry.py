@@ -4,6 +4,7 @@ internal events."""
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections.abc import Mapping
@@ -21,9 +22,10 @@ from serve_app.observability.instrument import InstrumentedAssembler, Instrument
 from serve_app.observability.logs import (
     ACCESS_LOGGER,
     REQUEST_LOGGER,
+    Line,
     configure_logging,
+    emit,
     flush_logs,
-    get_logger,
 )
 from serve_app.observability.metrics import GatewayMetrics, MemoryMetrics, MetricFactory
 from serve_app.observability.record import RequestRecord
@@ -58,8 +60,6 @@ class Telemetry:
         self.settings = settings
         self.metrics = metrics
         self.events: EventSink = events or NullEventSink()
-        self.access = get_logger(ACCESS_LOGGER)
-        self.request_log = get_logger(REQUEST_LOGGER)
 
     @classmethod
     def start(cls, settings: Config, factory: MetricFactory | None = None) -> Telemetry:
@@ -221,16 +221,17 @@ class Telemetry:
             fields["exception_backtrace"] = "".join(traceback.format_exception(exc))[-8000:]
         client_text = f"{client[0]}:{client[1]}"
         message = f'{client_text} - "{method} {path} HTTP/{http_version}" {status}'
-        self.access.info(message, **fields)
+        now = time.time()
+        emit(Line(ACCESS_LOGGER, logging.INFO, now, message, fields))
         if record.request_logging and (prompt is not None or response is not None):
-            self.request_log.info(
-                "model request",
-                correlation_id=record.correlation_id,
-                model_engine=record.model_engine,
-                model_name=record.model_name,
-                request=prompt,
-                response=response,
-            )
+            request_fields = {
+                "correlation_id": record.correlation_id,
+                "model_engine": record.model_engine,
+                "model_name": record.model_name,
+                "request": prompt,
+                "response": response,
+            }
+            emit(Line(REQUEST_LOGGER, logging.INFO, now, "model request", request_fields))
 
 
 def _rails_transit(value: str | None, record: RequestRecord) -> float:

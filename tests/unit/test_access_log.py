@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -195,3 +196,27 @@ def test_rails_transit_and_unexpected_errors_are_logged(capture):
     assert access["exception_class"] == "RuntimeError"
     assert "assembler bug" in access["exception_backtrace"]
     assert 0.25 <= access["duration_request"] < 5
+
+
+def test_a_handler_that_is_not_a_stream_gets_rendered_masked_records():
+    from serve_app.observability.logs import configure_logging
+    from serve_app.settings import LoggingSettings
+
+    class Kept(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.buffer: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.buffer.append(record)
+
+    handler = Kept()
+    pipeline = configure_logging(LoggingSettings(), handler=handler)
+    client, _, _ = observed(backend=SlowBackend(0.0))
+    client.post("/v2/code/completions", json=v2_body(), headers={"X-Api-Key": API_KEY})
+    pipeline.stop()
+    access = [r for r in handler.buffer if r.name == "api.access"]
+    assert len(access) == 1 and access[0].levelno == logging.INFO
+    line = json.loads(access[0].getMessage())
+    assert line["path"] == "/v2/code/completions" and line["status_code"] == 200
+    assert API_KEY not in access[0].getMessage()
