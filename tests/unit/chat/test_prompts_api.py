@@ -39,7 +39,16 @@ def test_streams_raw_text_v1_and_json_lines_v2():
     assert v1.headers["content-type"].startswith("text/event-stream")
     v2 = client.post("/v2/prompts/generate_commit_message", json={**COMMIT, "stream": True})
     lines = [json.loads(line) for line in v2.text.splitlines()]
-    assert [line["content"] for line in lines] == ["Add ", "greeting", ""]
+    assert lines == [{"content": "Add "}, {"content": "greeting"}]  # no usage: no usage line
+
+
+def test_streamed_v2_ends_with_a_usage_line_only_when_there_is_usage():
+    body = {**COMMIT, "stream": True}
+    lines = chat_client().post("/v2/prompts/generate_commit_message", json=body).text.splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"content": "mock"},
+        {"content": "", "usage": {"fake-model": {"input_tokens": 0, "output_tokens": 1}}},
+    ]
 
 
 def test_the_rendered_prompt_reaches_the_model_with_the_prompt_params():
