@@ -109,5 +109,6 @@ async def invoke_v2(
 
 @router.get("/prompt_directory_structure")
 async def directory_structure(request: Request) -> Any:
-    """`{feature: {subfeature: {family: [versions]}}}` of the loaded definitions."""
+    """The loaded definitions as `{feature: {subfeature: {family: [versions]}}}` (chat,
+    code_suggestions) or `{prompt_id: {family: [versions]}}` (every other prompt)."""
     return JSONResponse(registry_of(request).directory_structure())

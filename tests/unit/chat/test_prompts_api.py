@@ -160,7 +160,7 @@ def test_directory_structure_is_public_and_generated_from_the_files():
     assert response.status_code == 200
     body = response.json()
     assert body["chat"]["react"]["base"] == ["1.0.0"]
-    assert body["model_configuration"]["check"]["claude"] == ["1.0.0"]
+    assert body["model_configuration/check"]["claude"] == ["1.0.0"]  # {feature: {family: ...}}
     assert "1.0.0" in body["code_suggestions"]["completions"]["base"]
     for prompt in ("resolve_vulnerability", "summarize_comments", "troubleshoot_job"):
         assert body[prompt]["base"] == ["1.0.0"]
