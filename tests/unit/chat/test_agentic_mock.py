@@ -51,6 +51,56 @@ def test_idempotent_replay_advances_one_turn_per_step():
     assert am.choose(older).content == "first"
 
 
+def replay(script: str, *replies: str) -> am.ScriptedTurn:
+    return am.choose([*user(script), *(Message(role="assistant", content=r) for r in replies)])
+
+
+def step(thought: str, tool: str, tool_input: str, observation: str = "seen") -> str:
+    """One scratchpad step as `chat/react` renders it into the assistant message."""
+    return (
+        f"Thought: {thought}\nAction: {tool}\nAction Input: {tool_input}\n"
+        f"Observation: {observation}\n"
+    )
+
+
+def test_replay_compares_whole_replies_not_substrings():
+    script = "<response>I am looking at the file</response><response>looking</response>"
+    assert replay(script, "I am looking at the file").content == "looking"
+    assert replay(script, "I am looking at the file", "looking").content == am.EXHAUSTED
+    # whitespace is compared the way a streamed turn re-joins its words
+    script = "<response stream='true'>one  two\n three</response><response>next</response>"
+    assert replay(script, "one two three").content == "next"
+
+
+def test_replay_compares_tool_calls_by_name_and_args():
+    def call(path: str) -> str:
+        return f'<tool_calls>[{{"name": "read_file", "args": {{"path": "{path}"}}}}]</tool_calls>'
+
+    script = f"<response>Reading{call('a.py')}</response><response>Reading{call('b.py')}</response>"
+    played_a = step("Reading", "read_file", '{"path": "a.py"}')
+    second = replay(script, played_a)
+    assert [c.args for c in second.tool_calls] == [{"path": "b.py"}]
+    played_b = step("Reading", "read_file", '{"path": "b.py"}')
+    assert replay(script, played_a + played_b).content == am.EXHAUSTED
+    # a turn with two calls went out as two actions (two steps with the turn's thought)
+    two = (
+        '<response>Both<tool_calls>[{"name": "ls", "args": {"dir": "a"}},'
+        ' {"name": "ls", "args": {"dir": "b"}}]</tool_calls></response><response>done</response>'
+    )
+    steps = step("Both", "ls", '{"dir": "a"}') + step("Both", "ls", '{"dir": "b"}')
+    assert replay(two, steps).content == "done"
+    assert replay(two, step("Both", "ls", '{"dir": "a"}')).content == "Both"
+
+
+def test_replay_of_a_react_text_turn_matches_its_scratchpad_step():
+    script = (
+        "<response>need it\nAction: issue_reader\nAction Input: #9</response>"
+        "<response>Thought: ok\nFinal Answer: fixed</response>"
+    )
+    assert replay(script, step("need it", "issue_reader", "#9")).content.endswith("fixed")
+    assert replay(script, step("need it", "issue_reader", "#10")).content.startswith("need")
+
+
 def test_first_or_last_human_message():
     messages = [
         Message(role="user", content="<response>from first</response>"),
