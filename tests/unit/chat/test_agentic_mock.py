@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from deployments.backends import agentic_mock as am
 from deployments.backends.mock import MockBackend
 from deployments.errors import BadRequestError
-from deployments.types import Message, ModelRequest
+from deployments.tool_calls import ToolCallAssembler
+from deployments.types import Chunk, Message, ModelRequest
 from routing.mock_targets import FAKE_MODEL, agentic_target
 
 
@@ -208,9 +210,53 @@ def test_backend_streams_word_by_word_with_delays_and_tool_calls_last():
     started = time.perf_counter()
     chunks = asyncio.run(run())
     elapsed = time.perf_counter() - started
-    assert [c.text for c in chunks] == ["one", " two", " three", ""]
-    assert chunks[-1].final and [c.name for c in chunks[-1].tool_calls] == ["t"]
-    assert elapsed >= 0.05 + 2 * 0.03
+    assert [c.text for c in chunks] == ["one", " two", " three", "", ""]
+    assert [(p.index, p.id, p.name, p.args) for p in chunks[3].tool_call_chunks] == [
+        (0, "call_1", "t", "{}")
+    ]
+    assert chunks[-1].final and not chunks[-1].tool_calls
+    assert elapsed >= 0.05 + 3 * 0.03
+
+
+def stream_of(request: ModelRequest) -> list[Chunk]:
+    async def run() -> list[Chunk]:
+        return [c async for c in MockBackend().stream(request)]
+
+    return asyncio.run(run())
+
+
+def test_streamed_tool_calls_come_as_100_char_json_pieces_that_reassemble():
+    calls = [
+        {"name": "create_file", "args": {"path": "a.py", "content": "x = 1\n" * 60}},
+        {"name": "ls"},
+        {"name": "grep", "args": {"pattern": 'é"', "n": [1, 2]}},
+    ]
+    script = (
+        f"<response stream='true'>Writing it<tool_calls>{json.dumps(calls)}</tool_calls></response>"
+    )
+    request = request_for(script, stream=True)
+    chunks = stream_of(request)
+    pieces = [p for c in chunks for p in c.tool_call_chunks]
+    assert len(pieces) > len(calls)  # the long args went out in several pieces
+    assert all(0 < len(p.args) <= 100 for p in pieces)
+    assert [p.name for p in pieces if p.id] == ["create_file", "ls", "grep"]  # first piece
+    assert all(len(c.tool_call_chunks) <= 1 for c in chunks)
+    assembler = ToolCallAssembler()
+    for chunk in chunks:
+        assembler.add(chunk)
+    whole = asyncio.run(MockBackend().generate(request_for(script)))
+    assert assembler.calls() == whole.tool_calls
+    assert "".join(c.text for c in chunks) == whole.text
+
+
+def test_unstreamed_turn_keeps_whole_tool_calls_in_the_final_chunk():
+    script = '<response>hi<tool_calls>[{"name": "t", "args": {"a": 1}}]</tool_calls></response>'
+    chunks = stream_of(request_for(script, stream=True))
+    assert [c.text for c in chunks] == ["hi", ""]
+    assembler = ToolCallAssembler()
+    for chunk in chunks:
+        assembler.add(chunk)
+    assert [(c.id, c.name, c.args) for c in assembler.calls()] == [("call_1", "t", {"a": 1})]
 
 
 def test_backend_generate_and_the_plain_fake_model():

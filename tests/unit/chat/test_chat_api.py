@@ -372,6 +372,19 @@ def test_agentic_mock_replay_tells_same_named_tool_calls_apart_by_args():
     assert last[0]["data"]["text"] == "both read"
 
 
+def test_agentic_mock_streamed_tool_call_pieces_become_one_action():
+    args = {"path": "notes.md", "content": "a long line of notes " * 20}
+    calls = json.dumps([{"name": "create_file", "args": args}])
+    script = f"<response stream='true'>Writing it<tool_calls>{calls}</tool_calls></response>"
+    client = chat_client(settings={"use_agentic_mock": True})
+    body = {"messages": [{"role": "user", "content": script}]}
+    events = ndjson(client.post("/v2/chat/agent", json=body).text)
+    assert events[0] == {
+        "type": "action",
+        "data": {"tool": "create_file", "tool_input": json.dumps(args), "thought": "Writing it"},
+    }
+
+
 def test_agentic_mock_script_error_is_an_error_event():
     client = chat_client(settings={"use_agentic_mock": True})
     body = {
