@@ -90,8 +90,22 @@ class ModelResult(BaseModel):
 
 
 @dataclass(slots=True)
+class ToolCallChunk:
+    """A piece of a streamed tool call: `args` is a slice of the JSON text of its arguments,
+    and the first piece of a call also carries its id and name. The pieces with one `index`
+    (the call's place in the answer), joined in order, are the call
+    (`deployments.tool_calls.ToolCallAssembler`)."""
+
+    index: int
+    args: str = ""
+    id: str = ""
+    name: str = ""
+
+
+@dataclass(slots=True)
 class Chunk:
-    """One piece of a streamed answer; the last chunk may carry token counts."""
+    """One piece of a streamed answer; the last chunk may carry token counts. Tool calls
+    come whole (`tool_calls`) or in pieces (`tool_call_chunks`)."""
 
     text: str
     input_tokens: int = 0
@@ -99,6 +113,7 @@ class Chunk:
     final: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_chunks: list[ToolCallChunk] = field(default_factory=list)
 
 
 class ContextSnippet(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from deployments.chat import react
 from deployments.errors import BadRequestError
 from deployments.types import Message, ToolCall
 
@@ -180,26 +181,86 @@ def _render_file(path: str, variables: dict[str, Any]) -> str:
         raise BadRequestError(f"agentic mock: response file {path!r}: {exc}") from None
 
 
-def _played(turn: ScriptedTurn, replies: Sequence[str]) -> bool:
-    """Whether an assistant message after the last human one already holds this turn."""
-    if not (turn.content or turn.tool_calls):
-        return False
-    return any(
-        (not turn.content or turn.content in reply)
-        and all(call.name in reply for call in turn.tool_calls)
-        for reply in replies
-    )
+# A played reply as the replay compares it: (content with whitespace normalised, the tool
+# calls as (name, canonical JSON of args)). Tool call ids are generated, so they don't count.
+Played = tuple[str, tuple[tuple[str, str], ...]]
+
+# One scratchpad step as `chat/react` renders the steps taken into the assistant message.
+_STEP = re.compile(
+    r"Thought:(?P<thought>.*?)\nAction:(?P<tool>.*?)\nAction Input:(?P<input>.*?)\nObservation:",
+    re.DOTALL,
+)
+
+
+def _normalise(text: str) -> str:
+    """Whitespace as a streamed turn re-joins its words (`ScriptedTurn.pieces`)."""
+    return " ".join(text.split())
+
+
+def _call_key(name: str, args: dict[str, Any]) -> tuple[str, str]:
+    return name.strip(), json.dumps(args, sort_keys=True)
+
+
+def _react_text(thought: str, tool: str, tool_input: str) -> str:
+    return _normalise(f"Thought: {thought} Action: {tool} Action Input: {tool_input}")
+
+
+def _turn_forms(turn: ScriptedTurn) -> set[Played]:
+    """What this turn looks like once played: its (content, tool calls), and for a turn
+    written as ReAct text, the action the agent parsed from it as a scratchpad step."""
+    calls = tuple(_call_key(c.name, c.args) for c in turn.tool_calls)
+    forms: set[Played] = {(_normalise(turn.content), calls)}
+    if not calls:
+        parsed = react.parse_action(turn.content)
+        if parsed is not None:
+            data = parsed.data
+            forms.add((_react_text(data["thought"], data["tool"], data["tool_input"]), ()))
+    return forms
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _reply_forms(reply: str) -> set[Played]:
+    """The played turns an AI message holds: the message itself (text, no tool calls; our
+    messages carry none), and each ReAct step of a rendered scratchpad, as text and, where
+    its input is a JSON object, as tool calls. A turn with n tool calls went out as n actions
+    with the turn's content as their thought, so every run of steps with one thought counts."""
+    forms: set[Played] = {(_normalise(reply), ())}
+    steps = []
+    for match in _STEP.finditer(reply):
+        thought, tool, tool_input = (match[name].strip() for name in ("thought", "tool", "input"))
+        forms.add((_react_text(thought, tool, tool_input), ()))
+        steps.append((_normalise(thought), tool, _json_object(tool_input)))
+    for start, (thought, _, _) in enumerate(steps):
+        calls: list[tuple[str, str]] = []
+        for other, tool, args in steps[start:]:
+            if other != thought or args is None:
+                break
+            calls.append(_call_key(tool, args))
+            forms.add((thought, tuple(calls)))
+    return forms
 
 
 def next_turn(script: Script, messages: Sequence[Message]) -> ScriptedTurn:
     """The first scripted turn not yet answered since the last human message (idempotent
-    replay: each step of a conversation advances one turn), or the fixed fallback."""
+    replay: each step of a conversation advances one turn), or the fixed fallback. A turn
+    counts as answered when an AI message after the last human one holds exactly its
+    (content, tool calls); one that is only part of a reply is not."""
     if not script.turns:
         return ScriptedTurn(content=script.fallback)
     last_human = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
-    replies = [m.content for m in messages[last_human + 1 :] if m.role == "assistant"]
+    played: set[Played] = set()
+    for message in messages[last_human + 1 :]:
+        if message.role == "assistant":
+            played |= _reply_forms(message.content)
     for turn in script.turns:
-        if not _played(turn, replies):
+        if not (turn.content or turn.tool_calls) or not _turn_forms(turn) & played:
             return turn
     return ScriptedTurn(content=EXHAUSTED)
 

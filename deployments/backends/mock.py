@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from deployments.backends import agentic_mock
+from deployments.tool_calls import tool_call_pieces
 from deployments.types import Chunk, ModelRequest, ModelResult
 
 FAKE_ANSWER = "mock"
@@ -111,17 +112,22 @@ async def _sleep_ms(ms: int) -> None:
 
 
 async def _agentic_stream(request: ModelRequest) -> AsyncIterator[Chunk]:
+    """A `stream='true'` turn goes out word by word, then its tool calls as ~100-char JSON
+    pieces (§4.3), `chunk_delay_ms` apart; otherwise the content in one chunk and the tool
+    calls whole in the final one."""
     turn = _agentic_turn(request)
     await _sleep_ms(turn.latency_ms)
-    pieces = turn.pieces() if turn.stream else [turn.content]
-    for index, piece in enumerate(pieces):
+    chunks = [Chunk(text=piece) for piece in (turn.pieces() if turn.stream else [turn.content])]
+    if turn.stream:
+        chunks += [Chunk(text="", tool_call_chunks=[p]) for p in tool_call_pieces(turn.tool_calls)]
+    for index, chunk in enumerate(chunks):
         if index:
             await _sleep_ms(turn.chunk_delay_ms)
-        yield Chunk(text=piece)
+        yield chunk
     yield Chunk(
         text="",
         input_tokens=_count(request),
         output_tokens=len(turn.content.split()),
         final=True,
-        tool_calls=list(turn.tool_calls),
+        tool_calls=[] if turn.stream else list(turn.tool_calls),
     )

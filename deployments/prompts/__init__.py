@@ -22,7 +22,7 @@ API (stable; the Duo Chat and `/v1|v2/prompts` work builds on it)::
     messages = prompt.render({"prefix": "...", "language": "Python"})  # list[types.Message]
 
     registry.prompt_ids(), registry.families(pid), registry.versions(pid, family)
-    registry.directory_structure()         # {feature: {subfeature: {family: [versions]}}}
+    registry.directory_structure()         # §5.1: {feature: {[subfeature:] {family: [versions]}}}
     prompt_directory_structure()           # the same for the shipped definitions
 
 Version selection (`versions.resolve_version`): exact versions, `^`, `~`, ranges and unions;

@@ -26,6 +26,8 @@ SAMPLING = ("max_tokens", "temperature", "top_p", "top_k")
 # (a custom model in serve_config.yaml) and win over any prompt file's.
 PINNED_PARAMS = "pinned_params"
 DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "configs" / "prompts" / "definitions"
+# Features whose prompt ids are listed per subfeature in the directory structure (§5.1).
+SUBFEATURE_GROUPS = ("chat", "code_suggestions")
 BASE_FAMILY = "base"
 
 
@@ -243,13 +245,24 @@ class PromptRegistry:
         return versions[chosen]
 
     def directory_structure(self) -> dict[str, Any]:
-        """`{segment: {...: {family: [versions]}}}`, nested by the prompt id's segments (§5.1):
-        `{"code_suggestions": {"completions": {"base": ["1.0.0"]}}}`."""
+        """The published prompt directory structure (§5.1): `{feature: {subfeature: {family:
+        [versions]}}}` for `chat` and `code_suggestions`, `{feature: {family: [versions]}}`
+        for all others; versions are the sorted `.yml` stems.
+
+        A slashed id outside those two (`model_configuration/check`) fits neither shape: the
+        upstream builder reads `check` as a family with no versions and drops the prompt. We
+        keep it in the two-level shape, keyed by the whole id (`{"model_configuration/check":
+        {"base": [...]}}`), so every such value is still a family -> versions map and the key
+        is the id a client posts to `/v2/prompts/{id}`. Likewise a chat/code_suggestions id
+        with more segments has the rest of the id as its subfeature.
+        """
         tree: dict[str, Any] = {}
         for prompt_id, families in sorted(self._prompts.items()):
-            node = tree
-            for segment in prompt_id.split("/"):
-                node = node.setdefault(segment, {})
+            feature, _, subfeature = prompt_id.partition("/")
+            if feature in SUBFEATURE_GROUPS and subfeature:
+                node = tree.setdefault(feature, {}).setdefault(subfeature, {})
+            else:
+                node = tree.setdefault(prompt_id, {})
             for family, versions in sorted(families.items()):
                 node[family] = sorted(versions)
         return tree

@@ -19,6 +19,7 @@ from deployments.errors import (
     ModelUnavailable,
 )
 from deployments.prompts import PromptRegistry
+from deployments.tool_calls import ToolCallAssembler
 from deployments.types import Identity, Message, ModelRequest, ToolCall
 from serve_app.api.schemas.chat import AgentMessage, AgentRequest
 from serve_app.chat import prompts
@@ -125,16 +126,17 @@ async def events(gateway: Gateway, call: ModelRequest) -> AsyncIterator[str]:
         parser.prime(call.messages[-1].content)
     chunks = gateway.stream(call)
     input_tokens = output_tokens = 0
-    tool_calls: list[ToolCall] = []
+    tool_calls = ToolCallAssembler()  # whole or pieced, as the backend streamed them
     try:
         async for chunk in chunks:
             input_tokens = chunk.input_tokens or input_tokens
             output_tokens = chunk.output_tokens or output_tokens
-            tool_calls += chunk.tool_calls
+            tool_calls.add(chunk)
             for event in parser.feed(chunk.text):
                 yield react_line(event)
-        if tool_calls and not parser.answering:
-            closing = _tool_actions(tool_calls, parser.text.strip())
+        calls = tool_calls.calls()
+        if calls and not parser.answering:
+            closing = _tool_actions(calls, parser.text.strip())
         else:
             closing = list(parser.finish())
         for event in closing:

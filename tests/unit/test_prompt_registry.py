@@ -131,10 +131,24 @@ def test_errors_survive_pickling_across_handles() -> None:
 
 
 def test_directory_structure(defs: Path) -> None:
+    """§5.1: `{feature: {subfeature: {family: [versions]}}}` for chat and code_suggestions,
+    `{feature: {family: [versions]}}` for every other prompt id (a slashed one included)."""
+    write(defs, "code_suggestions/completions/codestral/1.0.0.yml", MINIMAL.format(name="c"))
+    for version in ("1.10.0", "1.2.0", "1.0.0"):
+        write(defs, f"generate_commit_message/base/{version}.yml", MINIMAL.format(name="g"))
     tree = prompt_directory_structure(defs)
     assert tree["chat"] == {"explain": {"claude": ["1.0.0"]}}
-    assert tree["code"]["gen"]["mistral"] == ["1.0.0"]
-    assert tree["code"]["gen"]["base"] == sorted(VERSIONS)
+    assert tree["code_suggestions"] == {"completions": {"codestral": ["1.0.0"]}}
+    # single-segment id: family -> the sorted .yml stems
+    assert tree["generate_commit_message"] == {"base": ["1.0.0", "1.10.0", "1.2.0"]}
+    # a slashed id outside chat/code_suggestions keeps the two-level shape, keyed by the id
+    assert tree["code/gen"]["mistral"] == ["1.0.0"]
+    assert tree["code/gen"]["base"] == sorted(VERSIONS)
+    assert "code" not in tree
+    for feature, node in tree.items():  # every leaf is a list of versions, at the right depth
+        if feature in ("chat", "code_suggestions"):
+            node = {f"{sub}/{fam}": v for sub, fams in node.items() for fam, v in fams.items()}
+        assert all(isinstance(versions, list) for versions in node.values()), feature
 
 
 def test_shipped_definitions_load() -> None:

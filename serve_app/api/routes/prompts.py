@@ -48,7 +48,8 @@ def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> prompt
 
 
 async def _pieces(gateway: Gateway, call: ModelRequest, v2: bool) -> AsyncIterator[str]:
-    """Raw text (v1) or one JSON object a line (v2, the last one with the usage)."""
+    """Raw text (v1) or one JSON object a line (v2; a last `{"content": "", "usage"}` line
+    only when the model reported token counts, as the non-streamed body omits empty usage)."""
     chunks = gateway.stream(call)
     input_tokens = output_tokens = 0
     try:
@@ -57,8 +58,9 @@ async def _pieces(gateway: Gateway, call: ModelRequest, v2: bool) -> AsyncIterat
             output_tokens = chunk.output_tokens or output_tokens
             if chunk.text:
                 yield ndjson_line({"content": chunk.text}) if v2 else chunk.text
-        if v2:
-            yield ndjson_line({"content": "", **_usage(call, input_tokens, output_tokens)})
+        usage = _usage(call, input_tokens, output_tokens) if v2 else {}
+        if usage:
+            yield ndjson_line({"content": "", **usage})
     except ModelError as exc:
         raise _model_error(exc) from None
     finally:
@@ -107,5 +109,6 @@ async def invoke_v2(
 
 @router.get("/prompt_directory_structure")
 async def directory_structure(request: Request) -> Any:
-    """`{feature: {subfeature: {family: [versions]}}}` of the loaded definitions."""
+    """The loaded definitions as `{feature: {subfeature: {family: [versions]}}}` (chat,
+    code_suggestions) or `{prompt_id: {family: [versions]}}` (every other prompt)."""
     return JSONResponse(registry_of(request).directory_structure())

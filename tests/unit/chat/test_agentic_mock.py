@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from deployments.backends import agentic_mock as am
 from deployments.backends.mock import MockBackend
 from deployments.errors import BadRequestError
-from deployments.types import Message, ModelRequest
+from deployments.tool_calls import ToolCallAssembler
+from deployments.types import Chunk, Message, ModelRequest
 from routing.mock_targets import FAKE_MODEL, agentic_target
 
 
@@ -49,6 +51,56 @@ def test_idempotent_replay_advances_one_turn_per_step():
     # an older conversation's answers (before the last human message) do not count
     older = [Message(role="assistant", content="first"), *user(script)]
     assert am.choose(older).content == "first"
+
+
+def replay(script: str, *replies: str) -> am.ScriptedTurn:
+    return am.choose([*user(script), *(Message(role="assistant", content=r) for r in replies)])
+
+
+def step(thought: str, tool: str, tool_input: str, observation: str = "seen") -> str:
+    """One scratchpad step as `chat/react` renders it into the assistant message."""
+    return (
+        f"Thought: {thought}\nAction: {tool}\nAction Input: {tool_input}\n"
+        f"Observation: {observation}\n"
+    )
+
+
+def test_replay_compares_whole_replies_not_substrings():
+    script = "<response>I am looking at the file</response><response>looking</response>"
+    assert replay(script, "I am looking at the file").content == "looking"
+    assert replay(script, "I am looking at the file", "looking").content == am.EXHAUSTED
+    # whitespace is compared the way a streamed turn re-joins its words
+    script = "<response stream='true'>one  two\n three</response><response>next</response>"
+    assert replay(script, "one two three").content == "next"
+
+
+def test_replay_compares_tool_calls_by_name_and_args():
+    def call(path: str) -> str:
+        return f'<tool_calls>[{{"name": "read_file", "args": {{"path": "{path}"}}}}]</tool_calls>'
+
+    script = f"<response>Reading{call('a.py')}</response><response>Reading{call('b.py')}</response>"
+    played_a = step("Reading", "read_file", '{"path": "a.py"}')
+    second = replay(script, played_a)
+    assert [c.args for c in second.tool_calls] == [{"path": "b.py"}]
+    played_b = step("Reading", "read_file", '{"path": "b.py"}')
+    assert replay(script, played_a + played_b).content == am.EXHAUSTED
+    # a turn with two calls went out as two actions (two steps with the turn's thought)
+    two = (
+        '<response>Both<tool_calls>[{"name": "ls", "args": {"dir": "a"}},'
+        ' {"name": "ls", "args": {"dir": "b"}}]</tool_calls></response><response>done</response>'
+    )
+    steps = step("Both", "ls", '{"dir": "a"}') + step("Both", "ls", '{"dir": "b"}')
+    assert replay(two, steps).content == "done"
+    assert replay(two, step("Both", "ls", '{"dir": "a"}')).content == "Both"
+
+
+def test_replay_of_a_react_text_turn_matches_its_scratchpad_step():
+    script = (
+        "<response>need it\nAction: issue_reader\nAction Input: #9</response>"
+        "<response>Thought: ok\nFinal Answer: fixed</response>"
+    )
+    assert replay(script, step("need it", "issue_reader", "#9")).content.endswith("fixed")
+    assert replay(script, step("need it", "issue_reader", "#10")).content.startswith("need")
 
 
 def test_first_or_last_human_message():
@@ -158,9 +210,53 @@ def test_backend_streams_word_by_word_with_delays_and_tool_calls_last():
     started = time.perf_counter()
     chunks = asyncio.run(run())
     elapsed = time.perf_counter() - started
-    assert [c.text for c in chunks] == ["one", " two", " three", ""]
-    assert chunks[-1].final and [c.name for c in chunks[-1].tool_calls] == ["t"]
-    assert elapsed >= 0.05 + 2 * 0.03
+    assert [c.text for c in chunks] == ["one", " two", " three", "", ""]
+    assert [(p.index, p.id, p.name, p.args) for p in chunks[3].tool_call_chunks] == [
+        (0, "call_1", "t", "{}")
+    ]
+    assert chunks[-1].final and not chunks[-1].tool_calls
+    assert elapsed >= 0.05 + 3 * 0.03
+
+
+def stream_of(request: ModelRequest) -> list[Chunk]:
+    async def run() -> list[Chunk]:
+        return [c async for c in MockBackend().stream(request)]
+
+    return asyncio.run(run())
+
+
+def test_streamed_tool_calls_come_as_100_char_json_pieces_that_reassemble():
+    calls = [
+        {"name": "create_file", "args": {"path": "a.py", "content": "x = 1\n" * 60}},
+        {"name": "ls"},
+        {"name": "grep", "args": {"pattern": 'é"', "n": [1, 2]}},
+    ]
+    script = (
+        f"<response stream='true'>Writing it<tool_calls>{json.dumps(calls)}</tool_calls></response>"
+    )
+    request = request_for(script, stream=True)
+    chunks = stream_of(request)
+    pieces = [p for c in chunks for p in c.tool_call_chunks]
+    assert len(pieces) > len(calls)  # the long args went out in several pieces
+    assert all(0 < len(p.args) <= 100 for p in pieces)
+    assert [p.name for p in pieces if p.id] == ["create_file", "ls", "grep"]  # first piece
+    assert all(len(c.tool_call_chunks) <= 1 for c in chunks)
+    assembler = ToolCallAssembler()
+    for chunk in chunks:
+        assembler.add(chunk)
+    whole = asyncio.run(MockBackend().generate(request_for(script)))
+    assert assembler.calls() == whole.tool_calls
+    assert "".join(c.text for c in chunks) == whole.text
+
+
+def test_unstreamed_turn_keeps_whole_tool_calls_in_the_final_chunk():
+    script = '<response>hi<tool_calls>[{"name": "t", "args": {"a": 1}}]</tool_calls></response>'
+    chunks = stream_of(request_for(script, stream=True))
+    assert [c.text for c in chunks] == ["hi", ""]
+    assembler = ToolCallAssembler()
+    for chunk in chunks:
+        assembler.add(chunk)
+    assert [(c.id, c.name, c.args) for c in assembler.calls()] == [("call_1", "t", {"a": 1})]
 
 
 def test_backend_generate_and_the_plain_fake_model():

@@ -351,6 +351,40 @@ def test_agentic_mock_tool_calls_become_actions_and_replay_advances():
     assert second[0]["data"]["text"] == "Issue 3 is about login."
 
 
+def test_agentic_mock_replay_tells_same_named_tool_calls_apart_by_args():
+    def turn(iid: int) -> str:
+        calls = f'[{{"name": "issue_reader", "args": {{"iid": {iid}}}}}]'
+        return f"<response>Reading<tool_calls>{calls}</tool_calls></response>"
+
+    script = turn(1) + turn(2) + "<response>Final Answer: both read</response>"
+    client = chat_client(settings={"use_agentic_mock": True})
+    steps: list[dict] = []
+    for expected in ('{"iid": 1}', '{"iid": 2}'):
+        body = {
+            "messages": [{"role": "user", "content": script}],
+            "options": {"agent_scratchpad": {"agent_type": "react", "steps": steps}},
+        }
+        (action, _usage) = ndjson(client.post("/v2/chat/agent", json=body).text)
+        assert action["data"]["tool_input"] == expected
+        steps = [*steps, {**action["data"], "observation": "an issue"}]
+    body["options"]["agent_scratchpad"]["steps"] = steps
+    last = ndjson(client.post("/v2/chat/agent", json=body).text)
+    assert last[0]["data"]["text"] == "both read"
+
+
+def test_agentic_mock_streamed_tool_call_pieces_become_one_action():
+    args = {"path": "notes.md", "content": "a long line of notes " * 20}
+    calls = json.dumps([{"name": "create_file", "args": args}])
+    script = f"<response stream='true'>Writing it<tool_calls>{calls}</tool_calls></response>"
+    client = chat_client(settings={"use_agentic_mock": True})
+    body = {"messages": [{"role": "user", "content": script}]}
+    events = ndjson(client.post("/v2/chat/agent", json=body).text)
+    assert events[0] == {
+        "type": "action",
+        "data": {"tool": "create_file", "tool_input": json.dumps(args), "thought": "Writing it"},
+    }
+
+
 def test_agentic_mock_script_error_is_an_error_event():
     client = chat_client(settings={"use_agentic_mock": True})
     body = {

@@ -39,7 +39,16 @@ def test_streams_raw_text_v1_and_json_lines_v2():
     assert v1.headers["content-type"].startswith("text/event-stream")
     v2 = client.post("/v2/prompts/generate_commit_message", json={**COMMIT, "stream": True})
     lines = [json.loads(line) for line in v2.text.splitlines()]
-    assert [line["content"] for line in lines] == ["Add ", "greeting", ""]
+    assert lines == [{"content": "Add "}, {"content": "greeting"}]  # no usage: no usage line
+
+
+def test_streamed_v2_ends_with_a_usage_line_only_when_there_is_usage():
+    body = {**COMMIT, "stream": True}
+    lines = chat_client().post("/v2/prompts/generate_commit_message", json=body).text.splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"content": "mock"},
+        {"content": "", "usage": {"fake-model": {"input_tokens": 0, "output_tokens": 1}}},
+    ]
 
 
 def test_the_rendered_prompt_reaches_the_model_with_the_prompt_params():
@@ -151,7 +160,7 @@ def test_directory_structure_is_public_and_generated_from_the_files():
     assert response.status_code == 200
     body = response.json()
     assert body["chat"]["react"]["base"] == ["1.0.0"]
-    assert body["model_configuration"]["check"]["claude"] == ["1.0.0"]
+    assert body["model_configuration/check"]["claude"] == ["1.0.0"]  # {feature: {family: ...}}
     assert "1.0.0" in body["code_suggestions"]["completions"]["base"]
     for prompt in ("resolve_vulnerability", "summarize_comments", "troubleshoot_job"):
         assert body[prompt]["base"] == ["1.0.0"]
