@@ -14,6 +14,15 @@ from routing.custom_models import with_custom_models
 from routing.router import Router
 
 ROOT = Path(__file__).resolve().parents[2]
+# Features whose requests cannot wait for a cold start (minutes for a big model, past GitLab's
+# 60 s timeout): a model serving one of them must never scale to zero.
+ALWAYS_WARM = {"duo_chat", "code_completions"}
+
+
+def assert_no_cold_start_for(specs: list[CustomModelSpec]) -> None:
+    for spec in specs:
+        if ALWAYS_WARM & set(spec.features):
+            assert spec.autoscaling.min_replicas >= 1, f"{spec.name} may scale to zero"
 
 
 def test_minimal_spec_defaults():
@@ -111,6 +120,8 @@ def test_the_documented_example_parses():
     args = yaml.safe_load(block)["applications"][0]["args"]
     specs = parse_custom_models(args["custom_models"])
     assert len(specs) >= 2
+    assert any("duo_chat" in spec.features for spec in specs)
+    assert_no_cold_start_for(specs)
 
 
 def test_the_kuberay_manifest_embeds_a_valid_serve_config():
@@ -124,7 +135,8 @@ def test_the_kuberay_manifest_embeds_a_valid_serve_config():
     assert app["import_path"] == "serve_app.app:build_app"
     specs = parse_custom_models(app["args"]["custom_models"])
     assert all(spec.resources.on_gpu for spec in specs)
-    assert any(spec.autoscaling.min_replicas == 0 for spec in specs)
+    assert any("duo_chat" in spec.features for spec in specs)
+    assert_no_cold_start_for(specs)
 
 
 def test_model_metadata_naming_a_custom_model_runs_it_in_the_graph():

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "kuberay" / "rayservice.yaml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "aigw-dashboard.json"
 DOCKERFILE = ROOT / "Dockerfile"
+# The `-llm` image of deploy/kuberay/rayservice-vllm.yaml: Ray's LLM image (CUDA vLLM).
+DOCKERFILE_LLM = ROOT / "Dockerfile.llm"
 
 
 def pinned_ray_version() -> str:
@@ -150,17 +152,44 @@ def test_manifest_is_regenerated_from_serve_config():
     assert result.returncode == 0, result.stderr
 
 
-def test_dockerfile_passes_hadolint_and_follows_the_rules():
-    text = DOCKERFILE.read_text()
-    assert re.search(rf"^FROM rayproject/ray:{re.escape(pinned_ray_version())}-py311", text, re.M)
+def instructions(text: str) -> list[str]:
+    """A Dockerfile's instructions, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", re.sub(r"^\s*#.*\n", "", text, flags=re.M))
+    return [line.strip() for line in joined.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "base"),
+    [
+        (DOCKERFILE, "rayproject/ray:{ray}-py311-cpu"),
+        (DOCKERFILE_LLM, "rayproject/ray-llm:{ray}-py311-cu"),
+    ],
+    ids=["Dockerfile", "Dockerfile.llm"],
+)
+def test_dockerfile_passes_hadolint_and_follows_the_rules(dockerfile: Path, base: str):
+    text = dockerfile.read_text()
+    image = re.escape(base.format(ray=pinned_ray_version()))
+    assert re.search(rf"^FROM {image}", text, re.M)  # the pinned Ray, Python 3.11
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert "uv.lock" in text and "--frozen" in text  # installs exactly what the lock pins
+    assert "--require-hashes" in text
+    # The HAProxy wrapper with splice() off, used however the image starts Ray.
+    assert "python -m serve_app.haproxy /home/ray/aigw/bin/haproxy-nosplice" in text
+    assert "ENV RAY_SERVE_HAPROXY_BINARY_PATH=/home/ray/aigw/bin/haproxy-nosplice" in text
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
         pytest.skip("hadolint is not installed")
-    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
+    result = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_llm_dockerfile_keeps_the_cpu_images_recipe():
+    """What goes into the image and how it runs are the same on both bases."""
+    llm = instructions(DOCKERFILE_LLM.read_text())
+    for line in instructions(DOCKERFILE.read_text()):
+        if line.split()[0] in ("COPY", "ENV", "USER", "WORKDIR", "EXPOSE", "HEALTHCHECK", "CMD"):
+            assert line in llm, f"Dockerfile.llm lacks: {line}"
 
 
 class _Names:
@@ -204,3 +233,13 @@ def test_dashboard_queries_only_metrics_we_export():
         assert f"ray_{metric}" in used
     for panel in panels:
         assert {"x", "y", "w", "h"} <= set(panel["gridPos"])
+
+
+def test_the_llm_image_the_vllm_manifest_runs_has_a_documented_build():
+    doc = yaml.safe_load((ROOT / "deploy" / "kuberay" / "rayservice-vllm.yaml").read_text())
+    cluster = doc["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    (image,) = {c["image"] for g in pods for c in g["template"]["spec"]["containers"]}
+    build = f"docker build -f Dockerfile.llm -t {image} ."
+    assert build in (ROOT / "docs" / "custom-models.md").read_text()
+    assert build in DOCKERFILE_LLM.read_text()

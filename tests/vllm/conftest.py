@@ -36,13 +36,15 @@ def model_specs(root: Path) -> list[dict[str, Any]]:
         # Random weights would end on a random EOS token; make lengths predictable.
         "sampling": {"ignore_eos": True},
     }
-    # tiny-coder first: the first model declared for a feature is its default.
+    # tiny-coder first: the first model declared for a feature is its default. It is also
+    # Duo Chat's model, as in the shipped KubeRay manifest, so /v2/chat/agent and the prompts
+    # API run on vLLM; its 16-token answers keep those tests short.
     return [
         {
             "name": "tiny-coder",
             "model_source": str(make_tiny_llama(root / "coder", seed=1)),
             "family": ["llama3"],
-            "features": ["code_completions"],
+            "features": ["code_completions", "duo_chat"],
             "params": {"max_tokens": 16, "temperature": 0.0},
             "autoscaling": {"min_replicas": 1, "max_replicas": 1},
             **common,

@@ -22,6 +22,10 @@ LONG = {
     "identifier": "custom_openai/tiny-chat",
 }
 
+# The same, naming tiny-coder: a 16-token answer.
+CODER = {**LONG, "identifier": "custom_openai/tiny-coder"}
+AGENT_EVENTS = {"final_answer_delta", "action", "unknown", "usage"}  # and "error": a failure
+
 
 def unfinished(handle_of: Any, model: str) -> int:
     return int(handle_of(model).unfinished_requests.remote().result(timeout_s=30))
@@ -46,6 +50,7 @@ def test_both_models_ready_and_in_the_catalogue(http):
     assert {"tiny-coder", "tiny-chat"} <= {m["identifier"] for m in defs["models"]}
     features = {u["feature_setting"]: u for u in defs["unit_primitives"]}
     assert features["code_completions"]["default_model"] == "tiny-coder"
+    assert features["duo_chat"]["default_model"] == "tiny-coder"
 
 
 def test_serve_status_shows_each_model_with_its_own_replicas(vllm_gateway):
@@ -98,6 +103,42 @@ def test_long_prompt_is_truncated_not_refused(http):
     r = http.post("/v2/code/completions", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["model"]["tokens_consumption_metadata"]["output_tokens"] == 16
+
+
+def test_generation_runs_on_the_vllm_model(http):
+    r = http.post("/v2/code/generations", json=v2_body(1, model_metadata=CODER))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["model"]["engine"], out["model"]["name"]) == ("vllm", "tiny-coder")
+    # Generations carry no token counts; random text may be cleaned away to no choice at all.
+    assert out["object"] == "text_completion" and len(out["choices"]) <= 1
+    assert all(isinstance(c["text"], str) and c["text"] for c in out["choices"])
+
+
+def test_duo_chat_agent_streams_react_events_from_the_vllm_model(http):
+    """Random weights write garbage: the NDJSON protocol is checked, not the words."""
+    body = {"messages": [{"role": "user", "content": "What is a merge request?"}]}
+    with http.stream("POST", "/v2/chat/agent", json=body) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("application/x-ndjson")
+        events = [json.loads(line) for line in r.iter_lines() if line]
+    assert all(isinstance(e, dict) and set(e) == {"type", "data"} for e in events), events
+    types = [e["type"] for e in events]
+    assert set(types) <= AGENT_EVENTS, events  # no error event
+    # What the model said (at least one event), then the usage line, last and once.
+    assert len(types) >= 2 and types[-1] == "usage" and types.count("usage") == 1, types
+    ((model, counts),) = events[-1]["data"]["usage"].items()
+    assert model == "tiny-coder" and counts["output_tokens"] == 16 and counts["input_tokens"] > 0
+
+
+def test_chat_prompt_runs_on_the_vllm_model(http):
+    """A `chat/*` registry prompt is Duo Chat's: answered by the feature's vLLM model."""
+    inputs = {"selected_text": "def greet(name):\n    return f'hi {name}'", "file_path": "a.py"}
+    r = http.post("/v2/prompts/chat/explain_code", json={"inputs": inputs})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert isinstance(answer["content"], str) and answer["content"]
+    assert answer["usage"]["tiny-coder"]["output_tokens"] == 16
 
 
 def test_handle_takes_the_same_model_request_as_every_backend(handle_of):
