@@ -6,12 +6,42 @@ writes under /tmp/haproxy-serve; a second instance needs its own of each.
 
 from __future__ import annotations
 
+import random
 import socket
 import tempfile
+from pathlib import Path
 from typing import Any
+
+# Above Ray's worker ports (10002-19999 by default), below the kernel's ephemeral range.
+_FIRST_PORT = 20000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _binds(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port() -> int:
+    """A free port outside the kernel's ephemeral range. A port the kernel hands out is also
+    the local end of the next outgoing connection: Ray's processes open many, and one took the
+    port between this check and HAProxy's bind ("cannot bind socket (Address already in use)")."""
+    end = _ephemeral_start()
+    if end - _FIRST_PORT >= 1000:
+        for candidate in random.sample(range(_FIRST_PORT, end), 100):
+            if _binds(candidate):
+                return candidate
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
