@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 
 MAX_JOINED_CHARS = 64 * 1024
@@ -24,40 +25,47 @@ async def coalesced(frames: AsyncIterator[str]) -> AsyncGenerator[str, None]:
     """`frames`, read ahead by a task; everything it has read by the time the writer is ready
     again goes out as one string. Closing this generator (the client went away) cancels the
     reader, which closes `frames` and so stops the model."""
-    queue: asyncio.Queue[str | _End] = asyncio.Queue()
+    # A deque and an event rather than an asyncio.Queue: a stream carries a frame per model
+    # token, and the queue's bookkeeping per item (task counts, getter wake-ups) showed up.
+    ready: deque[str] = deque()
+    ended: list[_End] = []
+    wake = asyncio.Event()
 
     async def read() -> None:
         try:
             async for frame in frames:
-                queue.put_nowait(frame)
+                ready.append(frame)
+                wake.set()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # handed to the writer, which raises it
-            queue.put_nowait(_End(exc))
+            ended.append(_End(exc))
+            wake.set()
             return
         finally:
             with contextlib.suppress(Exception):
                 await frames.aclose()  # type: ignore[attr-defined]
-        queue.put_nowait(_End())
+        ended.append(_End())
+        wake.set()
 
     reader = asyncio.create_task(read())
     try:
         while True:
-            item = await queue.get()
-            joined: list[str] = []
-            size = 0
-            while not isinstance(item, _End):
-                joined.append(item)
-                size += len(item)
-                if queue.empty() or size >= MAX_JOINED_CHARS:
-                    break
-                item = queue.get_nowait()
-            if joined:
+            if ready:
+                joined: list[str] = []
+                size = 0
+                while ready and size < MAX_JOINED_CHARS:
+                    frame = ready.popleft()
+                    joined.append(frame)
+                    size += len(frame)
                 yield "".join(joined)
-            if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
+            elif ended:
+                if ended[0].error is not None:
+                    raise ended[0].error
                 return
+            else:
+                wake.clear()
+                await wake.wait()
     finally:
         if not reader.done():
             reader.cancel()

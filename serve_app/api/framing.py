@@ -13,8 +13,14 @@ def sse_event(event: str, data: Any) -> str:
     return f"event: {event}\r\ndata: {json.dumps(data)}\r\n\r\n"
 
 
+# A stream sends one content_chunk per model token: only the text is encoded per chunk, into
+# the bytes json.dumps gives for {"choices": [{"delta": {"content": text}, "index": 0}]}.
+_CHUNK_HEAD = 'event: content_chunk\r\ndata: {"choices": [{"delta": {"content": '
+_CHUNK_TAIL = '}, "index": 0}]}\r\n\r\n'
+
+
 def content_chunk(text: str) -> str:
-    return sse_event("content_chunk", {"choices": [{"delta": {"content": text}, "index": 0}]})
+    return _CHUNK_HEAD + json.dumps(text) + _CHUNK_TAIL
 
 
 def ndjson_line(obj: Any) -> str:

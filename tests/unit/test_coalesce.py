@@ -64,3 +64,18 @@ async def test_closing_the_stream_stops_the_source():
     assert (await stream.__anext__()).startswith("tok ")
     await stream.aclose()  # the client went away
     await asyncio.wait_for(closed.wait(), 1)
+
+
+async def test_a_long_burst_is_split_into_bounded_writes():
+    from serve_app.api.coalesce import MAX_JOINED_CHARS
+
+    frame = "x" * 1000
+
+    async def burst() -> AsyncIterator[str]:
+        for _ in range(3 * MAX_JOINED_CHARS // len(frame)):
+            yield frame
+
+    writes = await collect(coalesced(burst()))
+    assert len(writes) >= 3
+    assert all(len(w) < MAX_JOINED_CHARS + len(frame) for w in writes)
+    assert "".join(writes) == frame * (3 * MAX_JOINED_CHARS // len(frame))
