@@ -24,7 +24,9 @@ def test_sse_event_framing():
     assert ndjson_line({"type": "x"}) == '{"type": "x"}\n'
 
 
-@pytest.mark.parametrize("text", ["", "x", 'say "hi"\\', "tab\there\r\n", "é中😀\u2028", "\x00\x1f"])
+@pytest.mark.parametrize(
+    "text", ["", "x", 'say "hi"\\', "tab\there\r\n", "é中😀\u2028", "\x00\x1f"]
+)
 def test_content_chunk_is_the_json_of_the_whole_event(text):
     data = {"choices": [{"delta": {"content": text}, "index": 0}]}
     assert content_chunk(text) == sse_event("content_chunk", data)
