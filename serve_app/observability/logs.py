@@ -324,12 +324,3 @@ def flush_logs() -> None:
 
 
 atexit.register(flush_logs)
-
-
-def get_logger(name: str) -> Any:
-    """A structlog logger over the stdlib logger `name` (fields as keyword arguments)."""
-    return structlog.wrap_logger(
-        logging.getLogger(name),
-        processors=[structlog.stdlib.filter_by_level, ProcessorFormatter.wrap_for_formatter],
-        wrapper_class=structlog.stdlib.BoundLogger,
-    )
