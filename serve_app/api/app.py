@@ -34,6 +34,8 @@ def create_app(
         docs_url=docs.docs_url,
         openapi_url=docs.openapi_url,
         redoc_url=docs.redoc_url,
+        # Upstream's FastAPI reads a JSON body whatever its Content-Type says; 0.165 would not.
+        strict_content_type=False,
     )
     app.state.gateway = gateway
     app.state.telemetry = telemetry

@@ -56,10 +56,18 @@ def test_prompt_version_3_sends_the_callers_messages(client):
     assert r.json()["model"]["engine"] == "chat-model-provider-mocked"
 
 
-def test_missing_prompt_version_is_read_as_1(client):
+def test_prompt_version_is_required_as_upstream_makes_it(client):
     body = v2_body()
     del body["prompt_version"]
-    assert client.post("/v2/code/completions", json=body).status_code == 200
+    for path in ("/v2/code/completions", "/v2/code/generations"):
+        r = client.post(path, json=body)
+        assert r.status_code == 422 and r.json()["detail"] == "Validation error"
+
+
+def test_a_json_body_without_content_type_is_still_read(client):
+    body = json.dumps(v2_body()).encode()
+    r = client.post("/v2/code/completions", content=body, headers={"Content-Type": ""})
+    assert r.status_code == 200 and r.json()["choices"]
 
 
 def test_generations_have_no_token_metadata_and_keep_a_leading_newline(client):

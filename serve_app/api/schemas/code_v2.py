@@ -81,9 +81,10 @@ class SuggestionsRequestV3(SuggestionsRequestBase):
 
 
 def _prompt_version(value: Any) -> int | None:
-    """Clients always send `prompt_version`; a body without it is read as version 1."""
+    """The union's tag: `prompt_version` is required (API.md §1.3), so a body without it is a
+    422, as upstream's discriminated union makes it."""
     raw = (
-        value.get("prompt_version", 1)
+        value.get("prompt_version")
         if isinstance(value, dict)
         else getattr(value, "prompt_version", None)
     )
