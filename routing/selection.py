@@ -194,8 +194,11 @@ class ModelChooser:
             return self._self_hosted(feature, selection, chat)
         if provider == "" and (selection.endpoint or selection.identifier):
             return self._self_hosted(feature, selection, chat)
-        if provider == "":  # a model name alone: a GitLab identifier
-            return self._gitlab(feature, name, "gitlab", chat)
+        if provider == "":
+            # The contract checks `model_name` only with a provider (API.md §1.3): a name alone
+            # picks the GitLab model it names, and any other name is ignored, as upstream does.
+            known = name if self.catalogue.model(name) is not None else ""
+            return self._gitlab(feature, known, "gitlab", chat)
         return self._provider_name(feature, provider, name, chat)
 
     def _self_hosted(self, feature: str, selection: ModelSelection, chat: bool) -> ModelTarget:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -93,8 +93,11 @@ def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dic
     }
 
 
-def selection_of(body: SuggestionsRequestV3) -> ModelSelection:
-    """`model_metadata` when the body has one, else the editor payload's provider and name."""
+def selection_of(body: SuggestionsRequestV3, known: Callable[[str], bool]) -> ModelSelection:
+    """`model_metadata` when the body has one (API.md §1.4), else the server's default: the
+    editor payload only picks a generation's model by provider, or names a GitLab model
+    (`known`) outright. Any other provider/name pair is ignored, never a 422: editors send
+    whatever names their settings hold."""
     if body.model_metadata is not None:
         return body.model_metadata.selection()
     first = body.prompt_components[0]
@@ -103,13 +106,18 @@ def selection_of(body: SuggestionsRequestV3) -> ModelSelection:
         payload, CompletionPayload | GenerationPayload
     ):
         return ModelSelection()
-    return ModelSelection(provider=payload.model_provider, name=payload.model_name)
+    name = payload.model_name if payload.model_name and known(payload.model_name) else None
+    if name is None and not isinstance(payload, GenerationPayload):
+        return ModelSelection()
+    return ModelSelection(provider=payload.model_provider, name=name)
 
 
 async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> Any:
     gateway = gateway_of(request)
     inp = to_input(request, body)
-    assembled = await suggestions.prepare(gateway, inp, selection_of(body))
+    known = gateway.chooser.catalogue.model
+    selection = selection_of(body, lambda name: known(name) is not None)
+    assembled = await suggestions.prepare(gateway, inp, selection)
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
     target = assembled.request.target

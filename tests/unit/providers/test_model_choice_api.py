@@ -229,3 +229,65 @@ def test_v2_raw_stream_cut_midway_is_logged(
     r = c.post("/v2/code/completions", json=litellm_body(fake_openai, stream=True))
     assert r.text and r.text != "hello there from the fake model"
     assert "stream failed mid-way" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "identifier", ["codestral_2501_fireworks", "codestral_2508_fireworks", "codestral_2501_vertex"]
+)
+def test_every_gitlab_completion_model_of_the_contract_is_known(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, identifier: str
+) -> None:
+    """API.md §6.4 allows these ids for completions: not configured here is a 503, never a
+    422 or another model; in mock mode they answer."""
+    c = client(fake_openai, fake_anthropic)
+    body = v2_body(model_provider="gitlab", model_name=identifier)
+    assert c.post("/v2/code/completions", json=body).json() == {"detail": "Inference failed"}
+    meta = {"provider": "gitlab", "identifier": identifier}
+    r = c.post("/v4/code/suggestions", json={**v3_body(), "model_metadata": meta})
+    assert r.status_code == 503
+    mocked = client(fake_openai, fake_anthropic, mock_model_responses=True)
+    assert mocked.post("/v2/code/completions", json=body).status_code == 200
+
+
+def test_a_v2_model_name_without_provider_is_a_gitlab_id_or_ignored(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    def post(name: str) -> Any:  # a client per request: TestClient runs each in a new loop
+        c = client(fake_openai, fake_anthropic)
+        return c.post("/v2/code/completions", json=v2_body(model_name=name))
+
+    named = post("claude_sonnet_4_5_20250929")
+    assert named.status_code == 200, named.text
+    assert named.json()["model"]["engine"] == "anthropic"
+    # Not a GitLab id: the contract checks model_name only with a provider. The completion
+    # default (Codestral on Vertex) is not configured in this client: its fallback answers.
+    default = post("")
+    ignored = post("claude-3-5-sonnet-20240620")
+    assert ignored.status_code == default.status_code == 200, ignored.text
+    assert ignored.json()["model"]["engine"] == default.json()["model"]["engine"] != "anthropic"
+
+
+@pytest.mark.parametrize(
+    ("kind", "provider", "name"),
+    [
+        ("code_editor_completion", "anthropic", "claude-3-5-sonnet-20240620"),
+        ("code_editor_completion", "vertex-ai", "code-gecko@002"),
+        ("code_editor_generation", "anthropic", "claude-3-5-sonnet-20241022"),
+        ("code_editor_generation", None, "whatever"),
+    ],
+)
+def test_v4_editor_payload_names_never_refuse_the_request(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, kind: str, provider: str | None,
+    name: str,
+) -> None:  # fmt: skip
+    """API.md §1.4: the model comes from model_metadata, else the server default (a
+    generation's provider picks its GitLab model): old editor settings are no 422."""
+    body = v3_body(kind, model_provider=provider, model_name=name)
+    r = client(fake_openai, fake_anthropic).post("/v4/code/suggestions", json=body)
+    assert r.status_code == 200, r.text
+    if kind == "code_editor_generation":
+        assert r.json()["model"]["engine"] == "anthropic"
+        assert fake_anthropic.last.json()["model"] == "claude-sonnet-4-5-20250929"
+    else:  # the completion default, as if the payload named no model
+        plain = client(fake_openai, fake_anthropic).post("/v4/code/suggestions", json=v3_body())
+        assert r.json()["model"] == plain.json()["model"]
