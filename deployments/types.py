@@ -137,6 +137,7 @@ class SuggestionInput(BaseModel):
     prompt_version: str = "^1.0.0"
     prompt_enhancer: dict[str, Any] = Field(default_factory=dict)
     stream: bool = False
+    model_provider: str | None = None  # as the caller sent it: post-processing keys on it
 
 
 class TokenUsage(BaseModel):

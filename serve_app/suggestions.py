@@ -49,7 +49,9 @@ async def complete(
     max_used = bool(request.max_tokens and result.output_tokens >= request.max_tokens)
     with Stopwatch(current(), "post"):
         if inp.feature == "code_generations":
-            text = post_process_generation(result.text, inp.content_above_cursor, engine)
+            text = post_process_generation(
+                result.text, inp.content_above_cursor, provider=inp.model_provider or ""
+            )
         else:
             text = post_process_completion(
                 result.text,

@@ -97,14 +97,18 @@ PROVIDER_EXTRA_STEPS: dict[str, tuple[NamedStep, ...]] = {
 }
 
 
+# "Other providers (Anthropic, self-hosted) get no post-processor" (API.md §7.4): their text
+# is only dropped when it is whitespace.
+UNPROCESSED_ENGINES = frozenset({"anthropic", "litellm"})
+
+
 def completion_steps(engine: str = "", excluded: Iterable[str] = ()) -> list[NamedStep]:
     """The steps that will run, in order, for this engine and exclusion list."""
     skip = set(excluded)
-    return [
-        step
-        for step in (*COMPLETION_STEPS, *PROVIDER_EXTRA_STEPS.get(engine, ()))
-        if step.run is not None and step.name not in skip
-    ]
+    steps = (*COMPLETION_STEPS, *PROVIDER_EXTRA_STEPS.get(engine, ()))
+    if engine in UNPROCESSED_ENGINES:
+        steps = tuple(s for s in steps if s.name == "strip_whitespaces")
+    return [step for step in steps if step.run is not None and step.name not in skip]
 
 
 def post_process_completion(
@@ -137,8 +141,10 @@ def prepend_new_line(text: str, prefix: str) -> str:
     return text
 
 
-def post_process_generation(text: str, prefix: str, engine: str = "") -> str:
-    if engine == "anthropic":
+def post_process_generation(text: str, prefix: str, provider: str = "") -> str:
+    """API.md §7.5. Keyed on the provider the request named, not on the model that served it:
+    a generation on the default model (Claude) still loses its fences and gets its newline."""
+    if provider == "anthropic":
         return strip_whitespaces(text)
     text = _NEW_CODE_TAGS.sub("", text)
     text = strip_code_fence(text)

@@ -48,6 +48,7 @@ def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
         raw_messages=raw_messages,
         prompt_id=payload.prompt_id,
         stream=payload.stream,
+        model_provider=payload.model_provider.value if payload.model_provider else None,
     )
 
 

@@ -58,6 +58,7 @@ def to_input(request: Request, body: SuggestionsRequestV3) -> SuggestionInput:
         "content_below_cursor": payload.content_below_cursor,
         "context": context,
         "stream": payload.stream,
+        "model_provider": payload.model_provider,
     }
     if isinstance(first, CompletionComponent):
         require(request, "complete_code", UNAUTHORIZED, (service,))

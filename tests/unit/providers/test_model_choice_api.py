@@ -291,3 +291,39 @@ def test_v4_editor_payload_names_never_refuse_the_request(
     else:  # the completion default, as if the payload named no model
         plain = client(fake_openai, fake_anthropic).post("/v4/code/suggestions", json=v3_body())
         assert r.json()["model"] == plain.json()["model"]
+
+
+def test_claude_completions_render_the_registry_chat_prompt(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    """API.md §1.3: an Anthropic completion goes through the prompt registry: a system
+    prompt, the code on both sides of the cursor, the <new_code> prefill and its stop."""
+    fake_anthropic.will(Behaviour(text="return f'hi {name}'\nreturn f'hi {name}'"))
+    body = v2_body(model_provider="anthropic", model_name="claude-sonnet-4-5-20250929")
+    r = client(fake_openai, fake_anthropic).post("/v2/code/completions", json=body)
+    assert r.status_code == 200, r.text
+    sent = fake_anthropic.last.json()
+    assert sent["system"] and "</new_code>" in sent["stop_sequences"]
+    user, prefill = sent["messages"][0]["content"], sent["messages"][-1]
+    assert "def greet(name):" in str(user) and "print(greet('x'))" in str(user)
+    assert prefill == {"role": "assistant", "content": "<new_code>"}
+    # Anthropic completions get no post-processor (§7.4): the text comes back as sent.
+    assert r.json()["choices"][0]["text"] == "return f'hi {name}'\nreturn f'hi {name}'"
+
+
+@pytest.mark.parametrize(("provider", "stripped"), [(None, True), ("anthropic", False)])
+def test_generation_post_processing_follows_the_requested_provider(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, provider: str | None, stripped: bool
+) -> None:
+    """API.md §7.5: only `model_provider=anthropic` skips fence stripping and the leading
+    newline; a generation on the default model (Claude here) gets them."""
+    fenced = "```python\ndef hello():\n    pass\n```"
+    fake_anthropic.will(Behaviour(text=fenced))
+    body = v2_body(model_provider=provider, current_file={
+        "file_name": "a.py", "content_above_cursor": "# hello fn", "content_below_cursor": ""
+    })  # fmt: skip
+    r = client(fake_openai, fake_anthropic).post("/v2/code/generations", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["engine"] == "anthropic"
+    text = r.json()["choices"][0]["text"]
+    assert text == ("\ndef hello():\n    pass\n" if stripped else fenced)
