@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from deployments.authn.keys import ALGORITHM, KeyEntry
 
 REQUIRED_CLAIMS = ["exp", "aud"]
+# Only `exp` and `nbf` are time checks (API.md §2.2, as upstream's python-jose): PyJWT would
+# also refuse an `iat` a second ahead of our clock, a 401 whenever GitLab's clock runs ahead.
+OPTIONS: Options = {"require": REQUIRED_CLAIMS, "verify_iat": False}
 
 
 class Rejected(Exception):
@@ -68,7 +72,7 @@ def decode(
                 entry.key,
                 algorithms=[ALGORITHM],
                 audience=audience,
-                options={"require": REQUIRED_CLAIMS},
+                options=OPTIONS,
             )
         except jwt.InvalidSignatureError:
             last = "signature does not verify"
@@ -86,11 +90,11 @@ def decode_unverified(token: str, audience: str) -> dict[str, Any]:
             token,
             audience=audience,
             options={
+                **OPTIONS,
                 "verify_signature": False,
                 "verify_aud": True,
                 "verify_exp": True,
                 "verify_nbf": True,
-                "require": REQUIRED_CLAIMS,
             },
         )
     except jwt.PyJWTError as exc:

@@ -162,3 +162,12 @@ def test_logs_name_issuer_kid_and_hash_never_the_token(client, gitlab, signing, 
     assert "kid=" + gitlab.key.kid in text and "issuer=" + gitlab.url in text
     assert "JWT rejected (ExpiredSignatureError" in text
     assert "token=" + hashlib.sha256(good.encode()).hexdigest()[:12] in text
+
+
+def test_an_iat_ahead_of_our_clock_is_accepted(client, gitlab):
+    """Only exp and nbf are time checks (API.md §2.2): a GitLab clock a few seconds ahead of
+    ours mints tokens whose iat is in our future, and they must work."""
+    now = int(time.time())
+    token = gitlab.sign(claims(gitlab.url, iat=now + 30, nbf=now - 5))
+    assert post(client, token).status_code == 200
+    assert post(client, gitlab.sign(claims(gitlab.url, nbf=now + 30))).json() == FORBIDDEN
