@@ -49,9 +49,12 @@ def version_at_least(version: str | None, minimum: tuple[int, ...]) -> bool:
     if not version:
         return False
     parts: list[int] = []
-    for piece in version.strip().split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
+    core, _, pre_release = version.strip().lstrip("vV").partition("-")
+    for piece in core.split("."):
+        digits = piece[: len(piece) - len(piece.lstrip("0123456789"))]  # leading digits
         if not digits:
             break
         parts.append(int(digits))
+    if pre_release and tuple(parts) == minimum:
+        return False  # 7.17.1-rc1 comes before 7.17.1
     return tuple(parts) >= minimum

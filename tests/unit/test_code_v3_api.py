@@ -113,3 +113,21 @@ def test_v4_stream_that_breaks_ends_with_an_error_event_not_stream_end():
     assert names[:3] == ["stream_start", "content_chunk", "content_chunk"]
     assert names[-1] == "error"
     assert "stream_end" not in names
+
+
+@pytest.mark.parametrize(
+    ("version", "advanced"),
+    [
+        ("7.17.0-rc1", False),
+        ("7.17.1-rc.2", False),
+        ("7.17.0", False),
+        ("7.9.9", False),
+        ("7.17.1", True),
+        ("7.18.0-rc1", True),
+        ("v8.0.0", True),
+    ],
+)
+def test_language_server_version_gate_reads_pre_releases(version, advanced):
+    from serve_app.api.context import version_at_least
+
+    assert version_at_least(version, (7, 17, 1)) is advanced
