@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from deployments.errors import GatewayError, UnprocessableError
 from deployments.types import ContextSnippet, Message, SuggestionInput
+from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.coalesce import coalesced
@@ -94,10 +95,10 @@ def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dic
     }
 
 
-def selection_of(body: SuggestionsRequestV3, known: Callable[[str], bool]) -> ModelSelection:
+def selection_of(body: SuggestionsRequestV3, catalogue: Catalogue) -> ModelSelection:
     """`model_metadata` when the body has one (API.md §1.4), else the server's default: the
     editor payload only picks a generation's model by provider, or names a GitLab model
-    (`known`) outright. Any other provider/name pair is ignored, never a 422: editors send
+    (in `catalogue`) outright. Any other provider/name pair is ignored, never a 422: editors send
     whatever names their settings hold."""
     if body.model_metadata is not None:
         return body.model_metadata.selection()
@@ -107,7 +108,7 @@ def selection_of(body: SuggestionsRequestV3, known: Callable[[str], bool]) -> Mo
         payload, CompletionPayload | GenerationPayload
     ):
         return ModelSelection()
-    name = payload.model_name if payload.model_name and known(payload.model_name) else None
+    name = payload.model_name if catalogue.model(payload.model_name or "") else None
     if name is None and not isinstance(payload, GenerationPayload):
         return ModelSelection()
     return ModelSelection(provider=payload.model_provider, name=name)
@@ -116,8 +117,7 @@ def selection_of(body: SuggestionsRequestV3, known: Callable[[str], bool]) -> Mo
 async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> Any:
     gateway = gateway_of(request)
     inp = to_input(request, body)
-    known = gateway.chooser.catalogue.model
-    selection = selection_of(body, lambda name: known(name) is not None)
+    selection = selection_of(body, gateway.chooser.catalogue)
     assembled = await suggestions.prepare(gateway, inp, selection)
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
