@@ -31,7 +31,7 @@ COPY --chown=ray:users serve_app ./serve_app
 COPY --chown=ray:users deployments ./deployments
 COPY --chown=ray:users routing ./routing
 RUN pip install --no-cache-dir --no-deps . \
-    && python -c "import serve_app.app, deployments.ingress" \
+    && python -c "import serve_app.app, serve_app.ingress" \
     && python -m serve_app.haproxy /home/ray/aigw/bin/haproxy-nosplice
 
 # Upstream's image defaults (API.md §3.2): listen on all interfaces inside the container.

@@ -84,7 +84,7 @@ test-vllm: $(VLLM_STAMP)
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy serve_app deployments routing
+	$(VENV)/bin/mypy core observability serve_app deployments routing
 
 bench: install
 	@command -v curl >/dev/null || (apt-get install -y -q curl >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q curl))

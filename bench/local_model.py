@@ -23,9 +23,10 @@ from typing import Any
 
 import httpx
 
+from bench.isolation import free_port, isolated_serve_env
+from core.settings import LocalModelSettings
 from deployments.suggestions.tokenizer import default_gguf_path, default_tokenizer
-from serve_app.isolation import free_port, isolated_serve_env
-from serve_app.settings import LocalModelSettings, export_serve_env
+from serve_app.serve_env import export_serve_env
 
 PREFIX = "import os\n\n\ndef list_python_files(root):\n    "
 FILE_NAME = "tools/files.py"

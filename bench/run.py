@@ -23,11 +23,10 @@ import yaml
 from bench import big_file
 from bench.auth_setup import auth_setup
 from bench.cpu import app_cpu_seconds
+from bench.isolation import free_port, init_ray, isolated_serve_env
 from bench.load import Cell, measure, require_tools, table
-from serve_app.isolation import free_port, init_ray, isolated_serve_env
-from serve_app.observability import timing
-from serve_app.observability.bench import breakdown
-from serve_app.settings import export_serve_env
+from bench.stage_timing import breakdown, format_summary
+from serve_app.serve_env import export_serve_env
 from tests.payloads import v2_body, v3_body
 
 CONCURRENCY = (1, 8, 32)
@@ -201,7 +200,7 @@ def main() -> None:
     print(table(big))
     print()
     print("Where the gateway's time goes (X-Gateway-Timing, /v2/code/completions, c=8, ms):")
-    print(timing.format_summary(stages))
+    print(format_summary(stages))
     print()
     for line in ratios(cells):
         print(line)

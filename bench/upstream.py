@@ -32,8 +32,8 @@ from typing import Any
 
 import httpx
 
-from serve_app.isolation import free_port
-from serve_app.settings import child_env
+from bench.isolation import free_port
+from serve_app.serve_env import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
@@ -276,8 +276,8 @@ def table(rows: list[Row]) -> str:
 
 def run(seconds: int = 10, litellm_workers: tuple[int, ...] = (1,)) -> list[Row]:
     """Start everything (fake, LiteLLM, a Ray Serve gateway), measure, stop everything."""
-    from serve_app.isolation import isolated_serve_env
-    from serve_app.settings import export_serve_env
+    from bench.isolation import isolated_serve_env
+    from serve_app.serve_env import export_serve_env
 
     export_serve_env(isolated_serve_env())
     import ray

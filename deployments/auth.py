@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from core.settings import Config
+from core.types import (
+    AuthStats,
+    Identity,
+    KeySetSnapshot,
+    UserAccessToken,
+    UserTokenGrant,
+)
 from deployments.authn.authenticator import (
     BAD_SCHEME,
     BAD_TYPE,
@@ -21,14 +29,6 @@ from deployments.authn.authenticator import (
 from deployments.authn.keys import KeySource, LocalKeySource, OidcKeySource
 from deployments.authn.minting import TokenMinter
 from deployments.authn.store import KeyStore
-from deployments.types import (
-    AuthStats,
-    Identity,
-    KeySetSnapshot,
-    UserAccessToken,
-    UserTokenGrant,
-)
-from serve_app.settings import Config
 
 __all__ = ["BAD_SCHEME", "BAD_TYPE", "FORBIDDEN", "NO_HEADER", "AuthService", "key_sources"]
 

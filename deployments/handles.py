@@ -12,9 +12,8 @@ from typing import Any, Protocol
 
 from ray.exceptions import RayTaskError
 
-from deployments.authn.authenticator import Authenticator
-from deployments.authn.store import KeyStore
-from deployments.types import (
+from core.settings import Config
+from core.types import (
     AssembledSuggestion,
     Chunk,
     Identity,
@@ -27,7 +26,8 @@ from deployments.types import (
     UserAccessToken,
     UserTokenGrant,
 )
-from serve_app.settings import Config
+from deployments.authn.authenticator import Authenticator
+from deployments.authn.store import KeyStore
 
 
 def unwrap(exc: BaseException) -> BaseException:

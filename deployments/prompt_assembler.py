@@ -19,11 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deployments.prompts import Prompt, PromptRegistry
-from deployments.suggestions.languages import Language, detect_language, file_extension
-from deployments.suggestions.token_counting import load_tokenizer
-from deployments.suggestions.truncation import Fitted, TokenCounter, fit
-from deployments.types import (
+from core.types import (
     AssembledSuggestion,
     Message,
     ModelRequest,
@@ -31,6 +27,10 @@ from deployments.types import (
     SuggestionInput,
     TokenUsage,
 )
+from deployments.prompts import Prompt, PromptRegistry
+from deployments.suggestions.languages import Language, detect_language, file_extension
+from deployments.suggestions.token_counting import load_tokenizer
+from deployments.suggestions.truncation import Fitted, TokenCounter, fit
 
 # A chat template wraps each message in a few control tokens (ChatML: `<|im_start|>role\n`,
 # `<|im_end|>\n`) and opens the answer with one more header; they count against the budget.

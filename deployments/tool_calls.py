@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from deployments.errors import ModelError
-from deployments.types import Chunk, ToolCall, ToolCallChunk
+from core.errors import ModelError
+from core.types import Chunk, ToolCall, ToolCallChunk
 
 PIECE_CHARS = 100  # API.md §4.3: the agentic mock streams tool calls as ~100-char JSON chunks
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.settings import LocalModelSettings
 from routing.catalogue import Catalogue
-from serve_app.settings import LocalModelSettings
 
 LOCAL_BACKEND = "local"
 

@@ -6,7 +6,7 @@ prompts answer `mock`, or replay scripted turns when the agentic mock is on.
 
 from __future__ import annotations
 
-from deployments.types import ModelTarget
+from core.types import ModelTarget
 
 FAKE_MODEL = ModelTarget(
     backend="mock",

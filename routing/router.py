@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from deployments.errors import ModelUnavailable
-from deployments.types import ModelTarget
+from core.errors import ModelUnavailable
+from core.types import ModelTarget
 from routing.catalogue import Catalogue, CatalogueModel
 
 MOCK_TEXT = ModelTarget(backend="mock", engine="llm-provider-mocked", name="llm-mocked")

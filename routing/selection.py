@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from deployments.errors import UnprocessableError
-from deployments.types import ModelTarget
+from core.errors import UnprocessableError
+from core.types import ModelTarget
 from routing.families import FAMILIES, family_of
 from routing.router import Router, target_of
 

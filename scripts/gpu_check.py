@@ -101,7 +101,7 @@ def decode_rate(max_tokens: int) -> float:
     """Output tokens per second of one request, through the model's handle."""
     from ray import serve
 
-    from deployments.types import ModelRequest, ModelTarget
+    from core.types import ModelRequest, ModelTarget
 
     handle = serve.get_deployment_handle(DEPLOYMENT, app_name="aigw")
     handle._init(_run_router_in_separate_loop=True)  # callable from this synchronous script
@@ -121,8 +121,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here too")
     args = parser.parse_args()
 
-    from serve_app.isolation import free_port, isolated_serve_env
-    from serve_app.settings import export_serve_env
+    from bench.isolation import free_port, isolated_serve_env
+    from serve_app.serve_env import export_serve_env
 
     export_serve_env(isolated_serve_env())
     import ray

@@ -8,15 +8,15 @@ from pydantic import BaseModel, ConfigDict
 from ray import serve
 from ray.serve import Application
 
+from core.settings import Config
 from deployments.auth import AuthService
 from deployments.backends.local import LocalBackend
 from deployments.backends.mock import MockBackend
 from deployments.backends.registry import configured_providers
 from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
 from deployments.defaults import options_for
-from deployments.ingress import Ingress
 from deployments.prompt_assembler import PromptAssembler
-from serve_app.settings import Config
+from serve_app.ingress import Ingress
 
 Placement = Literal["ingress", "deployment"]
 

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import yaml
 
-from serve_app.settings import Config, export_serve_env
+from core.settings import Config
+from serve_app.serve_env import export_serve_env
 
 STARTUP_TIMEOUT_S = 300.0
 

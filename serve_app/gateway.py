@@ -7,9 +7,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 
-from deployments.errors import GatewayError, ModelError
-from deployments.handles import AssemblerClient, AuthClient, BackendClient
-from deployments.types import (
+from core.errors import GatewayError, ModelError
+from core.settings import Config
+from core.types import (
     AssembledSuggestion,
     Chunk,
     Identity,
@@ -18,11 +18,11 @@ from deployments.types import (
     ModelTarget,
     SuggestionInput,
 )
+from deployments.handles import AssemblerClient, AuthClient, BackendClient
 from routing.catalogue import Catalogue
 from routing.local_model import with_local_model
 from routing.router import Router
 from routing.selection import ModelChooser
-from serve_app.settings import Config
 
 logger = logging.getLogger("aigw.gateway")
 

@@ -6,17 +6,17 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from deployments.errors import GatewayError
+from core.errors import GatewayError
+from core.types import AssembledSuggestion, SuggestionInput, TokenUsage
 from deployments.suggestions.post_processing import (
     FenceStripper,
     post_process_completion,
     post_process_generation,
 )
-from deployments.types import AssembledSuggestion, SuggestionInput, TokenUsage
+from observability.record import current
+from observability.timing import Stopwatch
 from routing.selection import ModelSelection
 from serve_app.gateway import Gateway
-from serve_app.observability.record import current
-from serve_app.observability.timing import Stopwatch
 
 logger = logging.getLogger("aigw.suggestions")
 

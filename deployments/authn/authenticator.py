@@ -11,14 +11,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+from core.errors import AuthenticationError, AuthProviderUnavailable
+from core.settings import Config
+from core.types import Identity
 from deployments.authn import verifier
 from deployments.authn.cache import DecisionCache
 from deployments.authn.claims import CHECKED_HEADERS, GLOBAL_USER_ID, identity_from
 from deployments.authn.keys import KeyEntry
 from deployments.authn.store import KeyStore
-from deployments.errors import AuthenticationError, AuthProviderUnavailable
-from deployments.types import Identity
-from serve_app.settings import Config
 
 logger = logging.getLogger("aigw.auth")
 

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from deployments.types import Identity
+from core.types import Identity
 
 
 class DecisionCache:

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from deployments.errors import AuthenticationError
-from deployments.types import Identity
+from core.errors import AuthenticationError
+from core.types import Identity
 
 logger = logging.getLogger("aigw.auth")
 

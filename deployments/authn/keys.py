@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
 
-from deployments.types import PublicJwk
+from core.types import PublicJwk
 
 logger = logging.getLogger("aigw.auth.keys")
 

@@ -11,10 +11,10 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from core.errors import AuthorizationError, BadRequestError, GatewayError
+from core.types import Identity, UserAccessToken, UserTokenGrant
 from deployments.authn.claims import GLOBAL_USER_ID, INSTANCE_ID, REALM
 from deployments.authn.keys import ALGORITHM, load_private_key
-from deployments.errors import AuthorizationError, BadRequestError, GatewayError
-from deployments.types import Identity, UserAccessToken, UserTokenGrant
 
 logger = logging.getLogger("aigw.auth")
 

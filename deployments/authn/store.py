@@ -15,8 +15,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from core.types import KeySetSnapshot, PublicJwk
 from deployments.authn.keys import LOCAL_SOURCE, KeyEntry, KeySource, entries_from
-from deployments.types import KeySetSnapshot, PublicJwk
 
 logger = logging.getLogger("aigw.auth.keys")
 

@@ -18,9 +18,9 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from core.errors import BadRequestError
+from core.types import Message, ToolCall
 from deployments.chat import react
-from deployments.errors import BadRequestError
-from deployments.types import Message, ToolCall
 
 INVALID_XML = "mock response (invalid xml)"
 NO_RESPONSE_TAG = "mock response (no response tag specified)"

@@ -11,6 +11,9 @@ from typing import Any
 
 import anthropic
 
+from core.errors import GatewayError, ModelError, ModelTimeout
+from core.settings import Config
+from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
     from_status,
@@ -22,9 +25,6 @@ from deployments.backends.common import (
     usage_int,
     within,
 )
-from deployments.errors import GatewayError, ModelError, ModelTimeout
-from deployments.types import Chunk, ModelRequest, ModelResult
-from serve_app.settings import Config
 
 DEFAULT_MAX_TOKENS = 2048
 MAX_STOP_SEQUENCES = 8  # Anthropic rejects longer lists

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import httpx2
 
-from deployments.errors import GatewayError, ModelError, ModelRateLimited, ModelTimeout
-from deployments.types import Chunk, ModelRequest
+from core.errors import GatewayError, ModelError, ModelRateLimited, ModelTimeout
+from core.types import Chunk, ModelRequest
 
 logger = logging.getLogger("aigw.backends")
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployments.errors import BadRequestError
+from core.errors import BadRequestError
+from core.types import Message, ModelRequest, ModelResult
 from deployments.suggestions.tokenizer import default_gguf_path
-from deployments.types import Message, ModelRequest, ModelResult
 
 if TYPE_CHECKING:  # llama_cpp is the optional `model` extra; imported when a model loads
     from llama_cpp import Llama
 
-    from serve_app.settings import LocalModelSettings
+    from core.settings import LocalModelSettings
 
 logger = logging.getLogger("aigw.local_model")
 

@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from core.errors import GatewayError, ModelError, ModelUnavailable
+from core.settings import LocalModelSettings
+from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.llama_engine import LlamaEngine
-from deployments.errors import GatewayError, ModelError, ModelUnavailable
-from deployments.types import Chunk, ModelRequest, ModelResult
-from serve_app.settings import LocalModelSettings
 
 logger = logging.getLogger("aigw.local_model")
 

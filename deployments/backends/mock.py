@@ -13,9 +13,9 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends import agentic_mock
 from deployments.tool_calls import tool_call_pieces
-from deployments.types import Chunk, ModelRequest, ModelResult
 
 FAKE_ANSWER = "mock"
 

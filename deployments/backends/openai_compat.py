@@ -15,6 +15,9 @@ from typing import Any
 
 import openai
 
+from core.errors import BadRequestError, GatewayError, ModelError, ModelTimeout
+from core.settings import Config
+from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
     from_status,
@@ -26,9 +29,6 @@ from deployments.backends.common import (
     usage_int,
     within,
 )
-from deployments.errors import BadRequestError, GatewayError, ModelError, ModelTimeout
-from deployments.types import Chunk, ModelRequest, ModelResult
-from serve_app.settings import Config
 
 DEFAULT_MAX_TOKENS = 256
 MAX_POOLED_ENDPOINTS = 64

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.settings import Config
 from deployments.backends.anthropic import AnthropicBackend
 from deployments.backends.openai_compat import OpenAICompatBackend
 from deployments.backends.vertex import VertexBackend
-from serve_app.settings import Config
 
 
 def configured_providers(settings: Config) -> dict[str, tuple[type, str]]:

@@ -29,6 +29,9 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 from google.oauth2 import service_account
 
+from core.errors import GatewayError, ModelError, ModelTimeout, ModelUnavailable
+from core.settings import Config
+from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends import anthropic as claude
 from deployments.backends.common import (
     Deadlines,
@@ -41,9 +44,6 @@ from deployments.backends.common import (
     usage_int,
     within,
 )
-from deployments.errors import GatewayError, ModelError, ModelTimeout, ModelUnavailable
-from deployments.types import Chunk, ModelRequest, ModelResult
-from serve_app.settings import Config
 
 logger = logging.getLogger("aigw.backends.vertex")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from deployments.errors import GatewayError
+from core.errors import GatewayError
 
 
 class BadGatewayError(GatewayError):

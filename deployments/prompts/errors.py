@@ -8,7 +8,7 @@ variable the template needs but the request lacks a 422). A broken definition fi
 
 from __future__ import annotations
 
-from deployments.errors import BadRequestError, NotFoundError, UnprocessableError
+from core.errors import BadRequestError, NotFoundError, UnprocessableError
 
 
 class PromptDefinitionError(ValueError):

@@ -11,6 +11,7 @@ import yaml
 from jinja2 import Template, TemplateError, meta
 from pydantic import ValidationError
 
+from core.types import Message
 from deployments.prompts.errors import (
     NoMatchingFamilyError,
     PromptDefinitionError,
@@ -19,7 +20,6 @@ from deployments.prompts.errors import (
 from deployments.prompts.schema import InvocationParams, ModelParams, PromptDefinition
 from deployments.prompts.templates import check_includes, make_environment, render
 from deployments.prompts.versions import parse_version, resolve_version
-from deployments.types import Message
 
 SAMPLING = ("max_tokens", "temperature", "top_p", "top_k")
 # A target's params key: its sampling values were set by the operator for this model

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from observability.middleware import ObservabilityMiddleware
+from observability.telemetry import Telemetry
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
 from serve_app.api.routes import (
@@ -18,8 +20,6 @@ from serve_app.api.routes import (
 )
 from serve_app.chat.prompts import shared_registry
 from serve_app.gateway import Gateway
-from serve_app.observability.middleware import ObservabilityMiddleware
-from serve_app.observability.telemetry import Telemetry
 
 
 def create_app(

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from fastapi import Request
 
-from deployments.errors import AuthorizationError
-from deployments.types import Identity
+from core.errors import AuthorizationError
+from core.types import Identity
+from observability import record as request_record
 from serve_app.gateway import Gateway
-from serve_app.observability import record as request_record
 
 
 def gateway_of(request: Request) -> Gateway:

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from deployments.errors import AuthenticationError, GatewayError, ModelError, ModelRateLimited
+from core.errors import AuthenticationError, GatewayError, ModelError, ModelRateLimited
 
 logger = logging.getLogger("aigw.errors")
 

@@ -12,7 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from deployments.errors import GatewayError
+from core.errors import GatewayError
 from serve_app.api.errors import error_response
 
 Message = MutableMapping[str, Any]

@@ -8,8 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from deployments.chat import react
-from deployments.errors import (
+from core.errors import (
     AuthorizationError,
     BadRequestError,
     GatewayError,
@@ -18,9 +17,10 @@ from deployments.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
+from core.types import Identity, Message, ModelRequest, ToolCall
+from deployments.chat import react
 from deployments.prompts import PromptRegistry
 from deployments.tool_calls import ToolCallAssembler
-from deployments.types import Identity, Message, ModelRequest, ToolCall
 from serve_app.api.schemas.chat import AgentMessage, AgentRequest
 from serve_app.chat import prompts
 from serve_app.gateway import Gateway

@@ -7,15 +7,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from deployments.chat.errors import BadGatewayError, GatewayTimeoutError
-from deployments.errors import (
+from core.errors import (
     GatewayError,
     ModelError,
     ModelRateLimited,
     ModelTimeout,
     NotFoundError,
 )
-from deployments.types import Message, ModelRequest, ModelTarget
+from core.types import Message, ModelRequest, ModelTarget
+from deployments.chat.errors import BadGatewayError, GatewayTimeoutError
 from routing.selection import ModelSelection
 from serve_app.api.schemas.chat import (
     MESSAGES_MAX_TOKENS,

@@ -9,13 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deployments.errors import AuthorizationError, UnprocessableError
+from core.errors import AuthorizationError, UnprocessableError
+from core.types import Identity, Message, ModelRequest, ModelTarget
 from deployments.prompts import BadVersionConstraintError, Prompt, PromptRegistry
-from deployments.types import Identity, Message, ModelRequest, ModelTarget
+from observability import record as request_record
 from routing.mock_targets import registry_mock_target
 from serve_app.api.schemas.common import ModelMetadata
 from serve_app.gateway import Gateway
-from serve_app.observability import record as request_record
 
 # Prompts served by their own endpoint (the ReAct agent step), never by `/v1|v2/prompts`.
 SPECIALISED_PROMPTS = frozenset({"chat/react"})

@@ -9,9 +9,9 @@ import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from deployments.errors import BadRequestError
+from core.errors import BadRequestError
+from core.settings import Config
 from serve_app.proxy.rules import ProxyRoute, anthropic_route, openai_route, vertex_route
-from serve_app.settings import Config
 
 logger = logging.getLogger("aigw.proxy")
 

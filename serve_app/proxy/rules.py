@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from deployments.errors import BadRequestError, NotFoundError
+from core.errors import BadRequestError, NotFoundError
 
 # Unit primitives a proxy request may name in `X-Gitlab-Unit-Primitive`.
 UNIT_PRIMITIVES = frozenset(

@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 
-from serve_app.isolation import free_port
+from bench.isolation import free_port
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 _current: ContextVar[Received] = ContextVar("fake_request")

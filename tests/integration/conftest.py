@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from serve_app.isolation import free_port, init_ray, isolated_serve_env
-from serve_app.settings import export_serve_env
+from bench.isolation import free_port, init_ray, isolated_serve_env
+from serve_app.serve_env import export_serve_env
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.payloads import v2_body

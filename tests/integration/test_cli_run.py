@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from serve_app.isolation import free_port, isolated_serve_env
+from bench.isolation import free_port, isolated_serve_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serve_app.observability import timing
+from bench.stage_timing import parse as parse_timing
 from tests.integration.conftest import BYPASS, TEST_SETTINGS, deploy, wait_ready
 from tests.payloads import v2_body
 
@@ -33,10 +33,10 @@ REALM = f"obs-{uuid.uuid4().hex[:8]}"  # labels only this module's requests
 def obs_app(serve_instance: str, gateway_url: str, tmp_path_factory) -> tuple[str, Path]:
     from ray import serve
 
+    from core.settings import Config
     from deployments.backends.mock import MockBackend
     from deployments.defaults import options_for
-    from deployments.ingress import Ingress
-    from serve_app.settings import Config
+    from serve_app.ingress import Ingress
 
     log_file = tmp_path_factory.mktemp("obs") / "access.log"
     settings = Config(**{**TEST_SETTINGS, "logging": {"to_file": str(log_file)}})
@@ -96,7 +96,7 @@ def test_metrics_logs_and_timing_across_two_replicas(obs_app):
 
     # Timing header: parts add up to at most the total; the total covers the model's time.
     for r in responses:
-        stages = timing.parse(r.headers["x-gateway-timing"])
+        stages = parse_timing(r.headers["x-gateway-timing"])
         assert sum(v for k, v in stages.items() if k != "total") <= stages["total"]
         assert stages["backend_ttfb"] > 0 and stages["total"] >= stages["backend_ttfb"]
         assert stages["total"] <= r.elapsed.total_seconds() * 1000

@@ -11,18 +11,18 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from core.settings import Config
+from core.types import Chunk, ModelRequest, ModelResult
 from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
 from deployments.handles import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
-from deployments.types import Chunk, ModelRequest, ModelResult
+from observability.logs import LogPipeline, configure_logging
+from observability.metrics import GatewayMetrics, MemoryMetrics
+from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
-from serve_app.observability.logs import LogPipeline, configure_logging
-from serve_app.observability.metrics import GatewayMetrics, MemoryMetrics
-from serve_app.observability.telemetry import Telemetry
-from serve_app.settings import Config
 
 
 class SlowBackend:

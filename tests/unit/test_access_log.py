@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from serve_app.observability.logs import MASK, mask
+from observability.logs import MASK, mask
 from tests.payloads import v2_body, v3_body
 from tests.unit.observability_helpers import LogCapture, SlowBackend, observed
 
@@ -157,8 +157,8 @@ def test_console_format_and_level_are_honoured():
 
 
 def test_log_to_file(tmp_path):
-    from serve_app.observability.logs import configure_logging
-    from serve_app.settings import LoggingSettings
+    from core.settings import LoggingSettings
+    from observability.logs import configure_logging
 
     path = tmp_path / "aigw.log"
     pipeline = configure_logging(LoggingSettings(to_file=str(path)))
@@ -199,8 +199,8 @@ def test_rails_transit_and_unexpected_errors_are_logged(capture):
 
 
 def test_a_handler_that_is_not_a_stream_gets_rendered_masked_records():
-    from serve_app.observability.logs import configure_logging
-    from serve_app.settings import LoggingSettings
+    from core.settings import LoggingSettings
+    from observability.logs import configure_logging
 
     class Kept(logging.Handler):
         def __init__(self) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Config
 from serve_app import cli
-from serve_app.settings import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 

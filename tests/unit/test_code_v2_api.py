@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from deployments.errors import ModelRateLimited
+from core.errors import ModelRateLimited
 from tests.payloads import v2_body
 from tests.unit.conftest import ScriptedBackend, make_client
 

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from serve_app.observability.metrics import GatewayMetrics, MemoryMetrics
+from observability.metrics import GatewayMetrics, MemoryMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "kuberay" / "rayservice.yaml"

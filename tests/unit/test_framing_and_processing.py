@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.errors import ModelUnavailable
+from core.errors import ModelUnavailable
 from deployments.suggestions.languages import detect_language
 from deployments.suggestions.post_processing import (
     FenceStripper,

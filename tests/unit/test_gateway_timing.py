@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from serve_app.observability import timing
+from bench import stage_timing
+from observability import timing
 from tests.payloads import v2_body, v3_body
 from tests.unit.observability_helpers import SlowBackend, observed
 
@@ -12,7 +13,7 @@ MODEL_DELAY_S = 0.05
 
 
 def stages_of(response) -> dict[str, float]:
-    return timing.parse(response.headers["x-gateway-timing"])
+    return stage_timing.parse(response.headers["x-gateway-timing"])
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -79,7 +80,7 @@ def test_other_stages_follow_the_standard_ones():
 
 def test_header_rounding_never_makes_parts_exceed_total():
     stages = {"queue": 0.0000014, "auth": 0.0000014, "route": 0.0000014}
-    parsed = timing.parse(timing.header_value(stages, 0.0000042))
+    parsed = stage_timing.parse(timing.header_value(stages, 0.0000042))
     assert sum(v for k, v in parsed.items() if k != "total") <= parsed["total"]
 
 
@@ -89,11 +90,11 @@ def test_summary_for_bench():
         "queue=3.0, auth=0.5, backend_ttfb=20.0, total=25.0",
         None,
     ]
-    summary = timing.summarise(headers)
+    summary = stage_timing.summarise(headers)
     assert summary["total"]["n"] == 2
     assert summary["total"]["p50"] == 12.0 and summary["total"]["p99"] == 25.0
     assert summary["gateway"]["mean"] == pytest.approx((2.0 + 5.0) / 2)
-    table = timing.format_summary(summary)
+    table = stage_timing.format_summary(summary)
     assert table.splitlines()[1].startswith("queue") and "gateway" in table
 
 
@@ -103,8 +104,8 @@ def test_bench_breakdown_against_a_live_server():
 
     import uvicorn
 
-    from serve_app.isolation import free_port
-    from serve_app.observability.bench import breakdown
+    from bench.isolation import free_port
+    from bench.stage_timing import breakdown
 
     client, _, _ = observed(backend=SlowBackend(0.005))
     port = free_port()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from serve_app import haproxy
-from serve_app.settings import HAPROXY_BINARY, SERVE_ENV_DEFAULTS, export_serve_env
+from serve_app.serve_env import HAPROXY_BINARY, SERVE_ENV_DEFAULTS, export_serve_env
 
 
 def test_the_wrapper_runs_the_binary_with_splice_off_and_every_argument(tmp_path: Path) -> None:

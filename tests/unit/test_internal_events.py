@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from serve_app.observability.events import (
+from core.settings import InternalEventSettings
+from observability.events import (
     AI_CONTEXT_SCHEMA,
     PAYLOAD_SCHEMA,
     STANDARD_CONTEXT_SCHEMA,
@@ -12,8 +13,7 @@ from serve_app.observability.events import (
     SnowplowEmitter,
     event_sink,
 )
-from serve_app.observability.metrics import GatewayMetrics, MemoryMetrics
-from serve_app.settings import InternalEventSettings
+from observability.metrics import GatewayMetrics, MemoryMetrics
 from tests.fakes.snowplow_collector import SnowplowCollector
 from tests.payloads import v2_body
 from tests.unit.observability_helpers import LogCapture, SlowBackend, observed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from serve_app import isolation
+from bench import isolation
 
 
 def test_free_ports_are_bindable_and_below_the_ephemeral_range():

@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
+from core.types import ContextSnippet, ModelTarget, SuggestionInput
 from deployments.handles import INLINE_ASSEMBLY_MAX_CHARS, LocalAssembler, input_chars
 from deployments.prompt_assembler import PromptAssembler
-from deployments.types import ContextSnippet, ModelTarget, SuggestionInput
 
 REQUEST = contextvars.ContextVar("request", default="-")
 TARGET = ModelTarget(backend="mock", engine="mock", name="mock")

@@ -11,12 +11,12 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
+from core.errors import BadRequestError, ModelUnavailable
+from core.settings import LocalModelSettings
+from core.types import Chunk, Message, ModelRequest, ModelResult, ModelTarget
 from deployments.backends.llama_engine import FimTokens, longest_partial_stop
 from deployments.backends.local import LocalBackend
-from deployments.errors import BadRequestError, ModelUnavailable
 from deployments.suggestions.tokenizer import default_tokenizer
-from deployments.types import Chunk, Message, ModelRequest, ModelResult, ModelTarget
-from serve_app.settings import LocalModelSettings
 
 TARGET = ModelTarget(backend="local", engine="llama.cpp", name="SmolLM2-135M-Instruct.Q4_1")
 PREFIX = "def fibonacci(n):\n"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import yaml
 
+from core.settings import Config, LocalModelSettings
 from routing.catalogue import load_catalogue
 from routing.local_model import with_local_model
 from routing.router import Router
 from serve_app.app import built_deployments
 from serve_app.cli import load_serve_config
-from serve_app.settings import Config, LocalModelSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ("code_completions", "code_generations", "duo_chat")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployments.errors import ModelError, ModelRateLimited
+from core.errors import ModelError, ModelRateLimited
 from tests.payloads import v2_body, v3_body
 from tests.unit.observability_helpers import SlowBackend, observed
 
@@ -101,7 +101,7 @@ def test_backends_receive_the_correlation_id():
 def test_ray_counters_and_gauges_reach_ray_summed_once_a_flush():
     """Counter increments are summed per label set and gauges keep their last value, so a
     request pays a dict update instead of a Ray record; nothing is lost at close."""
-    from serve_app.observability.metrics import _Buffered
+    from observability.metrics import _Buffered
 
     sent: list[tuple[str, float, dict[str, str]]] = []
 

@@ -8,16 +8,16 @@ import math
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Config
+from core.types import ContextSnippet, Identity, ModelTarget, SuggestionInput
 from deployments.backends.mock import MockBackend
 from deployments.handles import LocalAssembler
 from deployments.prompt_assembler import CHAT_OVERHEAD_TOKENS, PromptAssembler
 from deployments.prompts import NoMatchingVersionError, PromptDefinitionError, UnknownPromptError
 from deployments.suggestions.tokenizer import default_tokenizer
-from deployments.types import ContextSnippet, Identity, ModelTarget, SuggestionInput
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
-from serve_app.settings import Config
 from tests.payloads import v3_body
 
 PREFIX = "import os\n\ndef read(path):\n    "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.types import Message
 from deployments.prompts import (
     BadVersionConstraintError,
     MissingVariableError,
@@ -20,7 +21,6 @@ from deployments.prompts import (
     prompt_directory_structure,
     resolve_version,
 )
-from deployments.types import Message
 
 MINIMAL = """\
 name: {name}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serve_app.settings import Config
+from core.settings import Config
 
 
 def test_upstream_defaults(monkeypatch, tmp_path):

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from core.errors import BadRequestError, ModelError, ModelRateLimited
+from core.types import Message, ModelRequest, ModelTarget
 from deployments.backends.vllm import protocol
 from deployments.backends.vllm.spec import CustomModelSpec
-from deployments.errors import BadRequestError, ModelError, ModelRateLimited
-from deployments.types import Message, ModelRequest, ModelTarget
 
 TARGET = ModelTarget(backend="vllm:m", engine="vllm", name="m")
 

@@ -86,8 +86,8 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def vllm_gateway(specs: list[dict[str, Any]]) -> Iterator[str]:
-    from serve_app.isolation import free_port, isolated_serve_env
-    from serve_app.settings import export_serve_env
+    from bench.isolation import free_port, isolated_serve_env
+    from serve_app.serve_env import export_serve_env
 
     # Two engines starting on a busy 2-core machine can starve the proxy past Serve's 5 s ready
     # check; give it time rather than have the controller kill it.

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from deployments.types import Message, ModelRequest, ModelTarget
+from core.types import Message, ModelRequest, ModelTarget
 from tests.payloads import parse_sse, v2_body, v3_body
 
 CHAT = ModelTarget(backend="vllm:tiny-chat", engine="vllm", name="tiny-chat")

@@ -11,10 +11,10 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from core.errors import BadRequestError, ModelError, ModelRateLimited
+from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.vllm.families import prompting_for
 from deployments.backends.vllm.spec import CustomModelSpec
-from deployments.errors import BadRequestError, ModelError, ModelRateLimited
-from deployments.types import Chunk, ModelRequest, ModelResult
 
 DEFAULT_MAX_TOKENS = {"completion": 64, "chat": 1024}
 MIN_PROMPT_TOKENS = 16  # keep at least this much prompt room when max_tokens is too large

@@ -15,10 +15,10 @@ from typing import Any
 from ray.serve.llm import LLMConfig, LLMServer
 from ray.serve.llm.openai_api_models import ChatCompletionRequest, CompletionRequest
 
+from core.errors import ModelError
+from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.vllm import protocol
 from deployments.backends.vllm.spec import CustomModelSpec
-from deployments.errors import ModelError
-from deployments.types import Chunk, ModelRequest, ModelResult
 
 logger = logging.getLogger("aigw.vllm")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from deployments.errors import ModelError
+from core.errors import ModelError
 from serve_app.api.context import gateway_of, require
 from serve_app.api.routes.prompts import registry_of
 from serve_app.api.schemas.chat import AgentRequest, ChatRequest

@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from deployments.errors import GatewayError, UnprocessableError
-from deployments.types import ContextSnippet, Message, SuggestionInput
+from core.errors import GatewayError, UnprocessableError
+from core.types import ContextSnippet, Message, SuggestionInput
 from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from core.errors import ModelError
+from core.types import ModelRequest
 from deployments.chat.errors import ModelStatusError
-from deployments.errors import ModelError
 from deployments.prompts import PromptRegistry
-from deployments.types import ModelRequest
 from serve_app.api.context import gateway_of, identity_of
 from serve_app.api.framing import ndjson_line
 from serve_app.api.schemas.prompts import PromptRequest

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from deployments.errors import AuthorizationError, BadRequestError, GatewayError
+from core.errors import AuthorizationError, BadRequestError, GatewayError
 from serve_app.api.context import gateway_of, identity_of
 from serve_app.proxy.forwarder import ProviderProxy
 from serve_app.proxy.rules import UNIT_PRIMITIVES

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from deployments.types import Role
+from core.types import Role
 from routing.selection import ModelSelection
 
 Name255 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]

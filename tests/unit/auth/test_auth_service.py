@@ -6,10 +6,10 @@ import asyncio
 import logging
 import time
 
+from core.settings import Config
+from core.types import Identity
 from deployments.auth import AuthService
 from deployments.authn.cache import DecisionCache
-from deployments.types import Identity
-from serve_app.settings import Config
 from tests.auth_support import SERVICE, claims, headers
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Config
+from core.types import Identity
 from deployments.backends.mock import MockBackend
 from deployments.handles import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
-from deployments.types import Identity
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
-from serve_app.settings import Config
 
 
 class ScopedAuth:

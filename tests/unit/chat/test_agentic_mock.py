@@ -8,11 +8,11 @@ import time
 
 import pytest
 
+from core.errors import BadRequestError
+from core.types import Chunk, Message, ModelRequest
 from deployments.backends import agentic_mock as am
 from deployments.backends.mock import MockBackend
-from deployments.errors import BadRequestError
 from deployments.tool_calls import ToolCallAssembler
-from deployments.types import Chunk, Message, ModelRequest
 from routing.mock_targets import FAKE_MODEL, agentic_target
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from deployments.errors import ModelError, ModelRateLimited, ModelTimeout
+from core.errors import ModelError, ModelRateLimited, ModelTimeout
 from tests.unit.chat.conftest import chat_client
 from tests.unit.conftest import ScriptedBackend
 

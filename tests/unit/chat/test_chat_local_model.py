@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
+from core.settings import LocalModelSettings
 from deployments.backends.local import LocalBackend
-from serve_app.settings import LocalModelSettings
 from tests.unit.chat.conftest import chat_client
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import ModelError, ModelRateLimited, ModelTimeout
+from core.settings import Config
+from core.types import Message, ModelRequest, ModelTarget
 from deployments.backends.anthropic import AnthropicBackend
-from deployments.errors import ModelError, ModelRateLimited, ModelTimeout
-from deployments.types import Message, ModelRequest, ModelTarget
-from serve_app.settings import Config
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.server import Behaviour
 

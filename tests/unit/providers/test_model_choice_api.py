@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Config
 from deployments.auth import AuthService
 from deployments.backends.anthropic import AnthropicBackend
 from deployments.backends.mock import MockBackend
@@ -17,7 +18,6 @@ from deployments.prompt_assembler import PromptAssembler
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
-from serve_app.settings import Config
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour

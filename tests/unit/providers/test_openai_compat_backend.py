@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from core.errors import ModelError, ModelRateLimited, ModelTimeout
+from core.settings import Config
+from core.types import Message, ModelRequest, ModelTarget
 from deployments.backends.openai_compat import OpenAICompatBackend
-from deployments.errors import ModelError, ModelRateLimited, ModelTimeout
-from deployments.types import Message, ModelRequest, ModelTarget
-from serve_app.settings import Config
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.settings import Config
 from deployments.backends.registry import configured_providers
-from serve_app.settings import Config
 
 
 def test_plain_provider_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from bench.isolation import free_port
+from core.settings import Config
+from core.types import Identity
 from deployments.backends.mock import MockBackend
 from deployments.handles import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
-from deployments.types import Identity
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
-from serve_app.isolation import free_port
-from serve_app.settings import Config
 from tests.fakes.anthropic import FakeAnthropic, message_events
 from tests.fakes.google import TOKEN, FakeVertex, service_account_json
 from tests.fakes.openai import FakeOpenAI

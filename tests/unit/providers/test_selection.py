@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.errors import ModelUnavailable, UnprocessableError
+from core.errors import ModelUnavailable, UnprocessableError
 from routing.catalogue import load_catalogue
 from routing.router import Router
 from routing.selection import ModelChooser, ModelSelection

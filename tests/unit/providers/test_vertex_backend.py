@@ -7,10 +7,10 @@ import functools
 
 import pytest
 
+from core.errors import ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
+from core.settings import Config
+from core.types import Message, ModelRequest, ModelTarget
 from deployments.backends.vertex import VertexBackend
-from deployments.errors import ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
-from deployments.types import Message, ModelRequest, ModelTarget
-from serve_app.settings import Config
 from tests.fakes.google import TOKEN, FakeVertex, service_account_json
 from tests.fakes.server import Behaviour
 

@@ -11,14 +11,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from deployments.errors import (
+from core.errors import (
     BadRequestError,
     ModelError,
     ModelRateLimited,
     ModelTimeout,
     ModelUnavailable,
 )
-from deployments.types import (
+from core.types import (
     AssembledSuggestion,
     Chunk,
     ModelRequest,
@@ -26,8 +26,8 @@ from deployments.types import (
     ModelTarget,
     SuggestionInput,
 )
-from serve_app.observability.metrics import GatewayMetrics
-from serve_app.observability.record import RequestRecord, current
+from observability.metrics import GatewayMetrics
+from observability.record import RequestRecord, current
 
 _UPSTREAM_ERROR_TYPES = {
     400: "http_400",

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from serve_app.observability.metrics import GatewayMetrics
-from serve_app.observability.record import RequestRecord
-from serve_app.settings import InternalEventSettings
+from core.settings import InternalEventSettings
+from observability.metrics import GatewayMetrics
+from observability.record import RequestRecord
 
 logger = logging.getLogger("aigw.events")
 

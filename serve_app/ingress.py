@@ -7,16 +7,16 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from core.settings import Config
 from deployments.auth import AuthService
 from deployments.backends.vllm.spec import CustomModelSpec
 from deployments.handles import LocalAssembler, RemoteAssembler, RemoteAuth, RemoteBackend
 from deployments.prompt_assembler import PromptAssembler
+from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
 from routing.custom_models import with_custom_models
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
-from serve_app.observability.telemetry import Telemetry
-from serve_app.settings import Config
 
 
 class Ingress:

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 import structlog
 from structlog.stdlib import ProcessorFormatter
 
-from serve_app.observability import record as request_record
-from serve_app.settings import LoggingSettings
+from core.settings import LoggingSettings
+from observability import record as request_record
 
 ACCESS_LOGGER = "api.access"
 REQUEST_LOGGER = "api.request"  # prompt / response text: only when request logging is allowed

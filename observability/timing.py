@@ -1,5 +1,5 @@
-"""Per-stage timing: the `X-Gateway-Timing` header, the arrival stamp, and a summary of many
-headers for `make bench`.
+"""Per-stage timing: the `X-Gateway-Timing` header and the arrival stamp (bench/stage_timing.py
+summarises many headers for `make bench`).
 
 `X-Gateway-Timing: queue=0.412, auth=0.101, route=0.020, assemble=1.203, backend_ttfb=35.010,
 post=0.090, total=38.100` — milliseconds. The stages are disjoint intervals of the request, so
@@ -12,11 +12,10 @@ chunk when streaming); everything else is what the gateway adds.
 from __future__ import annotations
 
 import math
-import statistics
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from serve_app.observability.record import STAGES, RequestRecord
+from observability.record import STAGES, RequestRecord
 
 HEADER = "X-Gateway-Timing"
 EDGE_HEADER = b"x-request-start"
@@ -60,64 +59,6 @@ def header_value(stages: Mapping[str, float], total_s: float) -> str:
     parts = [f"{name}={math.floor(stages[name] * 1e6) / 1e3:.3f}" for name in names]
     parts.append(f"total={math.ceil(total_s * 1e6) / 1e3:.3f}")
     return ", ".join(parts)
-
-
-def parse(value: str) -> dict[str, float]:
-    """`X-Gateway-Timing` back into {stage: milliseconds}; unknown pieces are skipped."""
-    out: dict[str, float] = {}
-    for piece in value.split(","):
-        name, sep, number = piece.strip().partition("=")
-        if not sep:
-            continue
-        try:
-            out[name.strip()] = float(number)
-        except ValueError:
-            continue
-    return out
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
-def summarise(headers: Iterable[str | None]) -> dict[str, dict[str, float]]:
-    """For `make bench`: {stage: {n, mean, p50, p90, p99}} in ms over the responses' headers,
-    plus `gateway` = total - backend_ttfb, the time the gateway itself added."""
-    samples: dict[str, list[float]] = {}
-    for value in headers:
-        if not value:
-            continue
-        stages = parse(value)
-        for name, ms in stages.items():
-            samples.setdefault(name, []).append(ms)
-        if "total" in stages:
-            gateway = stages["total"] - stages.get("backend_ttfb", 0.0)
-            samples.setdefault("gateway", []).append(gateway)
-    summary: dict[str, dict[str, float]] = {}
-    for name, values in samples.items():
-        values.sort()
-        summary[name] = {
-            "n": float(len(values)),
-            "mean": statistics.fmean(values),
-            "p50": _percentile(values, 0.50),
-            "p90": _percentile(values, 0.90),
-            "p99": _percentile(values, 0.99),
-        }
-    return summary
-
-
-def format_summary(summary: Mapping[str, Mapping[str, float]]) -> str:
-    """A small table of `summarise`'s result, stages in request order."""
-    order = [*STAGES, "total", "gateway"]
-    names = [n for n in order if n in summary] + sorted(set(summary) - set(order))
-    lines = [f"{'stage':<14}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'mean ms':>10}"]
-    for name in names:
-        s = summary[name]
-        lines.append(
-            f"{name:<14}{s['p50']:>10.3f}{s['p90']:>10.3f}{s['p99']:>10.3f}{s['mean']:>10.3f}"
-        )
-    return "\n".join(lines)
 
 
 class Stopwatch:

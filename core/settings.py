@@ -1,14 +1,10 @@
 """All configuration, read once from `AIGW_*` variables (nested with `__`) and `.env`.
 
-This is the only module that touches the process environment (rule 3 of DESIGN.md).
+pydantic-settings is the only reader of the process environment here (rule 3 of DESIGN.md).
 Defaults follow the upstream gateway (API.md §3).
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
-from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -194,50 +190,3 @@ class Config(BaseSettings):
         """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""
         sub = getattr(self, group)
         return isinstance(sub, BaseModel) and field in sub.model_fields_set
-
-
-# Ray Serve reads its own knobs from the environment of the processes it starts, so the
-# launcher exports these before Ray starts (DESIGN.md rule 6). An operator's value wins.
-SERVE_ENV_DEFAULTS: dict[str, str] = {
-    "RAY_SERVE_ENABLE_HA_PROXY": "1",
-    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
-    "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "1",
-}
-# Unless the operator names a binary, Serve's HAProxy runs with splice() off (serve_app/haproxy.py).
-HAPROXY_BINARY = "RAY_SERVE_HAPROXY_BINARY_PATH"
-
-
-def export_serve_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """Put Ray Serve's process-level knobs into this process's environment before `ray.init`.
-
-    Values already present are kept; `overrides` always win. Returns the effective values.
-    """
-    wanted = {**SERVE_ENV_DEFAULTS, **(overrides or {})}
-    haproxy_on = os.environ.get("RAY_SERVE_ENABLE_HA_PROXY", wanted["RAY_SERVE_ENABLE_HA_PROXY"])
-    if haproxy_on == "1" and HAPROXY_BINARY not in os.environ and HAPROXY_BINARY not in wanted:
-        from serve_app.haproxy import nosplice_wrapper
-
-        wrapper = nosplice_wrapper(Path.home() / ".cache" / "aigw-serve" / "bin")
-        if wrapper is not None:
-            wanted[HAPROXY_BINARY] = wrapper
-    for key, value in wanted.items():
-        if overrides and key in overrides:
-            os.environ[key] = value
-        else:
-            os.environ.setdefault(key, value)
-    return {key: os.environ[key] for key in wanted}
-
-
-def serve_env_value(key: str) -> str | None:
-    return os.environ.get(key)
-
-
-def settings_from(data: dict[str, Any] | None = None) -> Config:
-    """Build settings from the environment, with `data` taking precedence (used by tests)."""
-    return Config(**(data or {}))
-
-
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment plus `extra`, for a helper process the tools start."""
-    return {**os.environ, **(extra or {})}

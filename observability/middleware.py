@@ -16,9 +16,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from serve_app.observability import timing
-from serve_app.observability.record import RequestRecord, activate, deactivate
-from serve_app.observability.telemetry import Telemetry
+from observability import timing
+from observability.record import RequestRecord, activate, deactivate
+from observability.telemetry import Telemetry
 
 logger = logging.getLogger("aigw.observability")
 Message = MutableMapping[str, Any]

@@ -11,15 +11,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from serve_app.observability.events import (
+from core.settings import Config
+from observability.events import (
     EventSink,
     NullEventSink,
     ai_context,
     event_sink,
     standard_context,
 )
-from serve_app.observability.instrument import InstrumentedAssembler, InstrumentedBackend
-from serve_app.observability.logs import (
+from observability.instrument import InstrumentedAssembler, InstrumentedBackend
+from observability.logs import (
     ACCESS_LOGGER,
     REQUEST_LOGGER,
     Line,
@@ -27,9 +28,8 @@ from serve_app.observability.logs import (
     emit,
     flush_logs,
 )
-from serve_app.observability.metrics import GatewayMetrics, MemoryMetrics, MetricFactory
-from serve_app.observability.record import RequestRecord
-from serve_app.settings import Config
+from observability.metrics import GatewayMetrics, MemoryMetrics, MetricFactory
+from observability.record import RequestRecord
 
 # Request headers copied into the access log as `gitlab_*` fields (API.md §8.2).
 GITLAB_LOG_HEADERS = {
@@ -69,7 +69,7 @@ class Telemetry:
         if factory is None:
             import ray
 
-            from serve_app.observability.metrics import RayMetrics
+            from observability.metrics import RayMetrics
 
             factory = RayMetrics() if ray.is_initialized() else MemoryMetrics()
         metrics = GatewayMetrics(factory, settings.model_engine_limits)
