@@ -123,6 +123,41 @@ class LocalModelSettings(BaseModel):
     seed: int = -1  # -1: random
 
 
+# What each deployment is bound with: its own slice of the settings (as Ray Serve LLM binds each
+# server its own LLMConfig), built by `Config`'s methods below. A replica on another node gets
+# exactly what it needs, and a test builds one without the whole Config.
+
+
+class AnthropicBackendSettings(BaseModel):
+    api_key: SecretStr = SecretStr("")
+    base_url: str = ""  # the SDK's default when empty
+    timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+
+
+class VertexBackendSettings(BaseModel):
+    project: str = ""
+    location: str = "us-central1"
+    endpoint: str = "us-central1-aiplatform.googleapis.com"
+    service_account_json_key: SecretStr = SecretStr("")  # empty: application default creds
+    timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+
+
+class OpenAICompatBackendSettings(BaseModel):
+    api_key: SecretStr = SecretStr("")  # for `base_url`; a request's own endpoint brings its own
+    base_url: str = ""  # the endpoint of requests that name none
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+    disable_streaming: bool = False
+    timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+
+
+class AuthServiceSettings(BaseModel):
+    service_name: str = "gitlab-ai-gateway"  # the audience of tokens this gateway accepts
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    self_signed_jwt: SelfSignedJwtSettings = Field(default_factory=SelfSignedJwtSettings)
+    gitlab_url: str = "https://gitlab.com"  # OIDC issuers ("" = skipped)
+    customer_portal_url: str = "https://customers.gitlab.com"
+
+
 class Config(BaseSettings):
     """The gateway's settings. Built once by the app builder and passed to deployments."""
 
@@ -190,3 +225,38 @@ class Config(BaseSettings):
         """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""
         sub = getattr(self, group)
         return isinstance(sub, BaseModel) and field in sub.model_fields_set
+
+    def anthropic_backend(self) -> AnthropicBackendSettings:
+        return AnthropicBackendSettings(
+            api_key=self.anthropic_api_key,
+            base_url=self.anthropic_base_url,
+            timeouts=self.model_timeouts,
+        )
+
+    def vertex_backend(self) -> VertexBackendSettings:
+        vertex = self.vertex_text_model
+        return VertexBackendSettings(
+            project=vertex.project,
+            location=vertex.location,
+            endpoint=vertex.endpoint,
+            service_account_json_key=self.google_cloud_platform.service_account_json_key,
+            timeouts=self.model_timeouts,
+        )
+
+    def openai_compat_backend(self) -> OpenAICompatBackendSettings:
+        return OpenAICompatBackendSettings(
+            api_key=self.openai_api_key,
+            base_url=self.openai_base_url,
+            extra_headers=self.custom_models.extra_headers,
+            disable_streaming=self.custom_models.disable_streaming,
+            timeouts=self.model_timeouts,
+        )
+
+    def auth_service(self) -> AuthServiceSettings:
+        return AuthServiceSettings(
+            service_name=self.cloud_connector_service_name,
+            auth=self.auth,
+            self_signed_jwt=self.self_signed_jwt,
+            gitlab_url=self.gitlab_url,
+            customer_portal_url=self.customer_portal_url,
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.settings import Config
+from core.settings import AuthServiceSettings
 from core.types import (
     AuthStats,
     Identity,
@@ -33,9 +33,9 @@ from deployments.authn.store import KeyStore
 __all__ = ["BAD_SCHEME", "BAD_TYPE", "FORBIDDEN", "NO_HEADER", "AuthService", "key_sources"]
 
 
-def key_sources(settings: Config) -> list[KeySource]:
+def key_sources(settings: AuthServiceSettings) -> list[KeySource]:
     """The gateway's own keys, then GitLab and CustomersDot OIDC (each skipped when unset)."""
-    service = settings.cloud_connector_service_name
+    service = settings.service_name
     jwt_keys = settings.self_signed_jwt
     sources: list[KeySource] = [
         LocalKeySource(
@@ -57,8 +57,8 @@ def key_sources(settings: Config) -> list[KeySource]:
 class AuthService:
     """Turns headers (lower-cased names) into an Identity; raises AuthenticationError."""
 
-    def __init__(self, settings: Config) -> None:
-        self.service_name = settings.cloud_connector_service_name
+    def __init__(self, settings: AuthServiceSettings) -> None:
+        self.service_name = settings.service_name
         self.store = KeyStore(
             key_sources(settings),
             ttl_s=settings.auth.jwks_cache_ttl_s,

@@ -12,7 +12,7 @@ from core.settings import Config
 from deployments.auth import AuthService
 from deployments.backends.local import LocalBackend
 from deployments.backends.mock import MockBackend
-from deployments.backends.registry import configured_providers
+from deployments.backends.registry import Provider, configured_providers
 from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
 from deployments.defaults import options_for
 from deployments.prompt_assembler import PromptAssembler
@@ -60,22 +60,23 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     opts = AppArgs.model_validate(args or {})
     settings = Config(**opts.settings)
     backends: dict[str, Any] = {}
-    in_ingress: dict[str, type] = {}
-    if "mock" in opts.providers_in_ingress:
-        in_ingress["mock"] = MockBackend
-    else:
-        backends["mock"] = _deployment(MockBackend, "MockBackend").bind()
+    in_ingress: dict[str, Provider] = {}
+    mock = Provider(MockBackend, "MockBackend", None)
     if not settings.mock_model_responses:  # the default model when no provider key is set
         backends["local"] = _deployment(LocalBackend, "LocalBackend").bind(settings.local_model)
-    for name, (cls, deployment) in configured_providers(settings).items():
+    for name, provider in {"mock": mock, **configured_providers(settings)}.items():
         if name in opts.providers_in_ingress:
-            in_ingress[name] = cls
+            in_ingress[name] = provider
         else:
-            backends[name] = _deployment(cls, deployment).bind(settings)
+            backends[name] = _deployment(provider.cls, provider.deployment).bind(provider.settings)
     custom_models = parse_custom_models(opts.custom_models)
     if custom_models and not settings.mock_model_responses:  # mock mode needs no GPUs
         backends.update(_vllm_backends(custom_models))
-    auth = _deployment(AuthService, "Auth").bind(settings) if opts.auth == "deployment" else None
+    auth = (
+        _deployment(AuthService, "Auth").bind(settings.auth_service())
+        if opts.auth == "deployment"
+        else None
+    )
     assembler = (
         _deployment(PromptAssembler, "PromptAssembler").bind(
             tuple(settings.feature_flags.excl_post_process)

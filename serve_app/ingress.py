@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from core.settings import Config
 from deployments.auth import AuthService
+from deployments.backends.registry import Provider
 from deployments.backends.vllm.spec import CustomModelSpec
-from deployments.handles import LocalAssembler, RemoteAssembler, RemoteAuth, RemoteBackend
+from deployments.handles import RemoteAssembler, RemoteAuth, RemoteBackend
+from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
@@ -28,10 +30,11 @@ class Ingress:
         backends: dict[str, Any],
         auth: Any | None = None,
         assembler: Any | None = None,
-        local_backends: dict[str, type] | None = None,
+        local_backends: dict[str, Provider] | None = None,
         custom_models: list[CustomModelSpec] | None = None,
     ) -> None:
         self.telemetry = telemetry = Telemetry.start(settings)
+        auth_settings = settings.auth_service()
         clients: dict[str, Any] = {
             name: telemetry.instrument_backend(RemoteBackend(handle))
             for name, handle in backends.items()
@@ -39,14 +42,16 @@ class Ingress:
         # Plain backend classes co-located in this replica (AppArgs.providers_in_ingress).
         clients.update(
             {
-                name: telemetry.instrument_backend(cls(settings))
-                for name, cls in (local_backends or {}).items()
+                name: telemetry.instrument_backend(provider.cls(provider.settings))
+                for name, provider in (local_backends or {}).items()
             }
         )
         self.gateway = Gateway(
             settings=settings,
             catalogue=with_custom_models(load_catalogue(), custom_models or ()),
-            auth=RemoteAuth(auth, settings) if auth is not None else AuthService(settings),
+            auth=RemoteAuth(auth, auth_settings)
+            if auth is not None
+            else AuthService(auth_settings),
             assembler=telemetry.instrument_assembler(
                 RemoteAssembler(assembler)
                 if assembler is not None

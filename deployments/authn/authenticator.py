@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from core.errors import AuthenticationError, AuthProviderUnavailable
-from core.settings import Config
+from core.settings import AuthServiceSettings
 from core.types import Identity
 from deployments.authn import verifier
 from deployments.authn.cache import DecisionCache
@@ -42,10 +42,13 @@ def bearer_token(headers: Mapping[str, str]) -> str:
 
 class Authenticator:
     def __init__(
-        self, settings: Config, store: KeyStore, clock: Callable[[], float] = time.time
+        self,
+        settings: AuthServiceSettings,
+        store: KeyStore,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         auth = settings.auth
-        self.service = settings.cloud_connector_service_name
+        self.service = settings.service_name
         self.bypass_external = auth.bypass_external
         self.bypass_with_header = auth.bypass_external_with_header
         self.bypass_signature = auth.bypass_jwt_signature

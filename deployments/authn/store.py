@@ -164,3 +164,20 @@ class KeyStore:
         stale = [loaded + self.ttl_s for loaded in self._loaded_at.values()]
         # Re-check no sooner than the rate limit allows, so a failing source is not hammered.
         self._stale_at = max(min(stale, default=float("inf")), now + self.min_interval_s)
+
+
+# The ingress's copy of the Auth deployment's key set (DESIGN.md rule 5): refreshed from Auth at
+# least this often, and asked again for an unknown kid at most once per interval (Auth
+# rate-limits the issuers itself).
+INGRESS_COPY_TTL_S = 300.0
+INGRESS_COPY_REFRESH_INTERVAL_S = 1.0
+
+
+def ingress_copy(auth_deployment: KeySource, ttl_s: float, min_interval_s: float) -> KeyStore:
+    """A key store whose only source is the Auth deployment, never staler than Auth's own
+    (`ttl_s`, `min_interval_s`: Auth's settings)."""
+    return KeyStore(
+        [auth_deployment],
+        ttl_s=min(INGRESS_COPY_TTL_S, ttl_s),
+        min_interval_s=min(INGRESS_COPY_REFRESH_INTERVAL_S, min_interval_s),
+    )

@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 
 from core.errors import GatewayError, ModelError, ModelTimeout
-from core.settings import Config
+from core.settings import AnthropicBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
@@ -141,11 +141,11 @@ class AnthropicBackend:
 
     provider = "anthropic"
 
-    def __init__(self, settings: Config) -> None:
-        self.timeouts = settings.model_timeouts
+    def __init__(self, settings: AnthropicBackendSettings) -> None:
+        self.timeouts = settings.timeouts
         self.client = anthropic.AsyncAnthropic(
-            api_key=settings.anthropic_api_key.get_secret_value(),
-            base_url=settings.anthropic_base_url or None,
+            api_key=settings.api_key.get_secret_value(),
+            base_url=settings.base_url or None,
             max_retries=0,  # the gateway decides about retries and fallbacks
         )
 

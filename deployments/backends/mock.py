@@ -54,8 +54,8 @@ def echo_text(request: ModelRequest) -> str:
 class MockBackend:
     """Needs no model: used for contract tests, benchmarks and `AIGW_MOCK_MODEL_RESPONSES`."""
 
-    def __init__(self, settings: Any = None) -> None:
-        """Takes the settings a co-located provider gets (AppArgs.providers_in_ingress)."""
+    def __init__(self, settings: None = None) -> None:
+        """Bound like every provider, with its settings slice: it has none."""
 
     async def check(self) -> bool:
         return True

@@ -16,7 +16,7 @@ from typing import Any
 import openai
 
 from core.errors import BadRequestError, GatewayError, ModelError, ModelTimeout
-from core.settings import Config
+from core.settings import OpenAICompatBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
@@ -49,12 +49,12 @@ def map_error(exc: Exception) -> GatewayError:
 class OpenAICompatBackend:
     """Plain class; Ray serves it as the `OpenAICompatBackend` deployment."""
 
-    def __init__(self, settings: Config) -> None:
-        self.timeouts = settings.model_timeouts
-        self.extra_headers = dict(settings.custom_models.extra_headers)
-        self.disable_streaming = settings.custom_models.disable_streaming
-        self.default_endpoint = settings.openai_base_url
-        self.default_key = settings.openai_api_key.get_secret_value()
+    def __init__(self, settings: OpenAICompatBackendSettings) -> None:
+        self.timeouts = settings.timeouts
+        self.extra_headers = dict(settings.extra_headers)
+        self.disable_streaming = settings.disable_streaming
+        self.default_endpoint = settings.base_url
+        self.default_key = settings.api_key.get_secret_value()
         self._clients: OrderedDict[str, openai.AsyncOpenAI] = OrderedDict()
 
     def client_for(self, endpoint: str) -> openai.AsyncOpenAI:

@@ -1,6 +1,10 @@
-"""Which provider backends a gateway runs: each binds only when it is configured."""
+"""Which provider backends a gateway runs: each binds only when it is configured, with its own
+slice of the settings."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from core.settings import Config
 from deployments.backends.anthropic import AnthropicBackend
@@ -8,19 +12,33 @@ from deployments.backends.openai_compat import OpenAICompatBackend
 from deployments.backends.vertex import VertexBackend
 
 
-def configured_providers(settings: Config) -> dict[str, tuple[type, str]]:
-    """Backend key -> (plain class, deployment name), for the providers `settings` enable:
-    Anthropic with a key, Vertex with a project (or an explicit endpoint), the
-    OpenAI-compatible client with custom models enabled or an OpenAI key / base URL."""
-    providers: dict[str, tuple[type, str]] = {}
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A configured provider: its plain class, deployment name and the settings it is bound
+    with (`cls(settings)` in the ingress replica, or `.bind(settings)` as a deployment)."""
+
+    cls: type
+    deployment: str
+    settings: Any
+
+
+def configured_providers(settings: Config) -> dict[str, Provider]:
+    """Backend key -> Provider, for the providers `settings` enable: Anthropic with a key,
+    Vertex with a project (or an explicit endpoint), the OpenAI-compatible client with custom
+    models enabled or an OpenAI key / base URL."""
+    providers: dict[str, Provider] = {}
     if settings.anthropic_api_key.get_secret_value():
-        providers["anthropic"] = (AnthropicBackend, "AnthropicBackend")
+        providers["anthropic"] = Provider(
+            AnthropicBackend, "AnthropicBackend", settings.anthropic_backend()
+        )
     if settings.vertex_text_model.project:
-        providers["vertex"] = (VertexBackend, "VertexBackend")
+        providers["vertex"] = Provider(VertexBackend, "VertexBackend", settings.vertex_backend())
     if (
         settings.custom_models.enabled
         or settings.openai_base_url
         or settings.openai_api_key.get_secret_value()
     ):
-        providers["openai_compat"] = (OpenAICompatBackend, "OpenAICompatBackend")
+        providers["openai_compat"] = Provider(
+            OpenAICompatBackend, "OpenAICompatBackend", settings.openai_compat_backend()
+        )
     return providers

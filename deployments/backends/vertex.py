@@ -30,7 +30,7 @@ from google.genai import types as genai_types
 from google.oauth2 import service_account
 
 from core.errors import GatewayError, ModelError, ModelTimeout, ModelUnavailable
-from core.settings import Config
+from core.settings import VertexBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends import anthropic as claude
 from deployments.backends.common import (
@@ -58,8 +58,8 @@ def endpoint_url(endpoint: str) -> str:
     return url.rstrip("/")
 
 
-def load_credentials(settings: Config) -> Credentials:
-    key = settings.google_cloud_platform.service_account_json_key.get_secret_value()
+def load_credentials(settings: VertexBackendSettings) -> Credentials:
+    key = settings.service_account_json_key.get_secret_value()
     if key:
         info = json.loads(key)
         creds: Credentials = service_account.Credentials.from_service_account_info(
@@ -81,12 +81,11 @@ def publisher_of(model: str) -> str:
 class VertexBackend:
     """Plain class; Ray serves it as the `VertexBackend` deployment."""
 
-    def __init__(self, settings: Config) -> None:
-        vertex = settings.vertex_text_model
-        self.timeouts = settings.model_timeouts
-        self.project = vertex.project
-        self.location = vertex.location
-        self.base_url = endpoint_url(vertex.endpoint)
+    def __init__(self, settings: VertexBackendSettings) -> None:
+        self.timeouts = settings.timeouts
+        self.project = settings.project
+        self.location = settings.location
+        self.base_url = endpoint_url(settings.endpoint)
         self.http = httpx.AsyncClient(base_url=self.base_url)
         self.ready = True
         try:

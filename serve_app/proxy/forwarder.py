@@ -71,7 +71,9 @@ class ProviderProxy:
         async with self._lock:
             if self._credentials is None:
                 try:
-                    self._credentials = await asyncio.to_thread(load_credentials, self.settings)
+                    self._credentials = await asyncio.to_thread(
+                        load_credentials, self.settings.vertex_backend()
+                    )
                 except Exception:
                     logger.warning("no Google credentials for the Vertex proxy")
                     raise BadRequestError("API key not found") from None

@@ -12,7 +12,7 @@ from core.settings import Config
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
-from deployments.handles import LocalAssembler
+from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
@@ -49,7 +49,7 @@ def make_client(settings: dict[str, Any] | None = None, backend: Any = None) -> 
     gateway = Gateway(
         settings=config,
         catalogue=load_catalogue(),
-        auth=AuthService(config),
+        auth=AuthService(config.auth_service()),
         assembler=LocalAssembler(PromptAssembler()),
         backends={"mock": backend or MockBackend()},
     )

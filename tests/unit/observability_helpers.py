@@ -15,7 +15,7 @@ from core.settings import Config
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
-from deployments.handles import LocalAssembler
+from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.logs import LogPipeline, configure_logging
 from observability.metrics import GatewayMetrics, MemoryMetrics
@@ -62,7 +62,7 @@ def observed(
     gateway = Gateway(
         settings=config,
         catalogue=load_catalogue(),
-        auth=AuthService(config),
+        auth=AuthService(config.auth_service()),
         assembler=telemetry.instrument_assembler(LocalAssembler(PromptAssembler())),
         backends={"mock": telemetry.instrument_backend(backend or MockBackend())},
     )

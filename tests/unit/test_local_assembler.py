@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from core.types import ContextSnippet, ModelTarget, SuggestionInput
-from deployments.handles import INLINE_ASSEMBLY_MAX_CHARS, LocalAssembler, input_chars
+from deployments.local_assembler import INLINE_ASSEMBLY_MAX_CHARS, LocalAssembler, input_chars
 from deployments.prompt_assembler import PromptAssembler
 
 REQUEST = contextvars.ContextVar("request", default="-")

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from core.settings import Config
 from core.types import ContextSnippet, Identity, ModelTarget, SuggestionInput
 from deployments.backends.mock import MockBackend
-from deployments.handles import LocalAssembler
+from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import CHAT_OVERHEAD_TOKENS, PromptAssembler
 from deployments.prompts import NoMatchingVersionError, PromptDefinitionError, UnknownPromptError
 from deployments.suggestions.tokenizer import default_tokenizer

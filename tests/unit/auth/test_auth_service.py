@@ -20,7 +20,7 @@ def lower(hdrs: dict[str, str]) -> dict[str, str]:
 
 
 async def test_key_set_handed_to_the_ingress_is_public_only(settings, gitlab, signing, validation):
-    auth = AuthService(Config(**settings))
+    auth = AuthService(Config(**settings).auth_service())
     snapshot = await auth.key_set(gitlab.key.kid)
     kids = {(k.source, k.jwk["kid"]) for k in snapshot.keys}
     assert ("local", f"{SERVICE}_signing_key") in kids
@@ -43,7 +43,7 @@ async def test_unusable_pem_is_reported_without_its_text(caplog):
                 gitlab_url="",
                 customer_portal_url="",
                 self_signed_jwt={"signing_key": secret_looking},
-            )
+            ).auth_service()
         )
         snapshot = await auth.key_set(None)
     assert snapshot.keys == ()
@@ -53,7 +53,9 @@ async def test_unusable_pem_is_reported_without_its_text(caplog):
 
 async def test_lru_bound_evicts_the_oldest_decision(settings, customers, caplog):
     auth = AuthService(
-        Config(**{**settings, "auth": {**settings["auth"], "decision_cache_size": 2}})
+        Config(
+            **{**settings, "auth": {**settings["auth"], "decision_cache_size": 2}}
+        ).auth_service()
     )
     tokens = [customers.sign(claims(customers.url)) for _ in range(3)]
     with caplog.at_level(logging.INFO, logger="aigw.auth"):
@@ -83,7 +85,9 @@ def test_decision_cache_expiry_and_size() -> None:
 
 
 async def test_keys_are_prefetched_when_a_replica_starts(settings, gitlab, customers):
-    auth = AuthService(Config(**settings))  # constructed inside a running loop, as under Serve
+    auth = AuthService(
+        Config(**settings).auth_service()
+    )  # constructed inside a running loop, as under Serve
     deadline = time.monotonic() + 5
     while gitlab.jwks_hits < 1 or customers.jwks_hits < 1:
         assert time.monotonic() < deadline, "the key sets were not fetched at start"

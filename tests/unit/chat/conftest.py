@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from core.settings import Config
 from core.types import Identity
 from deployments.backends.mock import MockBackend
-from deployments.handles import LocalAssembler
+from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app

@@ -21,7 +21,9 @@ def key_sent(headers: dict[str, str]) -> str:
 
 def backend(fake: FakeAnthropic, **timeouts: float) -> AnthropicBackend:
     return AnthropicBackend(
-        Config(anthropic_api_key=KEY, anthropic_base_url=fake.url, model_timeouts=timeouts)
+        Config(
+            anthropic_api_key=KEY, anthropic_base_url=fake.url, model_timeouts=timeouts
+        ).anthropic_backend()
     )
 
 

@@ -13,7 +13,7 @@ from deployments.auth import AuthService
 from deployments.backends.anthropic import AnthropicBackend
 from deployments.backends.mock import MockBackend
 from deployments.backends.openai_compat import OpenAICompatBackend
-from deployments.handles import LocalAssembler
+from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
@@ -37,12 +37,12 @@ def client(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, **settings: A
     gateway = Gateway(
         settings=config,
         catalogue=load_catalogue(),
-        auth=AuthService(config),
+        auth=AuthService(config.auth_service()),
         assembler=LocalAssembler(PromptAssembler()),
         backends={
             "mock": MockBackend(),
-            "openai_compat": OpenAICompatBackend(config),
-            "anthropic": AnthropicBackend(config),
+            "openai_compat": OpenAICompatBackend(config.openai_compat_backend()),
+            "anthropic": AnthropicBackend(config.anthropic_backend()),
         },
     )
     return TestClient(create_app(gateway), raise_server_exceptions=False)

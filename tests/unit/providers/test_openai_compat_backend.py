@@ -16,7 +16,9 @@ KEY = "customer-secret-key"
 
 
 def backend(**timeouts: float) -> OpenAICompatBackend:
-    return OpenAICompatBackend(Config(custom_models={"enabled": True}, model_timeouts=timeouts))
+    return OpenAICompatBackend(
+        Config(custom_models={"enabled": True}, model_timeouts=timeouts).openai_compat_backend()
+    )
 
 
 def target(fake: FakeOpenAI, **params: object) -> ModelTarget:
@@ -131,7 +133,9 @@ async def test_stream_cut_midway(fake_openai: FakeOpenAI, kind: str) -> None:
 
 
 async def test_streaming_can_be_disabled_for_custom_models(fake_openai: FakeOpenAI) -> None:
-    be = OpenAICompatBackend(Config(custom_models={"enabled": True, "disable_streaming": True}))
+    be = OpenAICompatBackend(
+        Config(custom_models={"enabled": True, "disable_streaming": True}).openai_compat_backend()
+    )
     chunks = [c async for c in be.stream(completion(fake_openai))]
     assert "".join(c.text for c in chunks) == "hello there from the fake model"
     assert "stream" not in fake_openai.last.json()

@@ -30,7 +30,7 @@ def backend(fake: FakeVertex, **timeouts: float) -> VertexBackend:
             },
             vertex_text_model={"endpoint": fake.url},
             model_timeouts=timeouts,
-        )
+        ).vertex_backend()
     )
 
 
@@ -124,7 +124,9 @@ async def test_errors_per_publisher(fake_vertex: FakeVertex, model: str) -> None
 
 async def test_missing_credentials_fail_readiness_not_start_up() -> None:
     be = VertexBackend(
-        Config(google_cloud_platform={"project": "p", "service_account_json_key": "{not json"})
+        Config(
+            google_cloud_platform={"project": "p", "service_account_json_key": "{not json"}
+        ).vertex_backend()
     )
     assert await be.check() is False
     with pytest.raises(ModelUnavailable):

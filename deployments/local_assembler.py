@@ -1,0 +1,44 @@
+"""The PromptAssembler in the ingress replica (the default placement, DESIGN.md rule 5), with
+big inputs assembled off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+from core.types import AssembledSuggestion, ModelTarget, SuggestionInput
+from deployments.prompt_assembler import PromptAssembler
+
+# Assembly tokenizes the file: microseconds for a few lines, milliseconds for a big file (20k
+# characters: ~15 ms). llama.cpp releases the GIL while it tokenizes, so a big input is
+# assembled on a worker thread: the event loop keeps answering other requests meanwhile, and the
+# work can use another core.
+INLINE_ASSEMBLY_MAX_CHARS = 8192
+ASSEMBLY_THREADS = 2
+
+
+def input_chars(inp: SuggestionInput) -> int:
+    """Characters assembly may have to tokenize."""
+    size = len(inp.content_above_cursor) + len(inp.content_below_cursor)
+    size += sum(len(item.content) for item in inp.context) + len(inp.raw_prompt or "")
+    return size + sum(len(m.content) for m in inp.raw_messages or ())
+
+
+class LocalAssembler:
+    def __init__(self, assembler: PromptAssembler) -> None:
+        self._assembler = assembler
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def assemble_suggestion(
+        self, inp: SuggestionInput, target: ModelTarget
+    ) -> AssembledSuggestion:
+        if input_chars(inp) <= INLINE_ASSEMBLY_MAX_CHARS:
+            result: AssembledSuggestion = self._assembler.assemble_suggestion(inp, target)
+            return result
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(ASSEMBLY_THREADS, thread_name_prefix="assemble")
+        context = contextvars.copy_context()  # the request's log context goes along
+        work = functools.partial(context.run, self._assembler.assemble_suggestion, inp, target)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
