@@ -26,6 +26,18 @@ class AuthorizationError(GatewayError):
     status_code = 403
 
 
+class PromptAccessDenied(AuthorizationError):
+    """403 for a registry prompt; carries the unit primitive it needs, for the request's
+    metrics and events (the prompt may have been looked up in another replica)."""
+
+    def __init__(self, message: str = "", unit_primitive: str = "") -> None:
+        super().__init__(message)
+        self.unit_primitive = unit_primitive
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.message, self.unit_primitive))
+
+
 class AuthProviderUnavailable(GatewayError):
     """No key set at all (no local key, every OIDC issuer down): upstream answers 500."""
 

@@ -158,6 +158,11 @@ class AuthServiceSettings(BaseModel):
     customer_portal_url: str = "https://customers.gitlab.com"
 
 
+class PromptAssemblerSettings(BaseModel):
+    excluded_post_processors: list[str] = Field(default_factory=list)  # by step name (§7.4)
+    duo_chat: DuoChatSettings = Field(default_factory=DuoChatSettings)  # `chat/*` prompts
+
+
 class Config(BaseSettings):
     """The gateway's settings. Built once by the app builder and passed to deployments."""
 
@@ -259,4 +264,10 @@ class Config(BaseSettings):
             self_signed_jwt=self.self_signed_jwt,
             gitlab_url=self.gitlab_url,
             customer_portal_url=self.customer_portal_url,
+        )
+
+    def prompt_assembler(self) -> PromptAssemblerSettings:
+        return PromptAssemblerSettings(
+            excluded_post_processors=self.feature_flags.excl_post_process,
+            duo_chat=self.duo_chat,
         )

@@ -196,3 +196,30 @@ class AuthStats(BaseModel):
     key_set_requests: int = 0  # key sets handed out (one per ingress refresh)
     source_fetches: int = 0  # fetches of the gateway's own keys and the OIDC issuers
     tokens_verified: int = 0  # tokens Auth verified itself (in-process placement)
+
+
+class FinishedSuggestion(BaseModel):
+    """A non-streamed suggestion after post-processing, with the usage the response reports."""
+
+    text: str
+    usage: TokenUsage
+
+
+class PromptCall(BaseModel):
+    """A registry prompt the ingress wants as a model call (`/v1|v2/prompts`, the chat agent):
+    the PromptAssembler picks the definition, checks the caller may use it and renders it."""
+
+    prompt_id: str
+    version: str | None = None  # a Poetry constraint; None = ^1.0.0
+    families: tuple[str, ...] = ()  # tried in order, then `base`
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    target: ModelTarget
+    stream: bool = False
+    correlation_id: str = ""
+    unauthorized: str | None = None  # the 403 text; default "Unauthorized to access '<id>'"
+    endpoint_of_its_own: bool = False  # the caller is the endpoint of a specialised prompt
+
+
+class AssembledPrompt(BaseModel):
+    request: ModelRequest
+    unit_primitive: str  # the caller held it

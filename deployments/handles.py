@@ -13,13 +13,16 @@ from ray.exceptions import RayTaskError
 
 from core.settings import AuthServiceSettings
 from core.types import (
+    AssembledPrompt,
     AssembledSuggestion,
     Chunk,
+    FinishedSuggestion,
     Identity,
     KeySetSnapshot,
     ModelRequest,
     ModelResult,
     ModelTarget,
+    PromptCall,
     PublicJwk,
     SuggestionInput,
     UserAccessToken,
@@ -120,6 +123,11 @@ class AssemblerClient(Protocol):
     async def assemble_suggestion(
         self, inp: SuggestionInput, target: ModelTarget
     ) -> AssembledSuggestion: ...
+    async def finish_suggestion(
+        self, inp: SuggestionInput, assembled: AssembledSuggestion, result: ModelResult
+    ) -> FinishedSuggestion: ...
+    async def assemble_prompt(self, call: PromptCall, identity: Identity) -> AssembledPrompt: ...
+    async def directory_structure(self) -> dict[str, Any]: ...
 
 
 class RemoteAssembler:
@@ -131,3 +139,19 @@ class RemoteAssembler:
     ) -> AssembledSuggestion:
         result: AssembledSuggestion = await call(self._handle.assemble_suggestion, inp, target)
         return result
+
+    async def finish_suggestion(
+        self, inp: SuggestionInput, assembled: AssembledSuggestion, result: ModelResult
+    ) -> FinishedSuggestion:
+        finished: FinishedSuggestion = await call(
+            self._handle.finish_suggestion, inp, assembled, result
+        )
+        return finished
+
+    async def assemble_prompt(self, prompt: PromptCall, identity: Identity) -> AssembledPrompt:
+        assembled: AssembledPrompt = await call(self._handle.assemble_prompt, prompt, identity)
+        return assembled
+
+    async def directory_structure(self) -> dict[str, Any]:
+        structure: dict[str, Any] = await call(self._handle.directory_structure)
+        return structure

@@ -7,8 +7,18 @@ import asyncio
 import contextvars
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from core.types import AssembledSuggestion, ModelTarget, SuggestionInput
+from core.types import (
+    AssembledPrompt,
+    AssembledSuggestion,
+    FinishedSuggestion,
+    Identity,
+    ModelResult,
+    ModelTarget,
+    PromptCall,
+    SuggestionInput,
+)
 from deployments.prompt_assembler import PromptAssembler
 
 # Assembly tokenizes the file: microseconds for a few lines, milliseconds for a big file (20k
@@ -42,3 +52,14 @@ class LocalAssembler:
         context = contextvars.copy_context()  # the request's log context goes along
         work = functools.partial(context.run, self._assembler.assemble_suggestion, inp, target)
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    async def finish_suggestion(
+        self, inp: SuggestionInput, assembled: AssembledSuggestion, result: ModelResult
+    ) -> FinishedSuggestion:
+        return self._assembler.finish_suggestion(inp, assembled, result)
+
+    async def assemble_prompt(self, call: PromptCall, identity: Identity) -> AssembledPrompt:
+        return self._assembler.assemble_prompt(call, identity)
+
+    async def directory_structure(self) -> dict[str, Any]:
+        return self._assembler.directory_structure()

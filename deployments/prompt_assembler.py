@@ -19,16 +19,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.settings import PromptAssemblerSettings
 from core.types import (
+    AssembledPrompt,
     AssembledSuggestion,
+    FinishedSuggestion,
+    Identity,
     Message,
     ModelRequest,
+    ModelResult,
     ModelTarget,
+    PromptCall,
     SuggestionInput,
     TokenUsage,
 )
+from deployments import registry_prompts
 from deployments.prompts import Prompt, PromptRegistry
 from deployments.suggestions.languages import Language, detect_language, file_extension
+from deployments.suggestions.post_processing import (
+    post_process_completion,
+    post_process_generation,
+)
 from deployments.suggestions.token_counting import load_tokenizer
 from deployments.suggestions.truncation import Fitted, TokenCounter, fit
 
@@ -44,6 +55,8 @@ DEFAULT_PROMPT_IDS = {
 
 class PromptAssembler:
     """Plain class: the ingress calls it in-process, or Ray serves it as its own deployment.
+    It owns both ends of a model call's text: the prompt going in (code suggestions and
+    registry prompts) and the post-processing of a suggestion coming out.
 
     The registry is loaded and validated here, once per replica: a broken prompt file fails
     the replica's start with the file and key in the message.
@@ -51,13 +64,13 @@ class PromptAssembler:
 
     def __init__(
         self,
-        excluded_post_processors: tuple[str, ...] = (),
+        settings: PromptAssemblerSettings | None = None,
         *,
         registry: PromptRegistry | None = None,
         tokenizer: TokenCounter | None = None,
         definitions_dir: Path | None = None,
     ) -> None:
-        self.excluded_post_processors = excluded_post_processors
+        self.settings = settings or PromptAssemblerSettings()
         if registry is None:
             registry = PromptRegistry(definitions_dir) if definitions_dir else PromptRegistry()
         self.registry = registry
@@ -65,6 +78,46 @@ class PromptAssembler:
 
     async def check(self) -> bool:
         return True
+
+    def directory_structure(self) -> dict[str, Any]:
+        """The loaded definitions, for `GET /prompt_directory_structure` (§5.1)."""
+        return self.registry.directory_structure()
+
+    def assemble_prompt(self, call: PromptCall, identity: Identity) -> AssembledPrompt:
+        """A registry prompt as a model call; 403 when `identity` lacks its unit primitive."""
+        return registry_prompts.assemble_prompt(
+            self.registry, self.settings.duo_chat, call, identity
+        )
+
+    def finish_suggestion(
+        self, inp: SuggestionInput, assembled: AssembledSuggestion, result: ModelResult
+    ) -> FinishedSuggestion:
+        """A non-streamed suggestion's text post-processed (§7.4 completions, §7.5
+        generations), and the token usage its response reports."""
+        request = assembled.request
+        max_used = bool(request.max_tokens and result.output_tokens >= request.max_tokens)
+        if inp.feature == "code_generations":
+            text = post_process_generation(
+                result.text, inp.content_above_cursor, provider=inp.model_provider or ""
+            )
+        else:
+            text = post_process_completion(
+                result.text,
+                inp.content_above_cursor,
+                request.target.engine,
+                self.settings.excluded_post_processors,
+                suffix=inp.content_below_cursor,
+                lang=assembled.lang,
+                max_output_tokens_used=max_used,
+            )
+        usage = assembled.usage.model_copy(
+            update={
+                "input_tokens": result.input_tokens or assembled.usage.input_tokens,
+                "output_tokens": result.output_tokens,
+                "max_output_tokens_used": max_used,
+            }
+        )
+        return FinishedSuggestion(text=text, usage=usage)
 
     def assemble_suggestion(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
         language = detect_language(inp.file_name, inp.language_identifier)

@@ -19,11 +19,15 @@ from core.errors import (
     ModelUnavailable,
 )
 from core.types import (
+    AssembledPrompt,
     AssembledSuggestion,
     Chunk,
+    FinishedSuggestion,
+    Identity,
     ModelRequest,
     ModelResult,
     ModelTarget,
+    PromptCall,
     SuggestionInput,
 )
 from observability.metrics import GatewayMetrics
@@ -225,3 +229,17 @@ class InstrumentedAssembler:
             record.fields["code_suggestion_type"] = inp.feature
             record.fields["lang"] = assembled.lang
         return assembled
+
+    async def finish_suggestion(
+        self, inp: SuggestionInput, assembled: AssembledSuggestion, result: ModelResult
+    ) -> FinishedSuggestion:
+        finished: FinishedSuggestion = await self.inner.finish_suggestion(inp, assembled, result)
+        return finished
+
+    async def assemble_prompt(self, call: PromptCall, identity: Identity) -> AssembledPrompt:
+        assembled: AssembledPrompt = await self.inner.assemble_prompt(call, identity)
+        return assembled
+
+    async def directory_structure(self) -> dict[str, Any]:
+        structure: dict[str, Any] = await self.inner.directory_structure()
+        return structure

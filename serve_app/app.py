@@ -78,9 +78,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         else None
     )
     assembler = (
-        _deployment(PromptAssembler, "PromptAssembler").bind(
-            tuple(settings.feature_flags.excl_post_process)
-        )
+        _deployment(PromptAssembler, "PromptAssembler").bind(settings.prompt_assembler())
         if opts.prompt_assembler == "deployment"
         else None
     )

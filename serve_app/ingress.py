@@ -55,9 +55,7 @@ class Ingress:
             assembler=telemetry.instrument_assembler(
                 RemoteAssembler(assembler)
                 if assembler is not None
-                else LocalAssembler(
-                    PromptAssembler(tuple(settings.feature_flags.excl_post_process))
-                )
+                else LocalAssembler(PromptAssembler(settings.prompt_assembler()))
             ),
             backends=clients,
         )
