@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from core.errors import GatewayError, ModelError
 from core.settings import Config
 from core.types import (
+    AssembledPrompt,
     AssembledSuggestion,
     Chunk,
+    FinishedSuggestion,
     Identity,
     ModelRequest,
     ModelResult,
     ModelTarget,
+    PromptCall,
     SuggestionInput,
 )
 from deployments.handles import AssemblerClient, AuthClient, BackendClient
@@ -52,6 +56,18 @@ class Gateway:
 
     async def assemble(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
         return await self.assembler.assemble_suggestion(inp, target)
+
+    async def finish(
+        self, inp: SuggestionInput, assembled: AssembledSuggestion, result: ModelResult
+    ) -> FinishedSuggestion:
+        """Post-process a non-streamed suggestion (in the PromptAssembler, wherever it runs)."""
+        return await self.assembler.finish_suggestion(inp, assembled, result)
+
+    async def assemble_prompt(self, call: PromptCall, identity: Identity) -> AssembledPrompt:
+        return await self.assembler.assemble_prompt(call, identity)
+
+    async def prompt_directory(self) -> dict[str, Any]:
+        return await self.assembler.directory_structure()
 
     def _backend(self, request: ModelRequest) -> BackendClient:
         try:

@@ -1,31 +1,22 @@
-"""The code-suggestion flow shared by v2, v3 and v4: route, assemble, generate, post-process."""
+"""The code-suggestion flow shared by v2, v3 and v4: route, assemble, generate, post-process.
+
+The PromptAssembler builds the prompt and post-processes a non-streamed answer; a stream's
+markdown fences are stripped here, piece by piece, as they pass through."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from core.errors import GatewayError
-from core.types import AssembledSuggestion, SuggestionInput, TokenUsage
-from deployments.suggestions.post_processing import (
-    FenceStripper,
-    post_process_completion,
-    post_process_generation,
-)
+from core.types import AssembledSuggestion, FinishedSuggestion, SuggestionInput
+from deployments.suggestions.post_processing import FenceStripper
 from observability.record import current
 from observability.timing import Stopwatch
 from routing.selection import ModelSelection
 from serve_app.gateway import Gateway
 
 logger = logging.getLogger("aigw.suggestions")
-
-
-@dataclass(slots=True)
-class Suggestion:
-    text: str
-    assembled: AssembledSuggestion
-    usage: TokenUsage
 
 
 async def prepare(
@@ -42,34 +33,10 @@ async def prepare(
 
 async def complete(
     gateway: Gateway, inp: SuggestionInput, assembled: AssembledSuggestion
-) -> Suggestion:
-    request = assembled.request
-    result = await gateway.generate(request)
-    engine = request.target.engine
-    max_used = bool(request.max_tokens and result.output_tokens >= request.max_tokens)
+) -> FinishedSuggestion:
+    result = await gateway.generate(assembled.request)
     with Stopwatch(current(), "post"):
-        if inp.feature == "code_generations":
-            text = post_process_generation(
-                result.text, inp.content_above_cursor, provider=inp.model_provider or ""
-            )
-        else:
-            text = post_process_completion(
-                result.text,
-                inp.content_above_cursor,
-                engine,
-                gateway.settings.feature_flags.excl_post_process,
-                suffix=inp.content_below_cursor,
-                lang=assembled.lang,
-                max_output_tokens_used=max_used,
-            )
-    usage = assembled.usage.model_copy(
-        update={
-            "input_tokens": result.input_tokens or assembled.usage.input_tokens,
-            "output_tokens": result.output_tokens,
-            "max_output_tokens_used": max_used,
-        }
-    )
-    return Suggestion(text=text, assembled=assembled, usage=usage)
+        return await gateway.finish(inp, assembled, result)
 
 
 async def stream_text(

@@ -18,7 +18,6 @@ from serve_app.api.routes import (
     proxy,
     user_access_token,
 )
-from serve_app.chat.prompts import shared_registry
 from serve_app.gateway import Gateway
 
 
@@ -42,7 +41,6 @@ def create_app(
     for router in (monitoring.router, code_v2.router, code_v3.router, proxy.router):
         app.include_router(router)
     app.include_router(user_access_token.router)
-    app.state.prompts = shared_registry()  # loaded once per replica; a bad file fails start
     app.include_router(chat.router)
     app.include_router(prompts.router)
     install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)

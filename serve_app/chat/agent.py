@@ -19,7 +19,7 @@ from core.errors import (
 )
 from core.types import Identity, Message, ModelRequest, ToolCall
 from deployments.chat import react
-from deployments.prompts import PromptRegistry
+from deployments.registry_prompts import today
 from deployments.tool_calls import ToolCallAssembler
 from serve_app.api.schemas.chat import AgentMessage, AgentRequest
 from serve_app.chat import prompts
@@ -89,23 +89,27 @@ def template_inputs(body: AgentRequest) -> dict[str, Any]:
         "page_context": question.context if question else None,
         "agent_scratchpad": scratchpad(body),
         "unavailable_resources": list(body.unavailable_resources or ()),
-        "current_date": prompts.today(),
+        "current_date": today(),
     }
 
 
-def prepare(
-    gateway: Gateway,
-    registry: PromptRegistry,
-    identity: Identity,
-    body: AgentRequest,
-    correlation_id: str = "",
+async def prepare(
+    gateway: Gateway, identity: Identity, body: AgentRequest, correlation_id: str = ""
 ) -> ModelRequest:
     check_request(body, identity)
-    target = prompts.target_for(gateway, REACT_PROMPT, body.model_metadata)
-    families = prompts.families_for(target, body.model_metadata)
-    prompt = prompts.load(registry, REACT_PROMPT, None, families, identity, UNAUTHORIZED_CHAT)
-    messages = prompt.render(template_inputs(body))
-    return prompts.model_request(gateway, prompt, target, messages, True, correlation_id)
+    assembled = await prompts.prepare(
+        gateway,
+        identity,
+        REACT_PROMPT,
+        version=None,
+        inputs=template_inputs(body),
+        metadata=body.model_metadata,
+        stream=True,
+        correlation_id=correlation_id,
+        unauthorized=UNAUTHORIZED_CHAT,
+        endpoint_of_its_own=True,
+    )
+    return assembled.request
 
 
 def retryable(exc: BaseException) -> bool:

@@ -50,7 +50,7 @@ def make_client(settings: dict[str, Any] | None = None, backend: Any = None) -> 
         settings=config,
         catalogue=load_catalogue(),
         auth=AuthService(config.auth_service()),
-        assembler=LocalAssembler(PromptAssembler()),
+        assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": backend or MockBackend()},
     )
     return TestClient(create_app(gateway), raise_server_exceptions=False)

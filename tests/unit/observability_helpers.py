@@ -63,7 +63,9 @@ def observed(
         settings=config,
         catalogue=load_catalogue(),
         auth=AuthService(config.auth_service()),
-        assembler=telemetry.instrument_assembler(LocalAssembler(PromptAssembler())),
+        assembler=telemetry.instrument_assembler(
+            LocalAssembler(PromptAssembler(config.prompt_assembler()))
+        ),
         backends={"mock": telemetry.instrument_backend(backend or MockBackend())},
     )
     app = create_app(gateway, telemetry=telemetry)

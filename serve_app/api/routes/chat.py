@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from core.errors import ModelError
 from serve_app.api.context import gateway_of, require
-from serve_app.api.routes.prompts import registry_of
 from serve_app.api.schemas.chat import AgentRequest, ChatRequest
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
@@ -49,11 +48,5 @@ async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()])
     """One ReAct step of Duo Chat, as NDJSON events streamed while the model writes."""
     gateway = gateway_of(request)
     agent.check_duo_core(gateway, request.headers.get("x-gitlab-feature-enablement-type"))
-    call = agent.prepare(
-        gateway,
-        registry_of(request),
-        request.state.identity,
-        payload,
-        _correlation_id(request),
-    )
+    call = await agent.prepare(gateway, request.state.identity, payload, _correlation_id(request))
     return StreamingResponse(agent.events(gateway, call), media_type=agent.NDJSON)

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from core.errors import ModelError
 from core.types import ModelRequest
 from deployments.chat.errors import ModelStatusError
-from deployments.prompts import PromptRegistry
 from serve_app.api.context import gateway_of, identity_of
 from serve_app.api.framing import ndjson_line
 from serve_app.api.schemas.prompts import PromptRequest
@@ -23,20 +22,14 @@ from serve_app.suggestions import started
 router = APIRouter()
 
 
-def registry_of(request: Request) -> PromptRegistry:
-    registry: PromptRegistry = request.app.state.prompts
-    return registry
-
-
 def _model_error(exc: ModelError) -> Exception:
     """A provider error that carries an HTTP status is a 421 `"<code>: <reason>"`."""
     return ModelStatusError.of(exc.upstream_status) if exc.upstream_status else exc
 
 
-def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> prompts.PreparedCall:
-    return prompts.prepare(
+async def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> ModelRequest:
+    assembled = await prompts.prepare(
         gateway_of(request),
-        registry_of(request),
         identity_of(request),
         prompt_id,
         version=payload.prompt_version,
@@ -45,6 +38,7 @@ def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> prompt
         stream=payload.stream,
         correlation_id=getattr(request.state, "correlation_id", ""),
     )
+    return assembled.request
 
 
 async def _pieces(gateway: Gateway, call: ModelRequest, v2: bool) -> AsyncIterator[str]:
@@ -76,7 +70,7 @@ def _usage(call: ModelRequest, input_tokens: int, output_tokens: int) -> dict[st
 
 async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: bool) -> Any:
     gateway = gateway_of(request)
-    call = _prepare(request, prompt_id, payload).request
+    call = await _prepare(request, prompt_id, payload)
     if payload.stream:
         body = await started(_pieces(gateway, call, v2))
         return StreamingResponse(body, media_type="text/event-stream")
@@ -111,4 +105,4 @@ async def invoke_v2(
 async def directory_structure(request: Request) -> Any:
     """The loaded definitions as `{feature: {subfeature: {family: [versions]}}}` (chat,
     code_suggestions) or `{prompt_id: {family: [versions]}}` (every other prompt)."""
-    return JSONResponse(registry_of(request).directory_structure())
+    return JSONResponse(await gateway_of(request).prompt_directory())

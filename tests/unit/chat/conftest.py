@@ -45,7 +45,7 @@ def chat_client(
         settings=config,
         catalogue=load_catalogue(),
         auth=ScopedAuth(scopes),
-        assembler=LocalAssembler(PromptAssembler()),
+        assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": backend or MockBackend(), **(backends or {})},
     )
     return TestClient(create_app(gateway), raise_server_exceptions=False)

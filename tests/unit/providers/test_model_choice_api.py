@@ -38,7 +38,7 @@ def client(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, **settings: A
         settings=config,
         catalogue=load_catalogue(),
         auth=AuthService(config.auth_service()),
-        assembler=LocalAssembler(PromptAssembler()),
+        assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={
             "mock": MockBackend(),
             "openai_compat": OpenAICompatBackend(config.openai_compat_backend()),

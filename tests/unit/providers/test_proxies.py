@@ -53,7 +53,7 @@ def client(identity: Identity | None = None, **settings: Any) -> TestClient:
         settings=config,
         catalogue=load_catalogue(),
         auth=StubAuth(identity or Identity(bypass=True)),
-        assembler=LocalAssembler(PromptAssembler()),
+        assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": MockBackend()},
     )
     return TestClient(create_app(gateway), raise_server_exceptions=False)
