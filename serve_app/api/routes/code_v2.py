@@ -12,7 +12,7 @@ from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.coalesce import coalesced
-from serve_app.api.context import enabled_feature_flags, gateway_of, require
+from serve_app.api.context import enabled_feature_flags, gateway_of, require, settings_of
 from serve_app.api.schemas.code_v2 import (
     CompletionsRequest,
     GenerationsRequest,
@@ -81,7 +81,7 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
     model: dict[str, Any] = {"engine": target.engine, "name": target.name, "lang": assembled.lang}
     if feature == "code_completions":
         model["tokens_consumption_metadata"] = result.usage.model_dump()
-    model["region"] = gateway.settings.google_cloud_platform.location
+    model["region"] = settings_of(request).region
     return JSONResponse(
         {
             "id": "id",
@@ -108,6 +108,6 @@ async def completions(request: Request, payload: Annotated[CompletionsRequest, B
 @router.post("/v2/code/generations")
 async def generations(request: Request, payload: Annotated[GenerationsRequest, Body()]) -> Any:
     """Code generation; JSON, or raw text chunks when `stream` is true."""
-    service = gateway_of(request).settings.cloud_connector_service_name
+    service = settings_of(request).cloud_connector_service_name
     require(request, "generate_code", "Unauthorized to access code generations", (service,))
     return await respond(request, payload, "code_generations")

@@ -16,7 +16,13 @@ from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.coalesce import coalesced
-from serve_app.api.context import enabled_feature_flags, gateway_of, require, version_at_least
+from serve_app.api.context import (
+    enabled_feature_flags,
+    gateway_of,
+    require,
+    settings_of,
+    version_at_least,
+)
 from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
 from serve_app.api.schemas.code_v3 import (
     CodeContextComponent,
@@ -41,7 +47,7 @@ def to_input(request: Request, body: SuggestionsRequestV3) -> SuggestionInput:
     first = body.prompt_components[0]
     if isinstance(first, CodeContextComponent):
         raise UnprocessableError(FIRST_COMPONENT)
-    service = gateway_of(request).settings.cloud_connector_service_name
+    service = settings_of(request).cloud_connector_service_name
     payload = first.payload
     context: list[ContextSnippet] = []
     if version_at_least(
@@ -91,7 +97,7 @@ def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dic
         "model": model,
         "timestamp": int(time.time()),
         "enabled_feature_flags": enabled_feature_flags(request),
-        "region": gateway_of(request).settings.google_cloud_platform.location,
+        "region": settings_of(request).region,
     }
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from deployments.authn.minting import grant_for
-from serve_app.api.context import gateway_of, identity_of
+from serve_app.api.context import gateway_of, identity_of, settings_of
 
 router = APIRouter()
 
@@ -18,6 +18,7 @@ async def user_access_token(request: Request) -> JSONResponse:
     `complete_code` or holding a token this gateway minted itself."""
     gateway = gateway_of(request)
     headers = {name.lower(): value for name, value in request.headers.items()}
-    grant = grant_for(identity_of(request), headers, gateway.settings.cloud_connector_service_name)
+    service = settings_of(request).cloud_connector_service_name
+    grant = grant_for(identity_of(request), headers, service)
     minted = await gateway.auth.mint_user_token(grant)
     return JSONResponse({"token": minted.token, "expires_at": minted.expires_at})
