@@ -8,17 +8,15 @@ from starlette.middleware.cors import CORSMiddleware
 from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
 from observability.telemetry import Telemetry
+from serve_app.api.chat import serving as chat
+from serve_app.api.code_v2 import serving as code_v2
+from serve_app.api.code_v3 import serving as code_v3
 from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
-from serve_app.api.routes import (
-    chat,
-    code_v2,
-    code_v3,
-    monitoring,
-    prompts,
-    user_access_token,
-)
-from serve_app.api.routes import proxy as proxies
+from serve_app.api.monitoring import serving as monitoring
+from serve_app.api.prompts import serving as prompts
+from serve_app.api.proxy import serving as proxies
+from serve_app.api.user_access_token import serving as user_access_token
 from serve_app.chat.prompts import shared_registry
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy

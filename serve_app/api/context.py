@@ -10,6 +10,7 @@ from fastapi import Request
 from core.errors import AuthorizationError
 from core.settings import ApiSettings
 from core.types import Identity
+from deployments.prompts import PromptRegistry
 from observability import record as request_record
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -29,6 +30,11 @@ def settings_of(request: Request) -> ApiSettings:
 def proxy_of(request: Request) -> ProviderProxy:
     proxy: ProviderProxy = request.app.state.proxy
     return proxy
+
+
+def registry_of(request: Request) -> PromptRegistry:
+    registry: PromptRegistry = request.app.state.prompts
+    return registry
 
 
 def identity_of(request: Request) -> Identity:

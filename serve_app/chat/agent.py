@@ -21,7 +21,7 @@ from core.types import Identity, Message, ModelRequest, ToolCall
 from deployments.chat import react
 from deployments.prompts import PromptRegistry
 from deployments.tool_calls import ToolCallAssembler
-from serve_app.api.schemas.chat import AgentMessage, AgentRequest
+from serve_app.api.chat.protocol import AgentMessage, AgentRequest
 from serve_app.chat import prompts
 from serve_app.gateway import Gateway
 

@@ -17,7 +17,7 @@ from core.errors import (
 from core.types import Message, ModelRequest, ModelTarget
 from deployments.chat.errors import BadGatewayError, GatewayTimeoutError
 from routing.selection import ModelSelection
-from serve_app.api.schemas.chat import (
+from serve_app.api.chat.protocol import (
     MESSAGES_MAX_TOKENS,
     ChatParams,
     PromptPayload,

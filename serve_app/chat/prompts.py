@@ -14,7 +14,7 @@ from core.types import Identity, Message, ModelRequest, ModelTarget
 from deployments.prompts import BadVersionConstraintError, Prompt, PromptRegistry
 from observability import record as request_record
 from routing.mock_targets import registry_mock_target
-from serve_app.api.schemas.common import ModelMetadata
+from serve_app.api.common import ModelMetadata
 from serve_app.gateway import Gateway
 
 # Prompts served by their own endpoint (the ReAct agent step), never by `/v1|v2/prompts`.

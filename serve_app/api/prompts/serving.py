@@ -12,20 +12,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from core.errors import ModelError
 from core.types import ModelRequest
 from deployments.chat.errors import ModelStatusError
-from deployments.prompts import PromptRegistry
-from serve_app.api.context import gateway_of, identity_of
+from serve_app.api.context import gateway_of, identity_of, registry_of
 from serve_app.api.framing import ndjson_line
-from serve_app.api.schemas.prompts import PromptRequest
+from serve_app.api.prompts.protocol import PromptRequest
 from serve_app.chat import prompts
 from serve_app.gateway import Gateway
 from serve_app.suggestions import started
 
 router = APIRouter()
-
-
-def registry_of(request: Request) -> PromptRegistry:
-    registry: PromptRegistry = request.app.state.prompts
-    return registry
 
 
 def _model_error(exc: ModelError) -> Exception:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from serve_app.api.schemas.common import (
+from serve_app.api.common import (
     Code,
     Lenient,
     LongPrompt,
@@ -78,6 +78,10 @@ Component = Annotated[
 ]
 
 
-class SuggestionsRequestV3(Lenient):
+class CodeSuggestionsRequest(Lenient):
+    """The body of API v3 `/v3/code/completions` and v4 `/v4/code/suggestions`: the first
+    prompt component says what to do. (Not to be confused with v2's `prompt_version: 3`,
+    `code_v2.protocol.PromptVersion3Request`.)"""
+
     prompt_components: Annotated[list[Component], Field(min_length=1, max_length=100)]
     model_metadata: ModelMetadata | None = None  # self-hosted / model selection (API.md §6.1)

@@ -16,6 +16,14 @@ from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.coalesce import coalesced
+from serve_app.api.code_v3.protocol import (
+    CodeContextComponent,
+    CodeSuggestionsRequest,
+    CompletionComponent,
+    CompletionPayload,
+    GenerationComponent,
+    GenerationPayload,
+)
 from serve_app.api.context import (
     enabled_feature_flags,
     gateway_of,
@@ -24,14 +32,6 @@ from serve_app.api.context import (
     version_at_least,
 )
 from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
-from serve_app.api.schemas.code_v3 import (
-    CodeContextComponent,
-    CompletionComponent,
-    CompletionPayload,
-    GenerationComponent,
-    GenerationPayload,
-    SuggestionsRequestV3,
-)
 
 logger = logging.getLogger("aigw.code")
 router = APIRouter()
@@ -43,7 +43,7 @@ FIRST_COMPONENT = (
 )
 
 
-def to_input(request: Request, body: SuggestionsRequestV3) -> SuggestionInput:
+def to_input(request: Request, body: CodeSuggestionsRequest) -> SuggestionInput:
     first = body.prompt_components[0]
     if isinstance(first, CodeContextComponent):
         raise UnprocessableError(FIRST_COMPONENT)
@@ -101,7 +101,7 @@ def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dic
     }
 
 
-def selection_of(body: SuggestionsRequestV3, catalogue: Catalogue) -> ModelSelection:
+def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSelection:
     """`model_metadata` when the body has one (API.md §1.4), else the server's default: the
     editor payload only picks a generation's model by provider, or names a GitLab model
     (in `catalogue`) outright. Any other provider/name pair is ignored, never a 422: editors send
@@ -120,7 +120,7 @@ def selection_of(body: SuggestionsRequestV3, catalogue: Catalogue) -> ModelSelec
     return ModelSelection(provider=payload.model_provider, name=name)
 
 
-async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> Any:
+async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> Any:
     gateway = gateway_of(request)
     inp = to_input(request, body)
     selection = selection_of(body, gateway.chooser.catalogue)
@@ -168,12 +168,12 @@ async def _sse(
 
 
 @router.post("/v3/code/completions")
-async def v3_completions(request: Request, body: SuggestionsRequestV3) -> Any:
+async def v3_completions(request: Request, body: CodeSuggestionsRequest) -> Any:
     """Completion or generation by the first prompt component; raw text stream when asked."""
     return await _answer(request, body, sse=False)
 
 
 @router.post("/v4/code/suggestions")
-async def v4_suggestions(request: Request, body: SuggestionsRequestV3) -> Any:
+async def v4_suggestions(request: Request, body: CodeSuggestionsRequest) -> Any:
     """Same as v3, but a stream is real SSE: stream_start, content_chunk..., stream_end."""
     return await _answer(request, body, sse=True)

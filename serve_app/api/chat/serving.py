@@ -8,9 +8,8 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from core.errors import ModelError
-from serve_app.api.context import gateway_of, require
-from serve_app.api.routes.prompts import registry_of
-from serve_app.api.schemas.chat import AgentRequest, ChatRequest
+from serve_app.api.chat.protocol import AgentRequest, ChatRequest
+from serve_app.api.context import gateway_of, registry_of, require
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from serve_app.api.schemas.common import Lenient, LongPrompt, Messages, ModelMetadata, Str255
+from serve_app.api.common import Lenient, LongPrompt, Messages, ModelMetadata, Str255
 
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 Stop = Annotated[str, StringConstraints(min_length=1, max_length=225)]

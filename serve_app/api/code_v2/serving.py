@@ -12,12 +12,12 @@ from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api.coalesce import coalesced
-from serve_app.api.context import enabled_feature_flags, gateway_of, require, settings_of
-from serve_app.api.schemas.code_v2 import (
+from serve_app.api.code_v2.protocol import (
     CompletionsRequest,
     GenerationsRequest,
     SuggestionsRequestBase,
 )
+from serve_app.api.context import enabled_feature_flags, gateway_of, require, settings_of
 
 router = APIRouter()
 

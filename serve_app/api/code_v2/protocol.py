@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, StringConstraints, Tag
 
-from serve_app.api.schemas.common import (
+from serve_app.api.common import (
     Code,
     Lenient,
     LongPrompt,
@@ -61,21 +61,30 @@ class SuggestionsRequestBase(Lenient):
     model_metadata: ModelMetadata | None = None
 
 
-class SuggestionsRequestV1(SuggestionsRequestBase):
+class PromptVersion1Request(SuggestionsRequestBase):
+    """`prompt_version: 1`: the gateway builds the prompt."""
+
     prompt_version: Literal[1] = 1
 
 
-class CompletionsRequestV2(SuggestionsRequestBase):
+class PromptVersion2CompletionsRequest(SuggestionsRequestBase):
+    """`prompt_version: 2` completion: the caller may send its own prompt string."""
+
     prompt_version: Literal[2]
     prompt: LongPrompt | None = None
 
 
-class GenerationsRequestV2(SuggestionsRequestBase):
+class PromptVersion2GenerationsRequest(SuggestionsRequestBase):
+    """`prompt_version: 2` generation: the caller sends its own prompt string."""
+
     prompt_version: Literal[2]
     prompt: LongPrompt
 
 
-class SuggestionsRequestV3(SuggestionsRequestBase):
+class PromptVersion3Request(SuggestionsRequestBase):
+    """`prompt_version: 3`: the caller's prompt is a message list, used as is. (Not to be
+    confused with API v3, `code_v3.protocol.CodeSuggestionsRequest`.)"""
+
     prompt_version: Literal[3]
     prompt: Messages
 
@@ -92,14 +101,14 @@ def _prompt_version(value: Any) -> int | None:
 
 
 CompletionsRequest = Annotated[
-    Annotated[SuggestionsRequestV1, Tag(1)]
-    | Annotated[CompletionsRequestV2, Tag(2)]
-    | Annotated[SuggestionsRequestV3, Tag(3)],
+    Annotated[PromptVersion1Request, Tag(1)]
+    | Annotated[PromptVersion2CompletionsRequest, Tag(2)]
+    | Annotated[PromptVersion3Request, Tag(3)],
     Discriminator(_prompt_version),
 ]
 GenerationsRequest = Annotated[
-    Annotated[SuggestionsRequestV1, Tag(1)]
-    | Annotated[GenerationsRequestV2, Tag(2)]
-    | Annotated[SuggestionsRequestV3, Tag(3)],
+    Annotated[PromptVersion1Request, Tag(1)]
+    | Annotated[PromptVersion2GenerationsRequest, Tag(2)]
+    | Annotated[PromptVersion3Request, Tag(3)],
     Discriminator(_prompt_version),
 ]

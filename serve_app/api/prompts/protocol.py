@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from serve_app.api.schemas.common import Lenient, ModelMetadata
+from serve_app.api.common import Lenient, ModelMetadata
 
 
 class PromptRequest(Lenient):
