@@ -42,6 +42,11 @@ def identity_of(request: Request) -> Identity:
     return identity
 
 
+def correlation_id_of(request: Request) -> str:
+    """`X-Request-ID`, echoed or minted by the middleware."""
+    return str(getattr(request.state, "correlation_id", ""))
+
+
 def require(
     request: Request, unit_primitive: str, message: str, disallowed_issuers: Sequence[str] = ()
 ) -> Identity:

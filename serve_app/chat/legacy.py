@@ -3,7 +3,6 @@ a string to the text-completion model, a message list to the chat model."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -96,17 +95,6 @@ def upstream_error(exc: ModelError) -> GatewayError:
     if exc.upstream_status:
         return BadGatewayError(STATUS_ERROR)
     return BadGatewayError(CONNECTION_ERROR)
-
-
-def response_body(payload: PromptPayload, request: ModelRequest, text: str) -> dict[str, Any]:
-    return {
-        "response": text,
-        "metadata": {
-            "provider": payload.provider or "anthropic",
-            "model": request.target.name,
-            "timestamp": int(time.time()),
-        },
-    }
 
 
 async def text_stream(gateway: Gateway, request: ModelRequest) -> AsyncIterator[str]:

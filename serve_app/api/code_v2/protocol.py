@@ -1,12 +1,15 @@
-"""`/v2/completions`, `/v2/code/completions`, `/v2/code/generations` (API.md §1.3)."""
+"""Requests and responses of `/v2/completions`, `/v2/code/completions`,
+`/v2/code/generations` (API.md §1.3)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, StringConstraints, Tag
+from pydantic import BaseModel, Discriminator, Field, StringConstraints, Tag
 
+from core.types import TokenUsage
 from serve_app.api.common import (
+    Choice,
     Code,
     Lenient,
     LongPrompt,
@@ -18,6 +21,7 @@ from serve_app.api.common import (
     Str50,
     Str255,
     Str1024,
+    absent_when_none,
 )
 
 
@@ -112,3 +116,30 @@ GenerationsRequest = Annotated[
     | Annotated[PromptVersion3Request, Tag(3)],
     Discriminator(_prompt_version),
 ]
+
+
+class SuggestionsModelDetails(BaseModel):
+    """`model` of a v2 answer: which model wrote it, for which language, from which region."""
+
+    engine: str
+    name: str
+    lang: str
+    tokens_consumption_metadata: TokenUsage | None = absent_when_none()  # completions only
+    region: str
+
+
+class SuggestionsMetadata(BaseModel):
+    enabled_feature_flags: list[str]
+
+
+class SuggestionsResponse(BaseModel):
+    """`SuggestionsResponse` (API.md §1.3): `id` is the literal `"id"`, `experiments` is always
+    empty (LATEST), `created` the Unix time of the answer."""
+
+    id: Literal["id"] = "id"
+    model: SuggestionsModelDetails
+    experiments: list[Any] = Field(default_factory=list)
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    choices: list[Choice]
+    metadata: SuggestionsMetadata

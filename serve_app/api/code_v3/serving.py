@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from core.errors import GatewayError, UnprocessableError
 from core.types import ContextSnippet, Message, SuggestionInput
@@ -20,10 +20,15 @@ from serve_app.api.code_v3.protocol import (
     CodeContextComponent,
     CodeSuggestionsRequest,
     CompletionComponent,
+    CompletionMetadata,
+    CompletionModelDetails,
     CompletionPayload,
+    CompletionResponse,
     GenerationComponent,
     GenerationPayload,
+    StreamStart,
 )
+from serve_app.api.common import choices_of
 from serve_app.api.context import (
     enabled_feature_flags,
     gateway_of,
@@ -31,7 +36,13 @@ from serve_app.api.context import (
     settings_of,
     version_at_least,
 )
-from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
+from serve_app.api.framing import (
+    SSE_HEADERS,
+    ModelJSONResponse,
+    content_chunk,
+    documented,
+    sse_event,
+)
 
 logger = logging.getLogger("aigw.code")
 router = APIRouter()
@@ -89,16 +100,13 @@ def to_input(request: Request, body: CodeSuggestionsRequest) -> SuggestionInput:
     )
 
 
-def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dict[str, Any]:
-    model: dict[str, Any] = {"engine": engine, "name": name}
-    if lang is not None:
-        model["lang"] = lang
-    return {
-        "model": model,
-        "timestamp": int(time.time()),
-        "enabled_feature_flags": enabled_feature_flags(request),
-        "region": settings_of(request).region,
-    }
+def _metadata(request: Request, engine: str, name: str, lang: str | None) -> CompletionMetadata:
+    return CompletionMetadata(
+        model=CompletionModelDetails(engine=engine, name=name, lang=lang),
+        timestamp=int(time.time()),
+        enabled_feature_flags=enabled_feature_flags(request),
+        region=settings_of(request).region,
+    )
 
 
 def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSelection:
@@ -120,7 +128,7 @@ def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSel
     return ModelSelection(provider=payload.model_provider, name=name)
 
 
-async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> Any:
+async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> Response:
     gateway = gateway_of(request)
     inp = to_input(request, body)
     selection = selection_of(body, gateway.chooser.catalogue)
@@ -133,7 +141,7 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
         if not sse:
             raw = suggestions.raw_text(pieces, request.state.correlation_id)
             return StreamingResponse(coalesced(raw), media_type="text/event-stream")
-        start = _metadata(request, target.engine, target.name, None)
+        start = StreamStart(metadata=_metadata(request, target.engine, target.name, None))
         return StreamingResponse(
             coalesced(_sse(pieces, start, request.state.correlation_id)),
             media_type="text/event-stream",
@@ -141,21 +149,15 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
         )
     result = await suggestions.complete(gateway, inp, assembled)
     metadata = _metadata(request, target.engine, target.name, assembled.lang)
-    return JSONResponse(
-        {
-            "choices": [{"text": result.text, "index": 0, "finish_reason": "length"}]
-            if result.text
-            else [],
-            "model": metadata["model"],
-            "metadata": metadata,
-        }
+    return ModelJSONResponse(
+        CompletionResponse(choices=choices_of(result.text), model=metadata.model, metadata=metadata)
     )
 
 
 async def _sse(
-    pieces: AsyncIterator[str], start: dict[str, Any], correlation_id: str
+    pieces: AsyncIterator[str], start: StreamStart, correlation_id: str
 ) -> AsyncIterator[str]:
-    yield sse_event("stream_start", {"metadata": start})
+    yield sse_event("stream_start", start)
     try:
         async for piece in pieces:
             yield content_chunk(piece)
@@ -167,13 +169,13 @@ async def _sse(
     yield sse_event("stream_end", None)
 
 
-@router.post("/v3/code/completions")
-async def v3_completions(request: Request, body: CodeSuggestionsRequest) -> Any:
+@router.post("/v3/code/completions", responses=documented(CompletionResponse))
+async def v3_completions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Completion or generation by the first prompt component; raw text stream when asked."""
     return await _answer(request, body, sse=False)
 
 
-@router.post("/v4/code/suggestions")
-async def v4_suggestions(request: Request, body: CodeSuggestionsRequest) -> Any:
+@router.post("/v4/code/suggestions", responses=documented(CompletionResponse))
+async def v4_suggestions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Same as v3, but a stream is real SSE: stream_start, content_chunk..., stream_end."""
     return await _answer(request, body, sse=True)
