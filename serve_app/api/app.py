@@ -8,10 +8,10 @@ from starlette.middleware.cors import CORSMiddleware
 from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
 from observability.telemetry import Telemetry
+from serve_app.api import error_policy
 from serve_app.api.chat import serving as chat
 from serve_app.api.code_v2 import serving as code_v2
 from serve_app.api.code_v3 import serving as code_v3
-from serve_app.api.errors import install_error_handlers
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
 from serve_app.api.monitoring import serving as monitoring
 from serve_app.api.prompts import serving as prompts
@@ -52,7 +52,7 @@ def create_app(
     app.state.prompts = shared_registry()  # loaded once per replica; a bad file fails start
     app.include_router(chat.router)
     app.include_router(prompts.router)
-    install_error_handlers(app, verbose_validation=settings.verbose_validation_errors)
+    error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
     skip = AUTH_SKIP | {url for url in docs if url}
     # Starlette wraps in reverse order: observability, context, CORS, then auth.

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
+from serve_app.api import error_policy
 from serve_app.api.chat.protocol import AgentRequest, ChatMetadata, ChatRequest, ChatResponse
 from serve_app.api.context import correlation_id_of, gateway_of, registry_of, require
 from serve_app.api.framing import ModelJSONResponse, documented
@@ -37,7 +38,7 @@ async def chat_v1(
     try:
         result = await gateway.generate(call)
     except ModelError as exc:
-        raise legacy.upstream_error(exc) from None
+        raise error_policy.legacy_chat_error(exc) from None
     metadata = ChatMetadata(
         provider=component.payload.provider or "anthropic",
         model=call.target.name,

@@ -11,6 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
+from serve_app.api import error_policy
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v2.protocol import (
     CompletionsRequest,
@@ -21,7 +22,13 @@ from serve_app.api.code_v2.protocol import (
     SuggestionsResponse,
 )
 from serve_app.api.common import choices_of
-from serve_app.api.context import enabled_feature_flags, gateway_of, require, settings_of
+from serve_app.api.context import (
+    correlation_id_of,
+    enabled_feature_flags,
+    gateway_of,
+    require,
+    settings_of,
+)
 from serve_app.api.framing import ModelJSONResponse, documented
 
 router = APIRouter()
@@ -79,7 +86,7 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
         require(request, assembled.unit_primitive, UNAUTHORIZED[feature])
     if inp.stream:
         body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
-        body = suggestions.raw_text(body, request.state.correlation_id)
+        body = error_policy.raw_text(body, correlation_id_of(request))
         return StreamingResponse(coalesced(body), media_type="text/event-stream")
     result = await suggestions.complete(gateway, inp, assembled)
     target = assembled.request.target

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +14,7 @@ from core.types import ContextSnippet, Message, SuggestionInput
 from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions
+from serve_app.api import error_policy
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v3.protocol import (
     CodeContextComponent,
@@ -30,6 +30,7 @@ from serve_app.api.code_v3.protocol import (
 )
 from serve_app.api.common import choices_of
 from serve_app.api.context import (
+    correlation_id_of,
     enabled_feature_flags,
     gateway_of,
     require,
@@ -44,7 +45,6 @@ from serve_app.api.framing import (
     sse_event,
 )
 
-logger = logging.getLogger("aigw.code")
 router = APIRouter()
 
 ADVANCED_CONTEXT_LSP = (7, 17, 1)
@@ -139,11 +139,11 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
     if inp.stream:
         pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
         if not sse:
-            raw = suggestions.raw_text(pieces, request.state.correlation_id)
+            raw = error_policy.raw_text(pieces, correlation_id_of(request))
             return StreamingResponse(coalesced(raw), media_type="text/event-stream")
         start = StreamStart(metadata=_metadata(request, target.engine, target.name, None))
         return StreamingResponse(
-            coalesced(_sse(pieces, start, request.state.correlation_id)),
+            coalesced(_sse(pieces, start, correlation_id_of(request))),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
@@ -162,9 +162,7 @@ async def _sse(
         async for piece in pieces:
             yield content_chunk(piece)
     except GatewayError as exc:
-        # A stream that breaks is never reported as a clean finish.
-        logger.error("stream failed: %s", exc.message, extra={"correlation_id": correlation_id})
-        yield sse_event("error", {"message": "Inference failed", "retryable": True})
+        yield error_policy.sse_error_frame(exc, correlation_id)
         return
     yield sse_event("stream_end", None)
 

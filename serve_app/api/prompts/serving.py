@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
 from core.types import ModelRequest
-from deployments.chat.errors import ModelStatusError
+from serve_app.api import error_policy
 from serve_app.api.context import correlation_id_of, gateway_of, identity_of, registry_of
 from serve_app.api.framing import ModelJSONResponse, documented, ndjson_line
 from serve_app.api.prompts.protocol import (
@@ -26,11 +26,6 @@ from serve_app.gateway import Gateway
 from serve_app.suggestions import started
 
 router = APIRouter()
-
-
-def _model_error(exc: ModelError) -> Exception:
-    """A provider error that carries an HTTP status is a 421 `"<code>: <reason>"`."""
-    return ModelStatusError.of(exc.upstream_status) if exc.upstream_status else exc
 
 
 def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> prompts.PreparedCall:
@@ -62,7 +57,7 @@ async def _pieces(gateway: Gateway, call: ModelRequest, v2: bool) -> AsyncIterat
         if usage:
             yield ndjson_line(PromptResponse(content="", usage=usage))
     except ModelError as exc:
-        raise _model_error(exc) from None
+        raise error_policy.prompts_error(exc) from None
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
 
@@ -86,7 +81,7 @@ async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: 
     try:
         result = await gateway.generate(call)
     except ModelError as exc:
-        raise _model_error(exc) from None
+        raise error_policy.prompts_error(exc) from None
     if not v2:
         return ModelJSONResponse(PromptTextResponse(result.text))
     usage = _usage(call, result.input_tokens, result.output_tokens)
