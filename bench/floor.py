@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 # At module level: FastAPI resolves the route's (string) annotations in this module's globals.
-from serve_app.api.schemas.code_v2 import CompletionsRequest
+from serve_app.api.code_v2.protocol import CompletionsRequest
 
 CANNED = b'{"choices":[{"text":"canned","index":0,"finish_reason":"length"}]}'
 MAX_ONGOING = 1000

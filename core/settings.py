@@ -161,6 +161,19 @@ class AuthServiceSettings(BaseModel):
 class PromptAssemblerSettings(BaseModel):
     excluded_post_processors: list[str] = Field(default_factory=list)  # by step name (§7.4)
     duo_chat: DuoChatSettings = Field(default_factory=DuoChatSettings)  # `chat/*` prompts
+class ApiSettings(BaseModel):
+    """The HTTP layer's slice (`serve_app/api`), built once by `Config.api()` and handed to
+    `create_app`: what handlers report, check or switch on, and nothing else of the Config."""
+
+    region: str  # `AIGW_GOOGLE_CLOUD_PLATFORM__LOCATION`, the `region` of code suggestions
+    cloud_connector_service_name: str  # issuer of the tokens this gateway mints (API.md §2.3)
+    disallowed_flags: dict[str, list[str]]  # realm -> flags never echoed as enabled
+    proxy_endpoints: ProxyEndpointSettings  # the proxies' allowlists (API.md §1.9)
+    mock_model_responses: bool  # the proxies answer `{"response": "mocked"}`
+    docs_url: str | None
+    openapi_url: str | None
+    redoc_url: str | None
+    verbose_validation_errors: bool  # `AIGW_LOGGING__ENABLE_REQUEST_LOGGING`: 422 says why
 
 
 class Config(BaseSettings):
@@ -270,4 +283,18 @@ class Config(BaseSettings):
         return PromptAssemblerSettings(
             excluded_post_processors=self.feature_flags.excl_post_process,
             duo_chat=self.duo_chat,
+        )
+
+    def api(self) -> ApiSettings:
+        """The slice `serve_app/api` reads (`create_app`)."""
+        return ApiSettings(
+            region=self.google_cloud_platform.location,
+            cloud_connector_service_name=self.cloud_connector_service_name,
+            disallowed_flags=self.feature_flags.disallowed_flags,
+            proxy_endpoints=self.proxy_endpoints.model_copy(),
+            mock_model_responses=self.mock_model_responses,
+            docs_url=self.fastapi.docs_url,
+            openapi_url=self.fastapi.openapi_url,
+            redoc_url=self.fastapi.redoc_url,
+            verbose_validation_errors=self.logging.enable_request_logging,
         )

@@ -19,6 +19,7 @@ from routing.catalogue import load_catalogue
 from routing.custom_models import with_custom_models
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 
 
 class Ingress:
@@ -59,9 +60,17 @@ class Ingress:
             ),
             backends=clients,
         )
+        self.api_settings = settings.api()
+        self.proxy = ProviderProxy(settings)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        app = create_app(self.gateway, under_serve=True, telemetry=self.telemetry)
+        app = create_app(
+            self.gateway,
+            self.api_settings,
+            self.proxy,
+            telemetry=self.telemetry,
+            under_serve=True,
+        )
         # Everything loaded so far (Ray, FastAPI, the registry, the tokenizer) lives as long as
         # the replica: keep it out of the cyclic collector's scans, which otherwise walk the
         # whole heap on every full collection of a busy replica.

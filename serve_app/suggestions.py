@@ -5,18 +5,14 @@ markdown fences are stripped here, piece by piece, as they pass through."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
-from core.errors import GatewayError
 from core.types import AssembledSuggestion, FinishedSuggestion, SuggestionInput
 from deployments.suggestions.post_processing import FenceStripper
 from observability.record import current
 from observability.timing import Stopwatch
 from routing.selection import ModelSelection
 from serve_app.gateway import Gateway
-
-logger = logging.getLogger("aigw.suggestions")
 
 
 async def prepare(
@@ -80,16 +76,3 @@ async def started(stream: AsyncIterator[str]) -> AsyncIterator[str]:
             await iterator.aclose()  # type: ignore[attr-defined]
 
     return replay()
-
-
-async def raw_text(pieces: AsyncIterator[str], correlation_id: str) -> AsyncIterator[str]:
-    """A raw-text stream (v2, v3): a failure mid-way is logged, then aborts the response, so
-    the client sees a broken body rather than a clean end (there is no error frame to send)."""
-    try:
-        async for piece in pieces:
-            yield piece
-    except GatewayError as exc:
-        logger.error(
-            "stream failed mid-way: %s", exc.message, extra={"correlation_id": correlation_id}
-        )
-        raise

@@ -5,47 +5,54 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
 from observability.telemetry import Telemetry
-from serve_app.api.errors import install_error_handlers
+from serve_app.api import error_policy
+from serve_app.api.chat import serving as chat
+from serve_app.api.code_v2 import serving as code_v2
+from serve_app.api.code_v3 import serving as code_v3
 from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
-from serve_app.api.routes import (
-    chat,
-    code_v2,
-    code_v3,
-    monitoring,
-    prompts,
-    proxy,
-    user_access_token,
-)
+from serve_app.api.monitoring import serving as monitoring
+from serve_app.api.prompts import serving as prompts
+from serve_app.api.proxy import serving as proxies
+from serve_app.api.user_access_token import serving as user_access_token
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 
 
 def create_app(
-    gateway: Gateway, *, under_serve: bool = False, telemetry: Telemetry | None = None
+    gateway: Gateway,
+    settings: ApiSettings,
+    proxy: ProviderProxy,
+    *,
+    telemetry: Telemetry,
+    under_serve: bool = False,
 ) -> FastAPI:
-    settings = gateway.settings
-    telemetry = telemetry or Telemetry.in_memory(settings)
-    docs = settings.fastapi
+    """The contract's routes over `gateway`. Everything a handler reads comes in here, built
+    once by the caller: `settings` (`Config.api()`), the proxies' `proxy`, `telemetry`."""
+    docs = (settings.docs_url, settings.openapi_url, settings.redoc_url)
     app = FastAPI(
         title="aigw-serve",
         description="GitLab-compatible AI gateway on Ray Serve",
-        docs_url=docs.docs_url,
-        openapi_url=docs.openapi_url,
-        redoc_url=docs.redoc_url,
+        docs_url=settings.docs_url,
+        openapi_url=settings.openapi_url,
+        redoc_url=settings.redoc_url,
         # Upstream's FastAPI reads a JSON body whatever its Content-Type says; 0.165 would not.
         strict_content_type=False,
     )
     app.state.gateway = gateway
+    app.state.api_settings = settings
+    app.state.proxy = proxy
     app.state.telemetry = telemetry
-    for router in (monitoring.router, code_v2.router, code_v3.router, proxy.router):
+    for router in (monitoring.router, code_v2.router, code_v3.router, proxies.router):
         app.include_router(router)
     app.include_router(user_access_token.router)
     app.include_router(chat.router)
     app.include_router(prompts.router)
-    install_error_handlers(app, verbose_validation=settings.logging.enable_request_logging)
+    error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
-    skip = AUTH_SKIP | {url for url in (docs.docs_url, docs.openapi_url, docs.redoc_url) if url}
+    skip = AUTH_SKIP | {url for url in docs if url}
     # Starlette wraps in reverse order: observability, context, CORS, then auth.
     app.add_middleware(
         AuthMiddleware,

@@ -1,4 +1,5 @@
-"""What handlers read from a request: gateway, identity, correlation id, feature flags."""
+"""What handlers read from a request: what the app was built with (gateway, API settings,
+proxy), and what middleware found (identity, correlation id, feature flags)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Sequence
 from fastapi import Request
 
 from core.errors import AuthorizationError
+from core.settings import ApiSettings
 from core.types import Identity
 from observability import record as request_record
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -17,9 +20,25 @@ def gateway_of(request: Request) -> Gateway:
     return gateway
 
 
+def settings_of(request: Request) -> ApiSettings:
+    """The HTTP layer's settings (`Config.api()`): handlers read no other configuration."""
+    settings: ApiSettings = request.app.state.api_settings
+    return settings
+
+
+def proxy_of(request: Request) -> ProviderProxy:
+    proxy: ProviderProxy = request.app.state.proxy
+    return proxy
+
+
 def identity_of(request: Request) -> Identity:
     identity: Identity = request.state.identity
     return identity
+
+
+def correlation_id_of(request: Request) -> str:
+    """`X-Request-ID`, echoed or minted by the middleware."""
+    return str(getattr(request.state, "correlation_id", ""))
 
 
 def require(
@@ -41,7 +60,7 @@ def enabled_feature_flags(request: Request) -> list[str]:
     if not flags:
         return []
     realm = request.headers.get("x-gitlab-realm", "")
-    disallowed = set(gateway_of(request).settings.feature_flags.disallowed_flags.get(realm, []))
+    disallowed = set(settings_of(request).disallowed_flags.get(realm, []))
     return [flag for flag in flags if flag not in disallowed]
 
 

@@ -13,7 +13,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import GatewayError
-from serve_app.api.errors import error_response
+from serve_app.api.error_policy import error_response
 
 Message = MutableMapping[str, Any]
 

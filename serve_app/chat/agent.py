@@ -4,28 +4,18 @@ parsed from the model's text as it streams (API.md §1.6)."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core.errors import (
-    AuthorizationError,
-    BadRequestError,
-    GatewayError,
-    ModelError,
-    ModelRateLimited,
-    ModelTimeout,
-    ModelUnavailable,
-)
+from core.errors import AuthorizationError, BadRequestError, GatewayError
 from core.types import Identity, Message, ModelRequest, ToolCall
 from deployments.chat import react
 from deployments.registry_prompts import today
 from deployments.tool_calls import ToolCallAssembler
-from serve_app.api.schemas.chat import AgentMessage, AgentRequest
+from serve_app.api import error_policy
+from serve_app.api.chat.protocol import AgentMessage, AgentRequest
 from serve_app.chat import prompts
 from serve_app.gateway import Gateway
-
-logger = logging.getLogger("aigw.chat")
 
 REACT_PROMPT = "chat/react"
 UNAUTHORIZED_CHAT = "Unauthorized to access duo chat"
@@ -112,12 +102,6 @@ async def prepare(
     return assembled.request
 
 
-def retryable(exc: BaseException) -> bool:
-    if isinstance(exc, ModelRateLimited | ModelTimeout | ModelUnavailable):
-        return True
-    return isinstance(exc, ModelError) and (exc.upstream_status or 0) >= 500
-
-
 def _tool_actions(calls: list[ToolCall], thought: str) -> list[react.AgentEvent]:
     return [react.action(call.name, json.dumps(call.args), thought) for call in calls]
 
@@ -148,8 +132,7 @@ async def events(gateway: Gateway, call: ModelRequest) -> AsyncIterator[str]:
         model = call.target.identifier or call.target.name
         yield react_line(react.usage(model, input_tokens, output_tokens))
     except GatewayError as exc:
-        logger.warning("chat agent stream failed: %s", type(exc).__name__)
-        yield react_line(react.error(exc.message or "Inference failed", retryable(exc)))
+        yield react_line(error_policy.ndjson_error_event(exc))
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
 

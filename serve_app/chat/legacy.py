@@ -3,21 +3,14 @@ a string to the text-completion model, a message list to the chat model."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core.errors import (
-    GatewayError,
-    ModelError,
-    ModelRateLimited,
-    ModelTimeout,
-    NotFoundError,
-)
+from core.errors import ModelError, NotFoundError
 from core.types import Message, ModelRequest, ModelTarget
-from deployments.chat.errors import BadGatewayError, GatewayTimeoutError
 from routing.selection import ModelSelection
-from serve_app.api.schemas.chat import (
+from serve_app.api import error_policy
+from serve_app.api.chat.protocol import (
     MESSAGES_MAX_TOKENS,
     ChatParams,
     PromptPayload,
@@ -35,9 +28,6 @@ INVOKABLES = {
     "troubleshoot_job": "troubleshoot_job",
 }
 FEATURE = "duo_chat"
-STATUS_ERROR = "Anthropic API Status Error."
-TIMEOUT_ERROR = "Anthropic API Timeout Error."
-CONNECTION_ERROR = "Anthropic API Connection Error."
 
 
 def unit_primitive_of(invokable: str) -> str:
@@ -87,28 +77,6 @@ def model_request(
     )
 
 
-def upstream_error(exc: ModelError) -> GatewayError:
-    """The contract's texts: 504 for a timeout, 502 for an error status or no connection."""
-    if isinstance(exc, ModelRateLimited):
-        return exc  # 429 with Retry-After, as every endpoint answers it
-    if isinstance(exc, ModelTimeout):
-        return GatewayTimeoutError(TIMEOUT_ERROR)
-    if exc.upstream_status:
-        return BadGatewayError(STATUS_ERROR)
-    return BadGatewayError(CONNECTION_ERROR)
-
-
-def response_body(payload: PromptPayload, request: ModelRequest, text: str) -> dict[str, Any]:
-    return {
-        "response": text,
-        "metadata": {
-            "provider": payload.provider or "anthropic",
-            "model": request.target.name,
-            "timestamp": int(time.time()),
-        },
-    }
-
-
 async def text_stream(gateway: Gateway, request: ModelRequest) -> AsyncIterator[str]:
     chunks = gateway.stream(request)
     try:
@@ -116,6 +84,6 @@ async def text_stream(gateway: Gateway, request: ModelRequest) -> AsyncIterator[
             if chunk.text:
                 yield chunk.text
     except ModelError as exc:
-        raise upstream_error(exc) from None
+        raise error_policy.legacy_chat_error(exc) from None
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]

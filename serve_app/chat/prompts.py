@@ -12,7 +12,7 @@ from core.types import AssembledPrompt, Identity, ModelTarget, PromptCall
 from deployments.registry_prompts import feature_of
 from observability import record as request_record
 from routing.mock_targets import registry_mock_target
-from serve_app.api.schemas.common import ModelMetadata
+from serve_app.api.common import ModelMetadata
 from serve_app.gateway import Gateway
 
 DEFAULT_FEATURE = "duo_chat"

@@ -14,9 +14,11 @@ from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
+from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 
 
 class ScriptedBackend:
@@ -53,7 +55,12 @@ def make_client(settings: dict[str, Any] | None = None, backend: Any = None) -> 
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": backend or MockBackend()},
     )
-    return TestClient(create_app(gateway), raise_server_exceptions=False)
+    return TestClient(
+        create_app(
+            gateway, config.api(), ProviderProxy(config), telemetry=Telemetry.in_memory(config)
+        ),
+        raise_server_exceptions=False,
+    )
 
 
 @pytest.fixture

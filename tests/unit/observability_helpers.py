@@ -23,6 +23,7 @@ from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 
 
 class SlowBackend:
@@ -68,7 +69,7 @@ def observed(
         ),
         backends={"mock": telemetry.instrument_backend(backend or MockBackend())},
     )
-    app = create_app(gateway, telemetry=telemetry)
+    app = create_app(gateway, config.api(), ProviderProxy(config), telemetry=telemetry)
     return TestClient(app, raise_server_exceptions=False), store, telemetry
 
 

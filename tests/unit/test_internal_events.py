@@ -59,7 +59,7 @@ def test_request_events_reach_the_collector_with_gitlab_contexts():
     assert collector.payloads[0]["content_type"].startswith("application/json")
     first = events[0]
     assert first["e"] == "se" and first["aid"] == "gitlab_ai_gateway" and first["tna"] == "gl"
-    assert first["se_ca"] == "serve_app.api.routes.code_v2"
+    assert first["se_ca"] == "serve_app.api.code_v2.serving"
     contexts = {c["schema"]: c["data"] for c in first["contexts"]["data"]}
     standard = contexts[STANDARD_CONTEXT_SCHEMA]
     assert standard["realm"] == "saas" and standard["instance_id"] == "inst-1"

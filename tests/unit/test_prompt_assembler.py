@@ -15,9 +15,11 @@ from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import CHAT_OVERHEAD_TOKENS, PromptAssembler
 from deployments.prompts import NoMatchingVersionError, PromptDefinitionError, UnknownPromptError
 from deployments.suggestions.tokenizer import default_tokenizer
+from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 from tests.payloads import v3_body
 
 PREFIX = "import os\n\ndef read(path):\n    "
@@ -250,7 +252,12 @@ def test_registry_prompt_needs_its_unit_primitive(tmp_path):
             assembler=LocalAssembler(PromptAssembler(definitions_dir=tmp_path)),
             backends={"mock": MockBackend()},
         )
-        return TestClient(create_app(gateway), raise_server_exceptions=False)
+        return TestClient(
+            create_app(
+                gateway, config.api(), ProviderProxy(config), telemetry=Telemetry.in_memory(config)
+            ),
+            raise_server_exceptions=False,
+        )
 
     body = v3_body("code_editor_generation", prompt_id="custom/chatty")
     r = client_with("generate_code").post("/v4/code/suggestions", json=body)

@@ -46,3 +46,25 @@ def test_secrets_do_not_print(monkeypatch, tmp_path):
     monkeypatch.setenv("AIGW_SELF_SIGNED_JWT__SIGNING_KEY", "-----BEGIN PRIVATE KEY-----secret")
     config = Config()
     assert "secret" not in repr(config) and "secret" not in str(config.model_dump())
+
+
+def test_the_api_slice_carries_what_the_http_layer_reads(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    config = Config(
+        cloud_connector_service_name="gw",
+        mock_model_responses=True,
+        google_cloud_platform={"location": "asia-east1"},
+        feature_flags={"disallowed_flags": {"saas": ["x"]}},
+        proxy_endpoints={"saas_enabled": "1,2"},
+        fastapi={"docs_url": "/docs", "openapi_url": "/openapi.json"},
+        logging={"enable_request_logging": True},
+    )
+    api = config.api()
+    assert api.region == "asia-east1"
+    assert api.cloud_connector_service_name == "gw"
+    assert api.disallowed_flags == {"saas": ["x"]}
+    assert api.proxy_endpoints.saas_enabled == "1,2"
+    assert api.mock_model_responses is True
+    assert (api.docs_url, api.openapi_url, api.redoc_url) == ("/docs", "/openapi.json", None)
+    assert api.verbose_validation_errors is True
+    assert Config().api().region == "us-central1"

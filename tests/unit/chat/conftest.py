@@ -17,9 +17,11 @@ from core.types import Identity
 from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
+from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 
 
 class ScopedAuth:
@@ -48,7 +50,12 @@ def chat_client(
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": backend or MockBackend(), **(backends or {})},
     )
-    return TestClient(create_app(gateway), raise_server_exceptions=False)
+    return TestClient(
+        create_app(
+            gateway, config.api(), ProviderProxy(config), telemetry=Telemetry.in_memory(config)
+        ),
+        raise_server_exceptions=False,
+    )
 
 
 @pytest.fixture

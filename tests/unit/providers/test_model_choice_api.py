@@ -15,9 +15,11 @@ from deployments.backends.mock import MockBackend
 from deployments.backends.openai_compat import OpenAICompatBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
+from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
@@ -45,7 +47,12 @@ def client(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, **settings: A
             "anthropic": AnthropicBackend(config.anthropic_backend()),
         },
     )
-    return TestClient(create_app(gateway), raise_server_exceptions=False)
+    return TestClient(
+        create_app(
+            gateway, config.api(), ProviderProxy(config), telemetry=Telemetry.in_memory(config)
+        ),
+        raise_server_exceptions=False,
+    )
 
 
 def litellm_body(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:

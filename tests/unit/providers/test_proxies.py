@@ -17,9 +17,11 @@ from core.types import Identity
 from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
+from observability.telemetry import Telemetry
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
+from serve_app.proxy.forwarder import ProviderProxy
 from tests.fakes.anthropic import FakeAnthropic, message_events
 from tests.fakes.google import TOKEN, FakeVertex, service_account_json
 from tests.fakes.openai import FakeOpenAI
@@ -56,7 +58,12 @@ def client(identity: Identity | None = None, **settings: Any) -> TestClient:
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": MockBackend()},
     )
-    return TestClient(create_app(gateway), raise_server_exceptions=False)
+    return TestClient(
+        create_app(
+            gateway, config.api(), ProviderProxy(config), telemetry=Telemetry.in_memory(config)
+        ),
+        raise_server_exceptions=False,
+    )
 
 
 def anthropic_client(fake: FakeAnthropic, **kw: Any) -> TestClient:
@@ -230,3 +237,21 @@ def test_openai_proxy_streams_chat_with_server_key(fake_openai: FakeOpenAI) -> N
     )
     assert (refused.status_code, refused.json()) == (400, {"detail": "Unsupported model"})
     assert c.post("/v1/proxy/openai/v1/files", json=body, headers=UP).status_code == 404
+
+
+def test_the_app_serves_with_the_proxy_it_was_given() -> None:
+    """Built once by the app's caller (the Ingress), never lazily per app."""
+    config = Config(mock_model_responses=True)
+    gateway = Gateway(
+        settings=config,
+        catalogue=load_catalogue(),
+        auth=StubAuth(Identity(bypass=True)),
+        assembler=LocalAssembler(PromptAssembler()),
+        backends={"mock": MockBackend()},
+    )
+    proxy = ProviderProxy(config)
+    app = create_app(gateway, config.api(), proxy, telemetry=Telemetry.in_memory(config))
+    with TestClient(app) as client:
+        response = client.post("/v1/proxy/anthropic/v1/messages", json=MESSAGES, headers=UP)
+    assert response.json() == {"response": "mocked"}
+    assert app.state.proxy is proxy

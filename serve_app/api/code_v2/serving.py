@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
+from serve_app.api import error_policy
 from serve_app.api.coalesce import coalesced
-from serve_app.api.context import enabled_feature_flags, gateway_of, require
-from serve_app.api.schemas.code_v2 import (
+from serve_app.api.code_v2.protocol import (
     CompletionsRequest,
     GenerationsRequest,
+    SuggestionsMetadata,
+    SuggestionsModelDetails,
     SuggestionsRequestBase,
+    SuggestionsResponse,
 )
+from serve_app.api.common import choices_of
+from serve_app.api.context import (
+    correlation_id_of,
+    enabled_feature_flags,
+    gateway_of,
+    require,
+    settings_of,
+)
+from serve_app.api.framing import ModelJSONResponse, documented
 
 router = APIRouter()
 
@@ -66,7 +78,7 @@ def selection_of(payload: SuggestionsRequestBase) -> ModelSelection:
     )
 
 
-async def respond(request: Request, payload: SuggestionsRequestBase, feature: str) -> Any:
+async def respond(request: Request, payload: SuggestionsRequestBase, feature: str) -> Response:
     gateway = gateway_of(request)
     inp = to_input(payload, feature)
     assembled = await suggestions.prepare(gateway, inp, selection_of(payload))
@@ -74,40 +86,38 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
         require(request, assembled.unit_primitive, UNAUTHORIZED[feature])
     if inp.stream:
         body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
-        body = suggestions.raw_text(body, request.state.correlation_id)
+        body = error_policy.raw_text(body, correlation_id_of(request))
         return StreamingResponse(coalesced(body), media_type="text/event-stream")
     result = await suggestions.complete(gateway, inp, assembled)
     target = assembled.request.target
-    model: dict[str, Any] = {"engine": target.engine, "name": target.name, "lang": assembled.lang}
-    if feature == "code_completions":
-        model["tokens_consumption_metadata"] = result.usage.model_dump()
-    model["region"] = gateway.settings.google_cloud_platform.location
-    return JSONResponse(
-        {
-            "id": "id",
-            "model": model,
-            "experiments": [],
-            "object": "text_completion",
-            "created": int(time.time()),
-            "choices": [{"text": result.text, "index": 0, "finish_reason": "length"}]
-            if result.text
-            else [],
-            "metadata": {"enabled_feature_flags": enabled_feature_flags(request)},
-        }
+    model = SuggestionsModelDetails(
+        engine=target.engine,
+        name=target.name,
+        lang=assembled.lang,
+        tokens_consumption_metadata=result.usage if feature == "code_completions" else None,
+        region=settings_of(request).region,
+    )
+    return ModelJSONResponse(
+        SuggestionsResponse(
+            model=model,
+            created=int(time.time()),
+            choices=choices_of(result.text),
+            metadata=SuggestionsMetadata(enabled_feature_flags=enabled_feature_flags(request)),
+        )
     )
 
 
-@router.post("/v2/completions")
-@router.post("/v2/code/completions")
-async def completions(request: Request, payload: Annotated[CompletionsRequest, Body()]) -> Any:
+@router.post("/v2/completions", responses=documented(SuggestionsResponse))
+@router.post("/v2/code/completions", responses=documented(SuggestionsResponse))
+async def completions(request: Request, payload: Annotated[CompletionsRequest, Body()]) -> Response:
     """Code completion; JSON, or raw text chunks when `stream` is true."""
     require(request, "complete_code", "Unauthorized to access code completions")
     return await respond(request, payload, "code_completions")
 
 
-@router.post("/v2/code/generations")
-async def generations(request: Request, payload: Annotated[GenerationsRequest, Body()]) -> Any:
+@router.post("/v2/code/generations", responses=documented(SuggestionsResponse))
+async def generations(request: Request, payload: Annotated[GenerationsRequest, Body()]) -> Response:
     """Code generation; JSON, or raw text chunks when `stream` is true."""
-    service = gateway_of(request).settings.cloud_connector_service_name
+    service = settings_of(request).cloud_connector_service_name
     require(request, "generate_code", "Unauthorized to access code generations", (service,))
     return await respond(request, payload, "code_generations")

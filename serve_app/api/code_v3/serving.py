@@ -2,32 +2,49 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from core.errors import GatewayError, UnprocessableError
 from core.types import ContextSnippet, Message, SuggestionInput
 from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions
+from serve_app.api import error_policy
 from serve_app.api.coalesce import coalesced
-from serve_app.api.context import enabled_feature_flags, gateway_of, require, version_at_least
-from serve_app.api.framing import SSE_HEADERS, content_chunk, sse_event
-from serve_app.api.schemas.code_v3 import (
+from serve_app.api.code_v3.protocol import (
     CodeContextComponent,
+    CodeSuggestionsRequest,
     CompletionComponent,
+    CompletionMetadata,
+    CompletionModelDetails,
     CompletionPayload,
+    CompletionResponse,
     GenerationComponent,
     GenerationPayload,
-    SuggestionsRequestV3,
+    StreamStart,
+)
+from serve_app.api.common import choices_of
+from serve_app.api.context import (
+    correlation_id_of,
+    enabled_feature_flags,
+    gateway_of,
+    require,
+    settings_of,
+    version_at_least,
+)
+from serve_app.api.framing import (
+    SSE_HEADERS,
+    ModelJSONResponse,
+    content_chunk,
+    documented,
+    sse_event,
 )
 
-logger = logging.getLogger("aigw.code")
 router = APIRouter()
 
 ADVANCED_CONTEXT_LSP = (7, 17, 1)
@@ -37,11 +54,11 @@ FIRST_COMPONENT = (
 )
 
 
-def to_input(request: Request, body: SuggestionsRequestV3) -> SuggestionInput:
+def to_input(request: Request, body: CodeSuggestionsRequest) -> SuggestionInput:
     first = body.prompt_components[0]
     if isinstance(first, CodeContextComponent):
         raise UnprocessableError(FIRST_COMPONENT)
-    service = gateway_of(request).settings.cloud_connector_service_name
+    service = settings_of(request).cloud_connector_service_name
     payload = first.payload
     context: list[ContextSnippet] = []
     if version_at_least(
@@ -83,19 +100,16 @@ def to_input(request: Request, body: SuggestionsRequestV3) -> SuggestionInput:
     )
 
 
-def _metadata(request: Request, engine: str, name: str, lang: str | None) -> dict[str, Any]:
-    model: dict[str, Any] = {"engine": engine, "name": name}
-    if lang is not None:
-        model["lang"] = lang
-    return {
-        "model": model,
-        "timestamp": int(time.time()),
-        "enabled_feature_flags": enabled_feature_flags(request),
-        "region": gateway_of(request).settings.google_cloud_platform.location,
-    }
+def _metadata(request: Request, engine: str, name: str, lang: str | None) -> CompletionMetadata:
+    return CompletionMetadata(
+        model=CompletionModelDetails(engine=engine, name=name, lang=lang),
+        timestamp=int(time.time()),
+        enabled_feature_flags=enabled_feature_flags(request),
+        region=settings_of(request).region,
+    )
 
 
-def selection_of(body: SuggestionsRequestV3, catalogue: Catalogue) -> ModelSelection:
+def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSelection:
     """`model_metadata` when the body has one (API.md §1.4), else the server's default: the
     editor payload only picks a generation's model by provider, or names a GitLab model
     (in `catalogue`) outright. Any other provider/name pair is ignored, never a 422: editors send
@@ -114,7 +128,7 @@ def selection_of(body: SuggestionsRequestV3, catalogue: Catalogue) -> ModelSelec
     return ModelSelection(provider=payload.model_provider, name=name)
 
 
-async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> Any:
+async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> Response:
     gateway = gateway_of(request)
     inp = to_input(request, body)
     selection = selection_of(body, gateway.chooser.catalogue)
@@ -125,49 +139,41 @@ async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> An
     if inp.stream:
         pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
         if not sse:
-            raw = suggestions.raw_text(pieces, request.state.correlation_id)
+            raw = error_policy.raw_text(pieces, correlation_id_of(request))
             return StreamingResponse(coalesced(raw), media_type="text/event-stream")
-        start = _metadata(request, target.engine, target.name, None)
+        start = StreamStart(metadata=_metadata(request, target.engine, target.name, None))
         return StreamingResponse(
-            coalesced(_sse(pieces, start, request.state.correlation_id)),
+            coalesced(_sse(pieces, start, correlation_id_of(request))),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
     result = await suggestions.complete(gateway, inp, assembled)
     metadata = _metadata(request, target.engine, target.name, assembled.lang)
-    return JSONResponse(
-        {
-            "choices": [{"text": result.text, "index": 0, "finish_reason": "length"}]
-            if result.text
-            else [],
-            "model": metadata["model"],
-            "metadata": metadata,
-        }
+    return ModelJSONResponse(
+        CompletionResponse(choices=choices_of(result.text), model=metadata.model, metadata=metadata)
     )
 
 
 async def _sse(
-    pieces: AsyncIterator[str], start: dict[str, Any], correlation_id: str
+    pieces: AsyncIterator[str], start: StreamStart, correlation_id: str
 ) -> AsyncIterator[str]:
-    yield sse_event("stream_start", {"metadata": start})
+    yield sse_event("stream_start", start)
     try:
         async for piece in pieces:
             yield content_chunk(piece)
     except GatewayError as exc:
-        # A stream that breaks is never reported as a clean finish.
-        logger.error("stream failed: %s", exc.message, extra={"correlation_id": correlation_id})
-        yield sse_event("error", {"message": "Inference failed", "retryable": True})
+        yield error_policy.sse_error_frame(exc, correlation_id)
         return
     yield sse_event("stream_end", None)
 
 
-@router.post("/v3/code/completions")
-async def v3_completions(request: Request, body: SuggestionsRequestV3) -> Any:
+@router.post("/v3/code/completions", responses=documented(CompletionResponse))
+async def v3_completions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Completion or generation by the first prompt component; raw text stream when asked."""
     return await _answer(request, body, sse=False)
 
 
-@router.post("/v4/code/suggestions")
-async def v4_suggestions(request: Request, body: SuggestionsRequestV3) -> Any:
+@router.post("/v4/code/suggestions", responses=documented(CompletionResponse))
+async def v4_suggestions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Same as v3, but a stream is real SSE: stream_start, content_chunk..., stream_end."""
     return await _answer(request, body, sse=True)

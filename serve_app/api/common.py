@@ -1,9 +1,9 @@
-"""Field types shared by the code-suggestion schemas."""
+"""Field types and models shared by the protocols of several API versions."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -65,3 +65,27 @@ class ModelMetadata(Lenient):
 
 
 Messages = Annotated[list[PromptMessage], Field(min_length=1, max_length=100)]
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def absent_when_none() -> Any:
+    """A response field that is left out of the body, rather than written `null`, when it has
+    no value (the contract's bodies omit such keys)."""
+    return Field(default=None, exclude_if=_is_none)
+
+
+class Choice(BaseModel):
+    """One code suggestion (API.md §1.3, §1.4): `index` and `finish_reason` are constants of
+    the contract, not values reported by the model."""
+
+    text: str
+    index: int = 0
+    finish_reason: str = "length"
+
+
+def choices_of(text: str) -> list[Choice]:
+    """Empty suggestions are dropped: `choices` is `[]` for an empty text."""
+    return [Choice(text=text)] if text else []

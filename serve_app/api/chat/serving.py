@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import time
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
-from serve_app.api.context import gateway_of, require
-from serve_app.api.schemas.chat import AgentRequest, ChatRequest
+from serve_app.api import error_policy
+from serve_app.api.chat.protocol import AgentRequest, ChatMetadata, ChatRequest, ChatResponse
+from serve_app.api.context import correlation_id_of, gateway_of, require
+from serve_app.api.framing import ModelJSONResponse, documented
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
 
 router = APIRouter()
 
 
-def _correlation_id(request: Request) -> str:
-    return str(getattr(request.state, "correlation_id", ""))
-
-
-@router.post("/v1/chat/{chat_invokable}")
+@router.post("/v1/chat/{chat_invokable}", responses=documented(ChatResponse))
 async def chat_v1(
     request: Request, chat_invokable: str, payload: Annotated[ChatRequest, Body()]
-) -> Any:
+) -> Response:
     """One chat completion of the caller's prompt; JSON, or raw text chunks when streamed."""
     primitive = legacy.unit_primitive_of(chat_invokable)
     require(request, primitive, f"Unauthorized to access {primitive}")
@@ -31,7 +30,7 @@ async def chat_v1(
     agent.check_duo_core(gateway, request.headers.get("x-gitlab-feature-enablement-type"))
     component = payload.prompt_components[0]
     call = legacy.model_request(
-        gateway, component.payload, payload.stream, _correlation_id(request)
+        gateway, component.payload, payload.stream, correlation_id_of(request)
     )
     if payload.stream:
         body = await started(legacy.text_stream(gateway, call))
@@ -39,14 +38,21 @@ async def chat_v1(
     try:
         result = await gateway.generate(call)
     except ModelError as exc:
-        raise legacy.upstream_error(exc) from None
-    return JSONResponse(legacy.response_body(component.payload, call, result.text))
+        raise error_policy.legacy_chat_error(exc) from None
+    metadata = ChatMetadata(
+        provider=component.payload.provider or "anthropic",
+        model=call.target.name,
+        timestamp=int(time.time()),
+    )
+    return ModelJSONResponse(ChatResponse(response=result.text, metadata=metadata))
 
 
 @router.post("/v2/chat/agent")
-async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()]) -> Any:
+async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()]) -> Response:
     """One ReAct step of Duo Chat, as NDJSON events streamed while the model writes."""
     gateway = gateway_of(request)
     agent.check_duo_core(gateway, request.headers.get("x-gitlab-feature-enablement-type"))
-    call = await agent.prepare(gateway, request.state.identity, payload, _correlation_id(request))
+    call = await agent.prepare(
+        gateway, request.state.identity, payload, correlation_id_of(request)
+    )
     return StreamingResponse(agent.events(gateway, call), media_type=agent.NDJSON)

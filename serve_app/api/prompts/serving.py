@@ -4,27 +4,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
 from core.types import ModelRequest
-from deployments.chat.errors import ModelStatusError
-from serve_app.api.context import gateway_of, identity_of
-from serve_app.api.framing import ndjson_line
-from serve_app.api.schemas.prompts import PromptRequest
+from serve_app.api import error_policy
+from serve_app.api.context import correlation_id_of, gateway_of, identity_of
+from serve_app.api.framing import ModelJSONResponse, documented, ndjson_line
+from serve_app.api.prompts.protocol import (
+    PromptDirectoryStructure,
+    PromptRequest,
+    PromptResponse,
+    PromptTextResponse,
+    TokenCounts,
+)
 from serve_app.chat import prompts
 from serve_app.gateway import Gateway
 from serve_app.suggestions import started
 
 router = APIRouter()
-
-
-def _model_error(exc: ModelError) -> Exception:
-    """A provider error that carries an HTTP status is a 421 `"<code>: <reason>"`."""
-    return ModelStatusError.of(exc.upstream_status) if exc.upstream_status else exc
 
 
 async def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> ModelRequest:
@@ -36,14 +37,14 @@ async def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> 
         inputs=payload.inputs,
         metadata=payload.model_metadata,
         stream=payload.stream,
-        correlation_id=getattr(request.state, "correlation_id", ""),
+        correlation_id=correlation_id_of(request),
     )
     return assembled.request
 
 
 async def _pieces(gateway: Gateway, call: ModelRequest, v2: bool) -> AsyncIterator[str]:
-    """Raw text (v1) or one JSON object a line (v2; a last `{"content": "", "usage"}` line
-    only when the model reported token counts, as the non-streamed body omits empty usage)."""
+    """Raw text (v1) or one `PromptResponse` a line (v2; a last `{"content": "", "usage"}`
+    line only when the model reported token counts, as the non-streamed body omits usage)."""
     chunks = gateway.stream(call)
     input_tokens = output_tokens = 0
     try:
@@ -51,24 +52,27 @@ async def _pieces(gateway: Gateway, call: ModelRequest, v2: bool) -> AsyncIterat
             input_tokens = chunk.input_tokens or input_tokens
             output_tokens = chunk.output_tokens or output_tokens
             if chunk.text:
-                yield ndjson_line({"content": chunk.text}) if v2 else chunk.text
-        usage = _usage(call, input_tokens, output_tokens) if v2 else {}
+                yield ndjson_line(PromptResponse(content=chunk.text)) if v2 else chunk.text
+        usage = _usage(call, input_tokens, output_tokens) if v2 else None
         if usage:
-            yield ndjson_line({"content": "", **usage})
+            yield ndjson_line(PromptResponse(content="", usage=usage))
     except ModelError as exc:
-        raise _model_error(exc) from None
+        raise error_policy.prompts_error(exc) from None
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
 
 
-def _usage(call: ModelRequest, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def _usage(
+    call: ModelRequest, input_tokens: int, output_tokens: int
+) -> dict[str, TokenCounts] | None:
+    """Token counts by model, or None when the model reported none."""
     if not (input_tokens or output_tokens):
-        return {}
+        return None
     model = call.target.identifier or call.target.name
-    return {"usage": {model: {"input_tokens": input_tokens, "output_tokens": output_tokens}}}
+    return {model: TokenCounts(input_tokens=input_tokens, output_tokens=output_tokens)}
 
 
-async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: bool) -> Any:
+async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: bool) -> Response:
     gateway = gateway_of(request)
     call = await _prepare(request, prompt_id, payload)
     if payload.stream:
@@ -77,32 +81,31 @@ async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: 
     try:
         result = await gateway.generate(call)
     except ModelError as exc:
-        raise _model_error(exc) from None
+        raise error_policy.prompts_error(exc) from None
     if not v2:
-        return JSONResponse(result.text)
-    return JSONResponse(
-        {"content": result.text, **_usage(call, result.input_tokens, result.output_tokens)}
-    )
+        return ModelJSONResponse(PromptTextResponse(result.text))
+    usage = _usage(call, result.input_tokens, result.output_tokens)
+    return ModelJSONResponse(PromptResponse(content=result.text, usage=usage))
 
 
-@router.post("/v1/prompts/{prompt_id:path}")
+@router.post("/v1/prompts/{prompt_id:path}", responses=documented(PromptTextResponse))
 async def invoke_v1(
     request: Request, prompt_id: str, payload: Annotated[PromptRequest, Body()]
-) -> Any:
+) -> Response:
     """Render a registry prompt and answer the model's text (a JSON string, or raw chunks)."""
     return await _invoke(request, prompt_id, payload, v2=False)
 
 
-@router.post("/v2/prompts/{prompt_id:path}")
+@router.post("/v2/prompts/{prompt_id:path}", responses=documented(PromptResponse))
 async def invoke_v2(
     request: Request, prompt_id: str, payload: Annotated[PromptRequest, Body()]
-) -> Any:
+) -> Response:
     """Like v1, answered as `{"content", "usage"}` or one JSON object per line."""
     return await _invoke(request, prompt_id, payload, v2=True)
 
 
-@router.get("/prompt_directory_structure")
-async def directory_structure(request: Request) -> Any:
-    """The loaded definitions as `{feature: {subfeature: {family: [versions]}}}` (chat,
-    code_suggestions) or `{prompt_id: {family: [versions]}}` (every other prompt)."""
-    return JSONResponse(await gateway_of(request).prompt_directory())
+@router.get("/prompt_directory_structure", responses=documented(PromptDirectoryStructure))
+async def directory_structure(request: Request) -> Response:
+    """The loaded definitions: every prompt's families and versions."""
+    tree = await gateway_of(request).prompt_directory()
+    return ModelJSONResponse(PromptDirectoryStructure(tree))

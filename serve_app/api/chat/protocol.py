@@ -1,12 +1,13 @@
-"""Request bodies of `/v1/chat/{chat_invokable}` and `/v2/chat/agent` (API.md §1.6)."""
+"""Requests of `/v1/chat/{chat_invokable}` and `/v2/chat/agent`, and the legacy chat's response
+(API.md §1.6). The agent answers NDJSON events (`deployments/chat/react.py`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from serve_app.api.schemas.common import Lenient, LongPrompt, Messages, ModelMetadata, Str255
+from serve_app.api.common import Lenient, LongPrompt, Messages, ModelMetadata, Str255
 
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 Stop = Annotated[str, StringConstraints(min_length=1, max_length=225)]
@@ -119,3 +120,16 @@ class AgentRequest(Lenient):
     options: AgentOptions | None = None
     unavailable_resources: Annotated[list[Str255], Field(max_length=50)] | None = None
     model_metadata: ModelMetadata | None = None
+
+
+class ChatMetadata(BaseModel):
+    provider: str
+    model: str
+    timestamp: int
+
+
+class ChatResponse(BaseModel):
+    """`/v1/chat/{chat_invokable}`'s answer: the model's text, and who wrote it when."""
+
+    response: str
+    metadata: ChatMetadata

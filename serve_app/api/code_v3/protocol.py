@@ -1,12 +1,13 @@
-"""`/v3/code/completions` and `/v4/code/suggestions` (API.md §1.4)."""
+"""Requests and responses of `/v3/code/completions` and `/v4/code/suggestions` (API.md §1.4)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from serve_app.api.schemas.common import (
+from serve_app.api.common import (
+    Choice,
     Code,
     Lenient,
     LongPrompt,
@@ -15,6 +16,7 @@ from serve_app.api.schemas.common import (
     Name255,
     Str255,
     Str1024,
+    absent_when_none,
 )
 
 
@@ -78,6 +80,41 @@ Component = Annotated[
 ]
 
 
-class SuggestionsRequestV3(Lenient):
+class CodeSuggestionsRequest(Lenient):
+    """The body of API v3 `/v3/code/completions` and v4 `/v4/code/suggestions`: the first
+    prompt component says what to do. (Not to be confused with v2's `prompt_version: 3`,
+    `code_v2.protocol.PromptVersion3Request`.)"""
+
     prompt_components: Annotated[list[Component], Field(min_length=1, max_length=100)]
     model_metadata: ModelMetadata | None = None  # self-hosted / model selection (API.md §6.1)
+
+
+class CompletionModelDetails(BaseModel):
+    """`model` of a v3/v4 answer. `lang` is known once the prompt is built: a v4 stream's
+    `stream_start` goes out without it."""
+
+    engine: str
+    name: str
+    lang: str | None = absent_when_none()
+
+
+class CompletionMetadata(BaseModel):
+    model: CompletionModelDetails
+    timestamp: int
+    enabled_feature_flags: list[str]
+    region: str
+
+
+class CompletionResponse(BaseModel):
+    """`CompletionResponse` (API.md §1.4): `model` at the top level (LATEST) and in
+    `metadata` (where JAN25 put it)."""
+
+    choices: list[Choice]
+    model: CompletionModelDetails
+    metadata: CompletionMetadata
+
+
+class StreamStart(BaseModel):
+    """`data` of v4's first SSE event, `stream_start`: the metadata only."""
+
+    metadata: CompletionMetadata

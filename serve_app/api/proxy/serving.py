@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from core.errors import AuthorizationError, BadRequestError, GatewayError
-from serve_app.api.context import gateway_of, identity_of
-from serve_app.proxy.forwarder import ProviderProxy
+from serve_app.api.context import identity_of, proxy_of, settings_of
+from serve_app.api.framing import ModelJSONResponse
+from serve_app.api.proxy.protocol import MockedProxyResponse
 from serve_app.proxy.rules import UNIT_PRIMITIVES
 
 router = APIRouter()
@@ -21,14 +20,6 @@ class NotAllowed(GatewayError):
     status_code = 402
 
 
-def proxy_of(request: Request) -> ProviderProxy:
-    proxy: ProviderProxy | None = getattr(request.app.state, "proxy", None)
-    if proxy is None:
-        proxy = ProviderProxy(gateway_of(request).settings)
-        request.app.state.proxy = proxy
-    return proxy
-
-
 def _authorize(request: Request) -> None:
     unit_primitive = request.headers.get("x-gitlab-unit-primitive")
     if not unit_primitive:
@@ -37,7 +28,7 @@ def _authorize(request: Request) -> None:
         raise BadRequestError(f"Unknown unit primitive header {unit_primitive}")
     if not identity_of(request).can(unit_primitive):
         raise AuthorizationError(f"Unauthorized to access {unit_primitive}")
-    allow = gateway_of(request).settings.proxy_endpoints
+    allow = settings_of(request).proxy_endpoints
     realm = request.headers.get("x-gitlab-realm", identity_of(request).realm)
     if realm == "saas" and allow.saas_enabled:
         allowed = {x.strip() for x in allow.saas_enabled.split(",") if x.strip()}
@@ -52,31 +43,31 @@ def _authorize(request: Request) -> None:
             raise NotAllowed("Proxy access is not enabled for this instance")
 
 
-async def _proxy(request: Request, provider: str, path: str) -> Any:
+async def _proxy(request: Request, provider: str, path: str) -> Response:
     _authorize(request)
     body = await request.body()
     proxy = proxy_of(request)
     route = proxy.route(provider, "/" + path.lstrip("/"), request.url.query, body)
-    if gateway_of(request).settings.mock_model_responses:
-        return JSONResponse({"response": "mocked"})
+    if settings_of(request).mock_model_responses:
+        return ModelJSONResponse(MockedProxyResponse())
     headers = {k.lower(): v for k, v in request.headers.items()}
     response: Response = await proxy.forward(route, headers, body)
     return response
 
 
 @router.post("/v1/proxy/anthropic/{path:path}")
-async def anthropic_proxy(request: Request, path: str) -> Any:
+async def anthropic_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to Anthropic's Messages API."""
     return await _proxy(request, "anthropic", path)
 
 
 @router.post("/v1/proxy/vertex-ai/{path:path}")
-async def vertex_proxy(request: Request, path: str) -> Any:
+async def vertex_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to Vertex AI publisher models."""
     return await _proxy(request, "vertex-ai", path)
 
 
 @router.post("/v1/proxy/openai/{path:path}")
-async def openai_proxy(request: Request, path: str) -> Any:
+async def openai_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to OpenAI."""
     return await _proxy(request, "openai", path)

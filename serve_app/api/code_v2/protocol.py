@@ -1,12 +1,15 @@
-"""`/v2/completions`, `/v2/code/completions`, `/v2/code/generations` (API.md §1.3)."""
+"""Requests and responses of `/v2/completions`, `/v2/code/completions`,
+`/v2/code/generations` (API.md §1.3)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, StringConstraints, Tag
+from pydantic import BaseModel, Discriminator, Field, StringConstraints, Tag
 
-from serve_app.api.schemas.common import (
+from core.types import TokenUsage
+from serve_app.api.common import (
+    Choice,
     Code,
     Lenient,
     LongPrompt,
@@ -18,6 +21,7 @@ from serve_app.api.schemas.common import (
     Str50,
     Str255,
     Str1024,
+    absent_when_none,
 )
 
 
@@ -61,21 +65,30 @@ class SuggestionsRequestBase(Lenient):
     model_metadata: ModelMetadata | None = None
 
 
-class SuggestionsRequestV1(SuggestionsRequestBase):
+class PromptVersion1Request(SuggestionsRequestBase):
+    """`prompt_version: 1`: the gateway builds the prompt."""
+
     prompt_version: Literal[1] = 1
 
 
-class CompletionsRequestV2(SuggestionsRequestBase):
+class PromptVersion2CompletionsRequest(SuggestionsRequestBase):
+    """`prompt_version: 2` completion: the caller may send its own prompt string."""
+
     prompt_version: Literal[2]
     prompt: LongPrompt | None = None
 
 
-class GenerationsRequestV2(SuggestionsRequestBase):
+class PromptVersion2GenerationsRequest(SuggestionsRequestBase):
+    """`prompt_version: 2` generation: the caller sends its own prompt string."""
+
     prompt_version: Literal[2]
     prompt: LongPrompt
 
 
-class SuggestionsRequestV3(SuggestionsRequestBase):
+class PromptVersion3Request(SuggestionsRequestBase):
+    """`prompt_version: 3`: the caller's prompt is a message list, used as is. (Not to be
+    confused with API v3, `code_v3.protocol.CodeSuggestionsRequest`.)"""
+
     prompt_version: Literal[3]
     prompt: Messages
 
@@ -92,14 +105,41 @@ def _prompt_version(value: Any) -> int | None:
 
 
 CompletionsRequest = Annotated[
-    Annotated[SuggestionsRequestV1, Tag(1)]
-    | Annotated[CompletionsRequestV2, Tag(2)]
-    | Annotated[SuggestionsRequestV3, Tag(3)],
+    Annotated[PromptVersion1Request, Tag(1)]
+    | Annotated[PromptVersion2CompletionsRequest, Tag(2)]
+    | Annotated[PromptVersion3Request, Tag(3)],
     Discriminator(_prompt_version),
 ]
 GenerationsRequest = Annotated[
-    Annotated[SuggestionsRequestV1, Tag(1)]
-    | Annotated[GenerationsRequestV2, Tag(2)]
-    | Annotated[SuggestionsRequestV3, Tag(3)],
+    Annotated[PromptVersion1Request, Tag(1)]
+    | Annotated[PromptVersion2GenerationsRequest, Tag(2)]
+    | Annotated[PromptVersion3Request, Tag(3)],
     Discriminator(_prompt_version),
 ]
+
+
+class SuggestionsModelDetails(BaseModel):
+    """`model` of a v2 answer: which model wrote it, for which language, from which region."""
+
+    engine: str
+    name: str
+    lang: str
+    tokens_consumption_metadata: TokenUsage | None = absent_when_none()  # completions only
+    region: str
+
+
+class SuggestionsMetadata(BaseModel):
+    enabled_feature_flags: list[str]
+
+
+class SuggestionsResponse(BaseModel):
+    """`SuggestionsResponse` (API.md §1.3): `id` is the literal `"id"`, `experiments` is always
+    empty (LATEST), `created` the Unix time of the answer."""
+
+    id: Literal["id"] = "id"
+    model: SuggestionsModelDetails
+    experiments: list[Any] = Field(default_factory=list)
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    choices: list[Choice]
+    metadata: SuggestionsMetadata
