@@ -161,6 +161,8 @@ class AuthServiceSettings(BaseModel):
 class PromptAssemblerSettings(BaseModel):
     excluded_post_processors: list[str] = Field(default_factory=list)  # by step name (§7.4)
     duo_chat: DuoChatSettings = Field(default_factory=DuoChatSettings)  # `chat/*` prompts
+
+
 class ApiSettings(BaseModel):
     """The HTTP layer's slice (`serve_app/api`), built once by `Config.api()` and handed to
     `create_app`: what handlers report, check or switch on, and nothing else of the Config."""

@@ -52,7 +52,5 @@ async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()])
     """One ReAct step of Duo Chat, as NDJSON events streamed while the model writes."""
     gateway = gateway_of(request)
     agent.check_duo_core(gateway, request.headers.get("x-gitlab-feature-enablement-type"))
-    call = await agent.prepare(
-        gateway, request.state.identity, payload, correlation_id_of(request)
-    )
+    call = await agent.prepare(gateway, request.state.identity, payload, correlation_id_of(request))
     return StreamingResponse(agent.events(gateway, call), media_type=agent.NDJSON)
