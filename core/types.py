@@ -104,14 +104,15 @@ class ToolCallChunk:
 
 @dataclass(slots=True)
 class Chunk:
-    """One piece of a streamed answer; the last chunk may carry token counts. Tool calls
-    come whole (`tool_calls`) or in pieces (`tool_call_chunks`)."""
+    """One piece of a streamed answer; the last chunk may carry token counts, and a chunk why
+    the model stopped (`finish_reason`, where the engine says). Tool calls come whole
+    (`tool_calls`) or in pieces (`tool_call_chunks`)."""
 
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
     final: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_chunks: list[ToolCallChunk] = field(default_factory=list)
 

@@ -91,8 +91,8 @@ def result_of(chunks: Iterable[Chunk]) -> ModelResult:
     result = ModelResult(text="")
     for chunk in chunks:
         text.append(chunk.text)
-        if chunk.extra.get("finish_reason"):
-            result.finish_reason = str(chunk.extra["finish_reason"])
+        if chunk.finish_reason:
+            result.finish_reason = chunk.finish_reason
         if chunk.final:
             result.input_tokens, result.output_tokens = chunk.input_tokens, chunk.output_tokens
     result.text = "".join(text)
@@ -132,7 +132,7 @@ def chunks_of(payload: dict[str, Any]) -> Iterator[Chunk]:
         text = _choice_text(choice)
         reason = choice.get("finish_reason")
         if text or reason:
-            yield Chunk(text=text, extra={"finish_reason": reason} if reason else {})
+            yield Chunk(text=text, finish_reason=str(reason) if reason else None)
     usage = payload.get("usage")
     if usage:
         yield Chunk(
