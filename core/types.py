@@ -40,8 +40,63 @@ class Message(BaseModel):
     content: str
 
 
+class Sampling(BaseModel):
+    """max_tokens, temperature, top_p and top_k at one layer: a model's defaults, a prompt
+    file's values or a call's own; None is "not set here"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+
+    def over(self, defaults: Sampling) -> Sampling:
+        """These values, each one unset here taken from `defaults`."""
+        update = {
+            name: value
+            for name, value in defaults
+            if value is not None and getattr(self, name) is None
+        }
+        return self.model_copy(update=update) if update else self
+
+
+class Timeouts(BaseModel):
+    """Deadlines of a model call in seconds; None is the backend's configured one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_s: float | None = None
+    first_byte_s: float | None = None
+
+
+class CompletionStyle(BaseModel):
+    """How a code completion reaches a model (API.md §6.3 `completion_type`, `fim_format`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # fim: prefix and suffix as such; text: the rendered prompt as one text; chat: the
+    # rendered messages (a model with no fill-in-the-middle mode, e.g. Claude).
+    type: Literal["fim", "text", "chat"] = "fim"
+    # Prefix and suffix laid out in one prompt, for a server with no `suffix` field.
+    fim_format: str | None = None
+    # The share of the input token budget that open code context may take (API.md §7.3).
+    context_max_percent: float = 1.0
+
+
+class MockMode(BaseModel):
+    """How the mock backend answers a target (API.md §4): the echo of a legacy model, the
+    fixed `mock` of a registry prompt's model, or the agentic mock's scripted turns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    answer: Literal["echo", "fake", "agentic"] = "echo"
+    use_last_human_message: bool = True  # agentic: the script is in the last human message
+
+
 class ModelTarget(BaseModel):
-    """Which backend serves a request and what the response reports as the model."""
+    """Which backend serves a request, what the response reports as the model, and the
+    model's own call parameters (typed once, when the catalogue loads)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,13 +106,22 @@ class ModelTarget(BaseModel):
     identifier: str = ""  # model id sent to the provider
     family: tuple[str, ...] = ("base",)
     max_input_tokens: int = 2048
+    # The context window also holds the answer (llama.cpp): prompts keep room for max_tokens.
+    context_window_includes_output: bool = False
     endpoint: str | None = None
     api_key: SecretStr | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    sampling: Sampling = Sampling()  # the model's defaults
+    pinned_sampling: bool = False  # they win over a prompt file's (an operator's custom model)
+    stop: tuple[str, ...] = ()  # the model's own stop sequences, sent after a call's
+    timeouts: Timeouts = Timeouts()  # over the backend's configured deadlines
+    completion: CompletionStyle = CompletionStyle()
+    mock: MockMode | None = None  # set on the mock models of mock mode (routing)
 
 
 class ModelRequest(BaseModel):
-    """A provider-neutral model call, built by the PromptAssembler."""
+    """A provider-neutral model call, built by the PromptAssembler or a chat flow with
+    `core.calls.model_request`, which resolves every parameter a backend reads: stop
+    sequences, sampling and deadlines are the call's, never looked up again on the target."""
 
     target: ModelTarget
     kind: Literal["completion", "chat"] = "completion"
@@ -69,6 +133,7 @@ class ModelRequest(BaseModel):
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    timeouts: Timeouts = Timeouts()
     stream: bool = False
     correlation_id: str = ""
 

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from core.model_params import ModelParams
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -25,7 +27,8 @@ class CatalogueModel(BaseModel):
     description: str = ""
     cost_indicator: str = "$"
     deprecation: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: ModelParams = ModelParams()
+    pinned_sampling: bool = False  # its sampling params win over prompt files' (custom models)
 
 
 class FeatureSetting(BaseModel):
@@ -86,10 +89,31 @@ def load_catalogue(configs_dir: Path = CONFIGS_DIR) -> Catalogue:
     features_raw = yaml.safe_load((configs_dir / "feature_settings.yml").read_text())[
         "feature_settings"
     ]
-    models = {m["identifier"]: CatalogueModel.model_validate(m) for m in models_raw}
+    models = {m["identifier"]: _model(m) for m in models_raw}
     features = {name: FeatureSetting.model_validate(f) for name, f in features_raw.items()}
     for name, feature in features.items():
         for ident in (feature.default_model, *feature.fallback_models, *feature.selectable_models):
             if ident not in models:
                 raise ValueError(f"feature_settings.yml: {name} names unknown model {ident!r}")
     return Catalogue(models=models, features=features)
+
+
+def _model(raw: dict[str, Any]) -> CatalogueModel:
+    try:
+        return CatalogueModel.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError(f"models.yml: model {raw.get('identifier')!r}: {problems(exc)}") from None
+
+
+def problems(exc: ValidationError) -> str:
+    """A validation error as one line an operator can act on: each key and what is wrong."""
+    found = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            found.append(f"unknown key '{where}'")
+        elif err["type"] == "missing":
+            found.append(f"missing key '{where}'")
+        else:
+            found.append(f"key '{where}': {err['msg']}")
+    return "; ".join(found)

@@ -6,13 +6,13 @@ prompts answer `mock`, or replay scripted turns when the agentic mock is on.
 
 from __future__ import annotations
 
-from core.types import ModelTarget
+from core.types import MockMode, ModelTarget
 
 FAKE_MODEL = ModelTarget(
     backend="mock",
     engine="fake-model-provider-mocked",
     name="fake-model",
-    params={"mock": "fake"},
+    mock=MockMode(answer="fake"),
 )
 
 
@@ -21,7 +21,7 @@ def agentic_target(use_last_human_message: bool = True) -> ModelTarget:
         backend="mock",
         engine="agentic-fake-model-provider-mocked",
         name="agentic-fake-model",
-        params={"mock": "agentic", "use_last_human_message": use_last_human_message},
+        mock=MockMode(answer="agentic", use_last_human_message=use_last_human_message),
     )
 
 

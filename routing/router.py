@@ -22,7 +22,8 @@ def target_of(model: CatalogueModel) -> ModelTarget:
         identifier=model.provider_model or model.identifier,
         family=model.family,
         max_input_tokens=model.max_context_tokens,
-        params=dict(model.params),
+        pinned_sampling=model.pinned_sampling,
+        **model.params.target_fields(),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from core.errors import UnprocessableError
-from core.types import ModelTarget
+from core.types import ModelTarget, Sampling
 from routing.families import FAMILIES, family_of
 from routing.router import Router, target_of
 
@@ -116,12 +116,11 @@ def self_hosted_target(selection: ModelSelection, feature: str) -> ModelTarget:
     name = selection.name or "general"
     family = family_of(name)
     model_id = upstream_model_id(selection.identifier, name)
-    params: dict[str, object] = {
-        "stop": list(family.stop_for(feature)),
-        "max_tokens": family.completion_max_tokens
+    max_tokens = (
+        family.completion_max_tokens
         if feature == "code_completions"
-        else family.generation_max_tokens,
-    }
+        else family.generation_max_tokens
+    )
     return ModelTarget(
         backend=OPENAI_COMPAT,
         engine=SELF_HOSTED_ENGINE,
@@ -131,7 +130,8 @@ def self_hosted_target(selection: ModelSelection, feature: str) -> ModelTarget:
         max_input_tokens=family.max_input_tokens,
         endpoint=(selection.endpoint or "").rstrip("/") or None,
         api_key=SecretStr(selection.api_key) if selection.api_key else None,
-        params=params,
+        sampling=Sampling(max_tokens=max_tokens),
+        stop=family.stop_for(feature),
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
+from core import calls
 from core.errors import (
     GatewayError,
     ModelError,
@@ -14,7 +16,7 @@ from core.errors import (
     ModelTimeout,
     NotFoundError,
 )
-from core.types import Message, ModelRequest, ModelTarget
+from core.types import Message, ModelRequest, ModelTarget, Sampling
 from deployments.chat.errors import BadGatewayError, GatewayTimeoutError
 from routing.selection import ModelSelection
 from serve_app.api.schemas.chat import (
@@ -64,26 +66,23 @@ def model_request(
     gateway: Gateway, payload: PromptPayload, stream: bool, correlation_id: str = ""
 ) -> ModelRequest:
     params = payload.params or ChatParams()
-    chosen = target(gateway, payload)
-    common: dict[str, Any] = {
-        "target": chosen,
-        "stop": list(params.stop_sequences),
-        "temperature": params.temperature,
-        "stream": stream,
-        "correlation_id": correlation_id,
-    }
+    call = partial(
+        calls.model_request,
+        target(gateway, payload),
+        stop=params.stop_sequences,
+        stream=stream,
+        correlation_id=correlation_id,
+    )
     if isinstance(payload.content, str):
-        return ModelRequest(
-            kind="completion",
-            prefix=payload.content,
-            max_tokens=params.max_tokens_to_sample,
-            **common,
-        )
-    return ModelRequest(
+        sampling = Sampling(max_tokens=params.max_tokens_to_sample, temperature=params.temperature)
+        return call(prefix=payload.content, sampling=sampling)
+    return call(
         kind="chat",
         messages=[Message(role=m.role, content=m.content) for m in payload.content],
-        max_tokens=min(params.max_tokens_to_sample, MESSAGES_MAX_TOKENS),
-        **common,
+        sampling=Sampling(
+            max_tokens=min(params.max_tokens_to_sample, MESSAGES_MAX_TOKENS),
+            temperature=params.temperature,
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core import calls
 from core.errors import AuthorizationError, UnprocessableError
 from core.types import Identity, Message, ModelRequest, ModelTarget
 from deployments.prompts import BadVersionConstraintError, Prompt, PromptRegistry
@@ -106,20 +107,18 @@ def model_request(
     """The call a rendered prompt makes: `Prompt.sampling`, with `AIGW_DUO_CHAT__*` over it
     for `chat/*` prompts."""
     settings = gateway.settings
-    params = dict(target.params)
     chat = feature_of(prompt.prompt_id) == "duo_chat"
     timeout = prompt.params.timeout or (settings.duo_chat.model_request_timeout if chat else None)
-    if timeout:
-        params["timeout_s"] = timeout
-    sampling = prompt.sampling(params)
+    sampling = prompt.sampling(target)
     if chat and settings.duo_chat.max_tokens:
-        sampling["max_tokens"] = settings.duo_chat.max_tokens
-    return ModelRequest(
-        target=target.model_copy(update={"params": params}),
+        sampling = sampling.model_copy(update={"max_tokens": settings.duo_chat.max_tokens})
+    return calls.model_request(
+        target,
         kind="chat",
         messages=[m for m in messages if m.content.strip() or m.role == "user"],
-        stop=list(prompt.params.stop),
-        **sampling,
+        sampling=sampling,
+        stop=prompt.params.stop,
+        timeout_s=timeout or None,
         stream=stream,
         correlation_id=correlation_id,
     )

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from core.types import Sampling
 from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
 from routing.catalogue import load_catalogue
 from routing.custom_models import with_custom_models
@@ -102,7 +103,7 @@ def test_custom_models_join_the_catalogue_and_take_their_features():
     target = router.target_for("code_completions")
     assert (target.backend, target.name, target.engine) == ("vllm:coder", "coder", "vllm")
     assert target.family == ("codestral", "mistral")
-    assert target.params == {"max_tokens": 48, "pinned_params": True}
+    assert (target.sampling, target.pinned_sampling) == (Sampling(max_tokens=48), True)
     # A model whose deployment is not bound falls back to the feature's next model.
     without = Router(catalogue, ["mock"], mock_mode=False)
     assert without.target_for("code_completions").backend == "mock"

@@ -8,6 +8,7 @@ import math
 import pytest
 from fastapi.testclient import TestClient
 
+from core.model_params import ModelParams
 from core.settings import Config
 from core.types import ContextSnippet, Identity, ModelTarget, SuggestionInput
 from deployments.backends.mock import MockBackend
@@ -29,14 +30,18 @@ def assembler() -> PromptAssembler:
     return PromptAssembler()
 
 
-def target(*family: str, **params: object) -> ModelTarget:
+def target(
+    *family: str, max_input_tokens: int = 2048, pinned_params: bool = False, **params: object
+) -> ModelTarget:
+    """A model with catalogue `params` as operators write them."""
     return ModelTarget(
         backend="local",
         engine="llama.cpp",
         name="smollm2",
         family=family or ("base",),
-        max_input_tokens=int(params.pop("max_input_tokens", 2048)),  # type: ignore[call-overload]
-        params=dict(params),
+        max_input_tokens=max_input_tokens,
+        pinned_sampling=pinned_params,
+        **ModelParams.model_validate(params).target_fields(),
     )
 
 

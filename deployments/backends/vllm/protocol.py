@@ -34,7 +34,7 @@ def request_body(request: ModelRequest, spec: CustomModelSpec, *, stream: bool) 
     otherwise. The prompt is cut from the left to fit the context window (the end of the
     text nearest the cursor matters most), so a long file never fails the request."""
     window = spec.context_tokens
-    wanted = request.max_tokens or spec.params.get("max_tokens") or DEFAULT_MAX_TOKENS[request.kind]
+    wanted = request.max_tokens or spec.params.max_tokens or DEFAULT_MAX_TOKENS[request.kind]
     max_tokens = max(1, min(int(wanted), window - MIN_PROMPT_TOKENS))
     body: dict[str, Any] = {
         "model": spec.name,
@@ -48,7 +48,7 @@ def request_body(request: ModelRequest, spec: CustomModelSpec, *, stream: bool) 
     for name in ("temperature", "top_p", "top_k"):
         value = getattr(request, name)
         if value is None:
-            value = spec.params.get(name)
+            value = getattr(spec.params, name)
         if value is not None:
             body[name] = value
     stop = [*request.stop, *prompting_for(spec.family, stop=spec.stop).stop]

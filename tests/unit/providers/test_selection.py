@@ -30,7 +30,7 @@ def test_metadata_self_hosted_family_sets_stops_limits_and_endpoint() -> None:
     assert target.identifier == "google/codegemma-7b"
     assert target.endpoint == "http://vllm:8000/v1"
     assert target.max_input_tokens == 8192
-    assert "<|fim_prefix|>" in target.params["stop"]
+    assert "<|fim_prefix|>" in target.stop
     assert target.family[0] == "codegemma" and target.family[-1] == "base"
     assert target.api_key is not None and target.api_key.get_secret_value() == "k"
 
@@ -39,8 +39,8 @@ def test_generation_stops_differ_from_completion_stops() -> None:
     sel = ModelSelection(provider="litellm", name="mistral", endpoint="http://m/v1")
     gen = chooser("openai_compat").choose("code_generations", sel, chat=True)
     comp = chooser("openai_compat").choose("code_completions", sel)
-    assert gen.params["stop"] == ["</new_code>"]
-    assert comp.params["stop"] == []
+    assert list(gen.stop) == ["</new_code>"]
+    assert list(comp.stop) == []
 
 
 def test_gitlab_identifier_and_feature_setting() -> None:
