@@ -1,4 +1,5 @@
-"""The model catalogue (`configs/models.yml`) and the feature settings that pick from it."""
+"""The model catalogue (`configs/models.yml`), the feature settings that pick from it and the
+provider model tables that map legacy request fields onto it (`configs/provider_models.yml`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.model_params import ModelParams
+from routing.provider_models import ProviderModels
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -47,6 +49,7 @@ class Catalogue(BaseModel):
 
     models: dict[str, CatalogueModel]
     features: dict[str, FeatureSetting]
+    provider_models: ProviderModels
 
     def model(self, identifier: str) -> CatalogueModel | None:
         return self.models.get(identifier)
@@ -89,13 +92,19 @@ def load_catalogue(configs_dir: Path = CONFIGS_DIR) -> Catalogue:
     features_raw = yaml.safe_load((configs_dir / "feature_settings.yml").read_text())[
         "feature_settings"
     ]
+    providers_raw = yaml.safe_load((configs_dir / "provider_models.yml").read_text())
     models = {m["identifier"]: _model(m) for m in models_raw}
     features = {name: FeatureSetting.model_validate(f) for name, f in features_raw.items()}
     for name, feature in features.items():
         for ident in (feature.default_model, *feature.fallback_models, *feature.selectable_models):
             if ident not in models:
                 raise ValueError(f"feature_settings.yml: {name} names unknown model {ident!r}")
-    return Catalogue(models=models, features=features)
+    try:
+        provider_models = ProviderModels.model_validate(providers_raw)
+    except ValidationError as exc:
+        raise ValueError(f"provider_models.yml: {problems(exc)}") from None
+    provider_models.check_against(models, features)
+    return Catalogue(models=models, features=features, provider_models=provider_models)
 
 
 def _model(raw: dict[str, Any]) -> CatalogueModel:

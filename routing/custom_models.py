@@ -58,4 +58,4 @@ def with_custom_models(catalogue: Catalogue, specs: Sequence[CustomModelSpec]) -
                     ),
                 }
             )
-    return Catalogue(models=models, features=features)
+    return catalogue.model_copy(update={"models": models, "features": features})

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from core.errors import UnprocessableError
 from core.types import ModelTarget, Sampling
 from routing.families import FAMILIES, family_of
+from routing.provider_models import LiteLLMPrefixes
 from routing.router import Router, target_of
 
 OPENAI_COMPAT = "openai_compat"
@@ -24,52 +25,6 @@ SELF_HOSTED_ENGINE = "litellm"
 CUSTOM_ENDPOINT_DISABLED = "specifying custom models endpoint is disabled"
 
 USE_CASES = {"code_completions": "code completions", "code_generations": "code generations"}
-
-# Provider model names a v2 request may ask for, per provider (API.md §6.4, LATEST).
-ANTHROPIC_NAMES = (
-    "claude-sonnet-4-5-20250929",
-    "claude-sonnet-4-6",
-    "claude-haiku-4-5-20251001",
-)
-VERTEX_COMPLETION_NAMES = ("codestral-2501", "codestral-2508", "claude-sonnet-4-5@20250929")
-VERTEX_GENERATION_NAMES = ("code-bison@002", "gemini-2.5-flash", "claude-sonnet-4-5@20250929")
-FIREWORKS_NAMES = ("codestral-2501", "codestral-2508")
-
-# Legacy `provider/name` pairs -> GitLab model identifiers in configs/models.yml.
-LEGACY_NAMES: dict[tuple[str, str], str] = {
-    ("vertex-ai", "codestral-2501"): "codestral_2508_vertex",
-    ("vertex-ai", "codestral-2508"): "codestral_2508_vertex",
-    ("vertex-ai", "claude-sonnet-4-5@20250929"): "claude_sonnet_4_5_20250929_vertex",
-    ("vertex-ai", "gemini-2.5-flash"): "gemini_2_5_flash_vertex",
-    ("vertex-ai", "code-bison@002"): "gemini_2_5_flash_vertex",
-    ("fireworks_ai", "codestral-2501"): "codestral_2508_fireworks",
-    ("fireworks_ai", "codestral-2508"): "codestral_2508_fireworks",
-    ("anthropic", "claude-sonnet-4-20250514"): "claude_sonnet_4_5_20250929",
-    ("anthropic", "claude-sonnet-4-5-20250929"): "claude_sonnet_4_5_20250929",
-}
-# v3/v4 generations without a prompt id: provider -> GitLab model (API.md §1.4).
-GENERATION_DEFAULTS = {
-    "anthropic": "claude_sonnet_4_5_20250929",
-    "vertex-ai": "claude_sonnet_4_5_20250929_vertex",
-}
-
-# LiteLLM `provider/model` prefixes an OpenAI-compatible server answers to.
-OPENAI_PREFIXES = frozenset(
-    {
-        "custom_openai",
-        "openai",
-        "hosted_vllm",
-        "text-completion-custom_openai",
-        "text-completion-openai",
-        "ollama_chat",
-        "ollama",
-        "llamacpp",
-    }
-)
-# Prefixes of providers that speak their own protocol (not served by this gateway's client).
-FOREIGN_PREFIXES = frozenset(
-    {"bedrock", "vertex_ai", "azure", "anthropic", "gemini", "sagemaker", "mistral", "fireworks_ai"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +52,14 @@ def not_supported(name: str, feature: str, provider: str) -> UnprocessableError:
     )
 
 
-def upstream_model_id(identifier: str | None, name: str) -> str:
+def upstream_model_id(identifier: str | None, name: str, prefixes: LiteLLMPrefixes) -> str:
     """The model id an OpenAI-compatible server is asked for, from a LiteLLM-style identifier."""
     if not identifier:
         return name
     prefix, sep, rest = identifier.partition("/")
-    if sep and prefix in OPENAI_PREFIXES:
+    if sep and prefix in prefixes.openai_compatible:
         return rest
-    if sep and prefix in FOREIGN_PREFIXES:
+    if sep and prefix in prefixes.foreign:
         raise UnprocessableError(
             f"model identifier provider {prefix} is not supported: "
             "point model_endpoint at an OpenAI-compatible server"
@@ -112,10 +67,8 @@ def upstream_model_id(identifier: str | None, name: str) -> str:
     return identifier
 
 
-def self_hosted_target(selection: ModelSelection, feature: str) -> ModelTarget:
-    name = selection.name or "general"
-    family = family_of(name)
-    model_id = upstream_model_id(selection.identifier, name)
+def self_hosted_target(selection: ModelSelection, feature: str, model_id: str) -> ModelTarget:
+    family = family_of(selection.name or "general")
     max_tokens = (
         family.completion_max_tokens
         if feature == "code_completions"
@@ -142,6 +95,7 @@ class ModelChooser:
         self.router = router
         self.catalogue = router.catalogue
         self.custom_endpoints = custom_endpoints  # AIGW_CUSTOM_MODELS__ENABLED (SSRF guard)
+        self.tables = router.catalogue.provider_models
 
     def choose(
         self, feature: str, selection: ModelSelection | None, chat: bool = False
@@ -204,34 +158,35 @@ class ModelChooser:
     def _self_hosted(self, feature: str, selection: ModelSelection, chat: bool) -> ModelTarget:
         """A self-hosted model: the vLLM replicas in this graph when the request names one of
         the custom models (docs/custom-models.md), else the caller's OpenAI-compatible server."""
-        model_id = upstream_model_id(selection.identifier, selection.name or "")
+        prefixes = self.tables.litellm_prefixes
+        model_id = upstream_model_id(selection.identifier, selection.name or "", prefixes)
         model = self.catalogue.model(model_id)
         if model is not None and model.backend.startswith(IN_GRAPH_PREFIX):
             return self.router.target_for(feature, chat=chat, requested=model_id, strict=True)
-        return self.router.checked(self_hosted_target(selection, feature), chat)
+        if not selection.identifier:
+            model_id = selection.name or "general"
+        target = self_hosted_target(selection, feature, model_id)
+        return self.router.checked(target, chat)
 
     def _provider_name(self, feature: str, provider: str, name: str, chat: bool) -> ModelTarget:
-        legacy = LEGACY_NAMES.get((provider, name))
-        if legacy is not None and (
-            name in self._allowed(feature, provider) or self._selectable(feature, legacy)
-        ):
-            if self.catalogue.model(legacy) is None:
-                return self.router.unavailable(f"model {name} of provider {provider}", chat)
+        table = self.tables.names(provider)
+        allowed = table.allowed(feature)
+        legacy = table.gitlab_models.get(name)
+        if legacy is not None and (name in allowed or self._selectable(feature, legacy)):
             return self._gitlab(feature, legacy, provider, chat)
-        allowed = self._allowed(feature, provider)
         if name and name not in allowed:
             # v3/v4 send GitLab identifiers in `model_name`.
             if self.catalogue.model(name) is not None:
                 return self._gitlab(feature, name, provider, chat)
             raise not_supported(name, feature, provider)
         if not name:
-            if feature == "code_generations" and provider in GENERATION_DEFAULTS:
-                return self._gitlab(feature, GENERATION_DEFAULTS[provider], provider, chat)
+            if feature == "code_generations" and table.generation_default is not None:
+                return self._gitlab(feature, table.generation_default, provider, chat)
             return self.router.target_for(feature, chat=chat)
-        if provider != "anthropic":
+        if table.direct_base is None:
             return self.router.unavailable(f"model {name} of provider {provider}", chat)
-        # An allowed Claude model with no catalogue entry: ask Anthropic for it directly.
-        base = target_of(self.catalogue.models[GENERATION_DEFAULTS[provider]])
+        # An allowed name with no catalogue entry (a Claude model): ask the provider directly.
+        base = target_of(self.catalogue.models[table.direct_base])
         target = base.model_copy(update={"name": name, "identifier": name})
         return self.router.checked(target, chat)
 
@@ -240,19 +195,3 @@ class ModelChooser:
         if setting is None:
             return False
         return identifier in (setting.default_model, *setting.selectable_models)
-
-    @staticmethod
-    def _allowed(feature: str, provider: str) -> tuple[str, ...]:
-        if provider == "anthropic":
-            return ANTHROPIC_NAMES
-        if provider == "vertex-ai":
-            return (
-                VERTEX_GENERATION_NAMES
-                if feature == "code_generations"
-                else VERTEX_COMPLETION_NAMES
-            )
-        if provider == "fireworks_ai":
-            return FIREWORKS_NAMES if feature == "code_completions" else ()
-        if provider == "amazon_q":
-            return ("amazon_q",)
-        return ()
