@@ -20,7 +20,6 @@ from core.types import (
 )
 from deployments.handles import AssemblerClient, AuthClient, BackendClient
 from routing.catalogue import Catalogue
-from routing.local_model import with_local_model
 from routing.router import Router
 from routing.selection import ModelChooser
 
@@ -40,7 +39,7 @@ class Gateway:
         backends: Mapping[str, BackendClient],
     ) -> None:
         self.settings = settings
-        self.catalogue = with_local_model(catalogue, settings.local_model)
+        self.catalogue = catalogue  # final: built once by the app builder
         self.auth = auth
         self.assembler = assembler
         self.backends = dict(backends)

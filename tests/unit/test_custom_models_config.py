@@ -199,3 +199,17 @@ def test_bad_custom_model_fails_the_build():
 
     with pytest.raises(ValidationError):
         build_app({"settings": {"mock_model_responses": True}, "custom_models": [{"name": "m"}]})
+
+
+def test_the_builder_binds_the_final_catalogue_to_the_ingress():
+    """Built once, from the same settings and specs the tests' gateways use."""
+    from core.settings import Config
+    from routing.builder import final_catalogue
+    from serve_app.app import build_app
+
+    settings = {"mock_model_responses": True, "local_model": {"context_length": 4096}}
+    app = build_app({"settings": settings, "custom_models": [SPEC]})
+    catalogue = app._bound_deployment.init_args[5]
+    assert catalogue == final_catalogue(Config(**settings), parse_custom_models([SPEC]))
+    assert catalogue.features["code_completions"].default_model == "m"
+    assert catalogue.models["smollm2_135m_local"].max_context_tokens == 4096

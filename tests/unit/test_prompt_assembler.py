@@ -16,7 +16,7 @@ from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import CHAT_OVERHEAD_TOKENS, PromptAssembler
 from deployments.prompts import NoMatchingVersionError, PromptDefinitionError, UnknownPromptError
 from deployments.suggestions.tokenizer import default_tokenizer
-from routing.catalogue import load_catalogue
+from routing.builder import final_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from tests.payloads import v3_body
@@ -250,7 +250,7 @@ def test_registry_prompt_needs_its_unit_primitive(tmp_path):
     def client_with(*scopes: str) -> TestClient:
         gateway = Gateway(
             settings=config,
-            catalogue=load_catalogue(),
+            catalogue=final_catalogue(config),
             auth=ScopedAuth(*scopes),
             assembler=LocalAssembler(PromptAssembler(definitions_dir=tmp_path)),
             backends={"mock": MockBackend()},

@@ -17,7 +17,7 @@ from core.types import Identity
 from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
-from routing.catalogue import load_catalogue
+from routing.builder import final_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 
@@ -43,7 +43,7 @@ def chat_client(
     config = Config(**{"mock_model_responses": True, **(settings or {})})
     gateway = Gateway(
         settings=config,
-        catalogue=load_catalogue(),
+        catalogue=final_catalogue(config),
         auth=ScopedAuth(scopes),
         assembler=LocalAssembler(PromptAssembler()),
         backends={"mock": backend or MockBackend(), **(backends or {})},

@@ -17,7 +17,7 @@ from core.types import Identity
 from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
-from routing.catalogue import load_catalogue
+from routing.builder import final_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from tests.fakes.anthropic import FakeAnthropic, message_events
@@ -51,7 +51,7 @@ def client(identity: Identity | None = None, **settings: Any) -> TestClient:
     config = Config(**settings)
     gateway = Gateway(
         settings=config,
-        catalogue=load_catalogue(),
+        catalogue=final_catalogue(config),
         auth=StubAuth(identity or Identity(bypass=True)),
         assembler=LocalAssembler(PromptAssembler()),
         backends={"mock": MockBackend()},

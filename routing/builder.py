@@ -1,0 +1,25 @@
+"""The final catalogue, built once by the app builder and bound to the Ingress as is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.settings import Config
+from deployments.backends.vllm.spec import CustomModelSpec
+from routing.catalogue import CONFIGS_DIR, Catalogue, load_catalogue
+from routing.custom_models import with_custom_models
+from routing.local_model import with_local_model
+
+
+def final_catalogue(
+    settings: Config,
+    custom_models: Sequence[CustomModelSpec] = (),
+    *,
+    configs_dir: Path = CONFIGS_DIR,
+) -> Catalogue:
+    """The catalogue every routing decision reads: configs/ (models, feature settings,
+    provider tables), the operator's custom models, and the embedded model's entries following
+    the configured GGUF."""
+    catalogue = with_custom_models(load_catalogue(configs_dir), custom_models)
+    return with_local_model(catalogue, settings.local_model)
