@@ -53,12 +53,16 @@ class Sampling(BaseModel):
 
     def over(self, defaults: Sampling) -> Sampling:
         """These values, each one unset here taken from `defaults`."""
-        update = {
-            name: value
-            for name, value in defaults
-            if value is not None and getattr(self, name) is None
-        }
+        update = {}
+        for name in SAMPLING_FIELDS:  # by name: iterating a model costs ~10x more (hot path)
+            if getattr(self, name) is None:
+                value = getattr(defaults, name)
+                if value is not None:
+                    update[name] = value
         return self.model_copy(update=update) if update else self
+
+
+SAMPLING_FIELDS = ("max_tokens", "temperature", "top_p", "top_k")
 
 
 class Timeouts(BaseModel):
@@ -92,6 +96,8 @@ class MockMode(BaseModel):
 
     answer: Literal["echo", "fake", "agentic"] = "echo"
     use_last_human_message: bool = True  # agentic: the script is in the last human message
+    # Mock mode's echo only: what a registry prompt's call gets instead (core/mock_models.py).
+    prompts: Literal["fake", "agentic"] | None = None
 
 
 class ModelTarget(BaseModel):

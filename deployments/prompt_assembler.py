@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.calls import model_request
+from core.mock_models import Call, answering
 from core.types import (
     AssembledSuggestion,
     Message,
@@ -72,14 +73,17 @@ class PromptAssembler:
         language = detect_language(inp.file_name, inp.language_identifier)
         usage = TokenUsage()
         unit_primitive = ""
+        generation = inp.feature == "code_generations"
         # A generation that names a registry prompt uses it even if a prompt came along.
-        registry_prompt = inp.feature == "code_generations" and bool(inp.prompt_id)
+        registry_prompt = generation and bool(inp.prompt_id)
         if inp.raw_messages and not registry_prompt:
+            model = answering(target, _call_of("chat", generation))
             request = model_request(
-                target, kind="chat", messages=inp.raw_messages, stream=inp.stream
+                model, kind="chat", messages=inp.raw_messages, stream=inp.stream
             )
         elif inp.raw_prompt and not registry_prompt:
-            request = model_request(target, prefix=inp.raw_prompt, stream=inp.stream)
+            model = answering(target, _call_of("completion", generation))
+            request = model_request(model, prefix=inp.raw_prompt, stream=inp.stream)
         else:
             request, usage, unit_primitive = self._from_registry(inp, target, language)
         if not usage.input_tokens:
@@ -108,9 +112,8 @@ class PromptAssembler:
         # The prompt's sampling over the model's (resolved here: the input budget needs
         # max_tokens); the model family's stop sequences follow the prompt's (§6.4).
         sampling = prompt.sampling(target).over(target.sampling)
-        call = partial(
-            model_request, target, sampling=sampling, stop=prompt.stop, stream=inp.stream
-        )
+        model = answering(target, _call_of(kind, generation))
+        call = partial(model_request, model, sampling=sampling, stop=prompt.stop, stream=inp.stream)
         template_tokens = 0
         if kind != "fim":
             empty = prompt.render({**variables, "prefix": "", "suffix": ""})
@@ -166,6 +169,12 @@ class PromptAssembler:
         if request.kind == "chat":
             return sum(self.tokenizer.count(m.content) for m in request.messages)
         return self.tokenizer.count(request.prefix) + self.tokenizer.count(request.suffix)
+
+
+def _call_of(kind: str, generation: bool) -> Call:
+    """The model class a suggestion calls: a chat model for a chat call and for every code
+    generation, whatever its prompt's shape (the mock models answer as that class, §4.1)."""
+    return "chat" if generation or kind == "chat" else "text"
 
 
 def _input_limit(target: ModelTarget, max_tokens: int | None) -> int:

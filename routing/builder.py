@@ -10,6 +10,7 @@ from deployments.backends.vllm.spec import CustomModelSpec
 from routing.catalogue import CONFIGS_DIR, Catalogue, load_catalogue
 from routing.custom_models import with_custom_models
 from routing.local_model import with_local_model
+from routing.mock_overlay import with_mock_overlay
 
 
 def final_catalogue(
@@ -19,7 +20,14 @@ def final_catalogue(
     configs_dir: Path = CONFIGS_DIR,
 ) -> Catalogue:
     """The catalogue every routing decision reads: configs/ (models, feature settings,
-    provider tables), the operator's custom models, and the embedded model's entries following
-    the configured GGUF."""
+    provider tables), the operator's custom models, the embedded model's entries following the
+    configured GGUF, and in mock mode the mock overlay."""
     catalogue = with_custom_models(load_catalogue(configs_dir), custom_models)
-    return with_local_model(catalogue, settings.local_model)
+    catalogue = with_local_model(catalogue, settings.local_model)
+    if settings.mock_model_responses:
+        catalogue = with_mock_overlay(
+            catalogue,
+            agentic=settings.use_agentic_mock,
+            use_last_human_message=settings.agentic_mock.use_last_human_message,
+        )
+    return catalogue

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.model_params import ModelParams
+from core.types import ModelTarget
 from routing.provider_models import ProviderModels
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -33,6 +34,20 @@ class CatalogueModel(BaseModel):
     pinned_sampling: bool = False  # its sampling params win over prompt files' (custom models)
 
 
+def target_of(model: CatalogueModel) -> ModelTarget:
+    """The target a catalogue model is served as."""
+    return ModelTarget(
+        backend=model.backend,
+        engine=model.engine,
+        name=model.provider_model or model.identifier,
+        identifier=model.provider_model or model.identifier,
+        family=model.family,
+        max_input_tokens=model.max_context_tokens,
+        pinned_sampling=model.pinned_sampling,
+        **model.params.target_fields(),
+    )
+
+
 class FeatureSetting(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,6 +65,8 @@ class Catalogue(BaseModel):
     models: dict[str, CatalogueModel]
     features: dict[str, FeatureSetting]
     provider_models: ProviderModels
+    # Mock mode: the model that answers every choice (routing/mock_overlay.py).
+    stand_in: ModelTarget | None = None
 
     def model(self, identifier: str) -> CatalogueModel | None:
         return self.models.get(identifier)

@@ -1,8 +1,8 @@
 """The mock backend (API.md §4): the echo mock for legacy model calls, the fixed `mock`
 answer for registry prompts (§4.1), and the scripted agentic mock (§4.3).
 
-Which one answers is data on the request's target (`target.mock`, set on the mock models by
-routing), so the backend needs no settings of its own.
+Which one answers is data on the request's target (`target.mock`, set on the mock models of
+`core/mock_models.py`), so the backend needs no settings of its own.
 """
 
 from __future__ import annotations

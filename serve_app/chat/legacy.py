@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any
 
 from core import calls
@@ -16,6 +15,7 @@ from core.errors import (
     ModelTimeout,
     NotFoundError,
 )
+from core.mock_models import answering
 from core.types import Message, ModelRequest, ModelTarget, Sampling
 from deployments.chat.errors import BadGatewayError, GatewayTimeoutError
 from routing.selection import ModelSelection
@@ -59,30 +59,37 @@ def target(gateway: Gateway, payload: PromptPayload) -> ModelTarget:
         api_key=payload.model_api_key,
         identifier=payload.model_identifier,
     )
-    return gateway.chooser.choose(FEATURE, selection, chat=isinstance(payload.content, list))
+    return gateway.choose(FEATURE, selection)
 
 
 def model_request(
     gateway: Gateway, payload: PromptPayload, stream: bool, correlation_id: str = ""
 ) -> ModelRequest:
+    """A string goes to the model as a text prompt, a message list as chat: the legacy text
+    or chat model, each with its own mock (API.md §4.1)."""
     params = payload.params or ChatParams()
-    call = partial(
-        calls.model_request,
-        target(gateway, payload),
-        stop=params.stop_sequences,
-        stream=stream,
-        correlation_id=correlation_id,
-    )
+    chosen = target(gateway, payload)
     if isinstance(payload.content, str):
         sampling = Sampling(max_tokens=params.max_tokens_to_sample, temperature=params.temperature)
-        return call(prefix=payload.content, sampling=sampling)
-    return call(
+        return calls.model_request(
+            answering(chosen, "text"),
+            prefix=payload.content,
+            sampling=sampling,
+            stop=params.stop_sequences,
+            stream=stream,
+            correlation_id=correlation_id,
+        )
+    return calls.model_request(
+        answering(chosen, "chat"),
         kind="chat",
         messages=[Message(role=m.role, content=m.content) for m in payload.content],
         sampling=Sampling(
             max_tokens=min(params.max_tokens_to_sample, MESSAGES_MAX_TOKENS),
             temperature=params.temperature,
         ),
+        stop=params.stop_sequences,
+        stream=stream,
+        correlation_id=correlation_id,
     )
 
 

@@ -117,7 +117,7 @@ def selection_of(body: SuggestionsRequestV3, catalogue: Catalogue) -> ModelSelec
 async def _answer(request: Request, body: SuggestionsRequestV3, sse: bool) -> Any:
     gateway = gateway_of(request)
     inp = to_input(request, body)
-    selection = selection_of(body, gateway.chooser.catalogue)
+    selection = selection_of(body, gateway.catalogue)
     assembled = await suggestions.prepare(gateway, inp, selection)
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
