@@ -121,7 +121,7 @@ class ModelTarget(BaseModel):
     stop: tuple[str, ...] = ()  # the model's own stop sequences, sent after a call's
     timeouts: Timeouts = Timeouts()  # over the backend's configured deadlines
     completion: CompletionStyle = CompletionStyle()
-    mock: MockMode | None = None  # set on the mock models of mock mode (routing)
+    mock: MockMode | None = None  # set on the mock models only (core/mock_models.py)
 
 
 class ModelRequest(BaseModel):
@@ -134,12 +134,12 @@ class ModelRequest(BaseModel):
     prefix: str = ""  # completion: the text before the cursor (or the whole prompt)
     suffix: str = ""  # completion: the text after the cursor, for fill-in-the-middle
     messages: list[Message] = Field(default_factory=list)  # chat
-    stop: list[str] = Field(default_factory=list)
-    max_tokens: int | None = None
+    stop: list[str] = Field(default_factory=list)  # the call's, then the model's own
+    max_tokens: int | None = None  # None: the provider's default
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
-    timeouts: Timeouts = Timeouts()
+    timeouts: Timeouts = Timeouts()  # None: the backend's configured deadline
     stream: bool = False
     correlation_id: str = ""
 

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from core.settings import Config
 from deployments.backends.vllm.spec import CustomModelSpec
-from routing.catalogue import CONFIGS_DIR, Catalogue, load_catalogue
+from routing.catalogue import Catalogue, load_catalogue
 from routing.custom_models import with_custom_models
 from routing.local_model import with_local_model
 from routing.mock_overlay import with_mock_overlay
 
 
-def final_catalogue(
-    settings: Config,
-    custom_models: Sequence[CustomModelSpec] = (),
-    *,
-    configs_dir: Path = CONFIGS_DIR,
-) -> Catalogue:
+def final_catalogue(settings: Config, custom_models: Sequence[CustomModelSpec] = ()) -> Catalogue:
     """The catalogue every routing decision reads: configs/ (models, feature settings,
     provider tables), the operator's custom models, the embedded model's entries following the
     configured GGUF, and in mock mode the mock overlay."""
-    catalogue = with_custom_models(load_catalogue(configs_dir), custom_models)
+    catalogue = with_custom_models(load_catalogue(), custom_models)
     catalogue = with_local_model(catalogue, settings.local_model)
     if settings.mock_model_responses:
         catalogue = with_mock_overlay(
