@@ -76,7 +76,8 @@ def catalogue_params() -> tuple[int, float]:
     from routing.catalogue import load_catalogue
 
     params = load_catalogue().models["smollm2_135m_local"].params
-    return int(params["max_tokens"]), float(params["temperature"])
+    assert params.max_tokens is not None and params.temperature is not None
+    return params.max_tokens, params.temperature
 
 
 def direct(llama: Any, runs: int) -> list[Sample]:

@@ -40,8 +40,69 @@ class Message(BaseModel):
     content: str
 
 
+class Sampling(BaseModel):
+    """max_tokens, temperature, top_p and top_k at one layer: a model's defaults, a prompt
+    file's values or a call's own; None is "not set here"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+
+    def over(self, defaults: Sampling) -> Sampling:
+        """These values, each one unset here taken from `defaults`."""
+        update = {}
+        for name in SAMPLING_FIELDS:  # by name: iterating a model costs ~10x more (hot path)
+            if getattr(self, name) is None:
+                value = getattr(defaults, name)
+                if value is not None:
+                    update[name] = value
+        return self.model_copy(update=update) if update else self
+
+
+SAMPLING_FIELDS = ("max_tokens", "temperature", "top_p", "top_k")
+
+
+class Timeouts(BaseModel):
+    """Deadlines of a model call in seconds; None is the backend's configured one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_s: float | None = None
+    first_byte_s: float | None = None
+
+
+class CompletionStyle(BaseModel):
+    """How a code completion reaches a model (API.md §6.3 `completion_type`, `fim_format`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # fim: prefix and suffix as such; text: the rendered prompt as one text; chat: the
+    # rendered messages (a model with no fill-in-the-middle mode, e.g. Claude).
+    type: Literal["fim", "text", "chat"] = "fim"
+    # Prefix and suffix laid out in one prompt, for a server with no `suffix` field.
+    fim_format: str | None = None
+    # The share of the input token budget that open code context may take (API.md §7.3).
+    context_max_percent: float = 1.0
+
+
+class MockMode(BaseModel):
+    """How the mock backend answers a target (API.md §4): the echo of a legacy model, the
+    fixed `mock` of a registry prompt's model, or the agentic mock's scripted turns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    answer: Literal["echo", "fake", "agentic"] = "echo"
+    use_last_human_message: bool = True  # agentic: the script is in the last human message
+    # Mock mode's echo only: what a registry prompt's call gets instead (core/mock_models.py).
+    prompts: Literal["fake", "agentic"] | None = None
+
+
 class ModelTarget(BaseModel):
-    """Which backend serves a request and what the response reports as the model."""
+    """Which backend serves a request, what the response reports as the model, and the
+    model's own call parameters (typed once, when the catalogue loads)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,24 +112,34 @@ class ModelTarget(BaseModel):
     identifier: str = ""  # model id sent to the provider
     family: tuple[str, ...] = ("base",)
     max_input_tokens: int = 2048
+    # The context window also holds the answer (llama.cpp): prompts keep room for max_tokens.
+    context_window_includes_output: bool = False
     endpoint: str | None = None
     api_key: SecretStr | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    sampling: Sampling = Sampling()  # the model's defaults
+    pinned_sampling: bool = False  # they win over a prompt file's (an operator's custom model)
+    stop: tuple[str, ...] = ()  # the model's own stop sequences, sent after a call's
+    timeouts: Timeouts = Timeouts()  # over the backend's configured deadlines
+    completion: CompletionStyle = CompletionStyle()
+    mock: MockMode | None = None  # set on the mock models only (core/mock_models.py)
 
 
 class ModelRequest(BaseModel):
-    """A provider-neutral model call, built by the PromptAssembler."""
+    """A provider-neutral model call, built by the PromptAssembler or a chat flow with
+    `core.calls.model_request`, which resolves every parameter a backend reads: stop
+    sequences, sampling and deadlines are the call's, never looked up again on the target."""
 
     target: ModelTarget
     kind: Literal["completion", "chat"] = "completion"
     prefix: str = ""  # completion: the text before the cursor (or the whole prompt)
     suffix: str = ""  # completion: the text after the cursor, for fill-in-the-middle
     messages: list[Message] = Field(default_factory=list)  # chat
-    stop: list[str] = Field(default_factory=list)
-    max_tokens: int | None = None
+    stop: list[str] = Field(default_factory=list)  # the call's, then the model's own
+    max_tokens: int | None = None  # None: the provider's default
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    timeouts: Timeouts = Timeouts()  # None: the backend's configured deadline
     stream: bool = False
     correlation_id: str = ""
 
@@ -104,14 +175,15 @@ class ToolCallChunk:
 
 @dataclass(slots=True)
 class Chunk:
-    """One piece of a streamed answer; the last chunk may carry token counts. Tool calls
-    come whole (`tool_calls`) or in pieces (`tool_call_chunks`)."""
+    """One piece of a streamed answer; the last chunk may carry token counts, and a chunk why
+    the model stopped (`finish_reason`, where the engine says). Tool calls come whole
+    (`tool_calls`) or in pieces (`tool_call_chunks`)."""
 
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
     final: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_chunks: list[ToolCallChunk] = field(default_factory=list)
 

@@ -6,19 +6,22 @@ target model's first family with a folder (else `base`), the version the caller'
 (default `^1.0.0`). Prefix, suffix and code context are cut to the model's token budget with
 the real tokenizer (API.md §7.3) before the template is rendered.
 
-How a completion reaches the model depends on the target's `completion_type` param:
-`fim` or unset: prefix and suffix as such (fill-in-the-middle, or prefix-only where the model
-has no FIM); `text`: the rendered `user` template as one text prompt; `chat`: the rendered
-messages. Generations always send the rendered messages. Caller-built prompts (v2
+How a completion reaches the model depends on the target's completion style (the catalogue's
+`completion_type`): `fim`: prefix and suffix as such (fill-in-the-middle, or prefix-only where
+the model has no FIM); `text`: the rendered `user` template as one text prompt; `chat`: the
+rendered messages. Generations always send the rendered messages. Caller-built prompts (v2
 prompt_version 2/3, v3 `prompt`) are sent as they are, untruncated, unless a generation also
 names a `prompt_id` (the registry prompt wins) or the prompt is empty.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from core.calls import model_request
+from core.mock_models import Call, answering
 from core.settings import PromptAssemblerSettings
 from core.types import (
     AssembledPrompt,
@@ -34,7 +37,7 @@ from core.types import (
     TokenUsage,
 )
 from deployments import registry_prompts
-from deployments.prompts import Prompt, PromptRegistry
+from deployments.prompts import PromptRegistry
 from deployments.suggestions.languages import Language, detect_language, file_extension
 from deployments.suggestions.post_processing import (
     post_process_completion,
@@ -121,22 +124,21 @@ class PromptAssembler:
 
     def assemble_suggestion(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
         language = detect_language(inp.file_name, inp.language_identifier)
-        base: dict[str, Any] = {
-            "target": target,
-            "stream": inp.stream,
-            "max_tokens": target.params.get("max_tokens"),
-            "temperature": target.params.get("temperature"),
-        }
         usage = TokenUsage()
         unit_primitive = ""
+        generation = inp.feature == "code_generations"
         # A generation that names a registry prompt uses it even if a prompt came along.
-        registry_prompt = inp.feature == "code_generations" and bool(inp.prompt_id)
+        registry_prompt = generation and bool(inp.prompt_id)
         if inp.raw_messages and not registry_prompt:
-            request = ModelRequest(kind="chat", messages=inp.raw_messages, **base)
+            model = answering(target, _call_of("chat", generation))
+            request = model_request(
+                model, kind="chat", messages=inp.raw_messages, stream=inp.stream
+            )
         elif inp.raw_prompt and not registry_prompt:
-            request = ModelRequest(kind="completion", prefix=inp.raw_prompt, **base)
+            model = answering(target, _call_of("completion", generation))
+            request = model_request(model, prefix=inp.raw_prompt, stream=inp.stream)
         else:
-            request, usage, unit_primitive = self._from_registry(inp, target, language, base)
+            request, usage, unit_primitive = self._from_registry(inp, target, language)
         if not usage.input_tokens:
             usage = usage.model_copy(update={"input_tokens": self._count_request(request)})
         return AssembledSuggestion(
@@ -154,15 +156,17 @@ class PromptAssembler:
         inp: SuggestionInput,
         target: ModelTarget,
         language: Language | None,
-        base: dict[str, Any],
     ) -> tuple[ModelRequest, TokenUsage, str]:
         generation = inp.feature == "code_generations"
         prompt_id = (inp.prompt_id if generation else None) or DEFAULT_PROMPT_IDS[inp.feature]
         prompt = self.registry.get(prompt_id, inp.prompt_version, target.family)
-        kind = "chat" if generation else str(target.params.get("completion_type") or "fim")
+        kind = "chat" if generation else target.completion.type
         variables = self._variables(inp, language)
-
-        params = self._params(prompt, base)
+        # The prompt's sampling over the model's (resolved here: the input budget needs
+        # max_tokens); the model family's stop sequences follow the prompt's (§6.4).
+        sampling = prompt.sampling(target).over(target.sampling)
+        model = answering(target, _call_of(kind, generation))
+        call = partial(model_request, model, sampling=sampling, stop=prompt.stop, stream=inp.stream)
         template_tokens = 0
         if kind != "fim":
             empty = prompt.render({**variables, "prefix": "", "suffix": ""})
@@ -171,15 +175,13 @@ class PromptAssembler:
             self.tokenizer,
             prefix=inp.content_above_cursor,
             suffix=inp.content_below_cursor,
-            max_input_tokens=_input_limit(target, params.get("max_tokens")),
+            max_input_tokens=_input_limit(target, sampling.max_tokens),
             template_tokens=template_tokens,
             context=[] if generation else [c.content for c in inp.context],
-            context_max_percent=float(target.params.get("context_max_percent", 1.0)),
+            context_max_percent=target.completion.context_max_percent,
         )
         if kind == "fim":
-            request = ModelRequest(
-                kind="completion", prefix=fitted.prefix, suffix=fitted.suffix, **params
-            )
+            request = call(prefix=fitted.prefix, suffix=fitted.suffix)
             input_tokens = fitted.suffix_part.tokens + (
                 self.tokenizer.count(fitted.prefix)  # context joined in: count it as sent
                 if fitted.context_used.text
@@ -191,9 +193,9 @@ class PromptAssembler:
             )
             input_tokens = self._count_messages(kind, messages)
             if kind == "text":
-                request = ModelRequest(kind="completion", prefix=_text_prompt(messages), **params)
+                request = call(prefix=_text_prompt(messages))
             else:
-                request = ModelRequest(kind="chat", messages=messages, **params)
+                request = call(kind="chat", messages=messages)
         return request, _usage(fitted, input_tokens), prompt.unit_primitive
 
     @staticmethod
@@ -210,15 +212,6 @@ class PromptAssembler:
         )
         return variables
 
-    @staticmethod
-    def _params(prompt: Prompt, base: dict[str, Any]) -> dict[str, Any]:
-        """Sampling params per `Prompt.sampling`; stop sequences are the prompt's plus the
-        model family's (self-hosted families, §6.4)."""
-        params = {**base, **prompt.sampling(base["target"].params)}
-        target_stop = base["target"].params.get("stop") or []
-        params["stop"] = list(dict.fromkeys([*prompt.params.stop, *target_stop]))
-        return params
-
     def _count_messages(self, kind: str, messages: list[Message]) -> int:
         if kind == "text":
             return self.tokenizer.count(_text_prompt(messages))
@@ -231,13 +224,19 @@ class PromptAssembler:
         return self.tokenizer.count(request.prefix) + self.tokenizer.count(request.suffix)
 
 
-def _input_limit(target: ModelTarget, max_tokens: Any) -> int:
+def _call_of(kind: str, generation: bool) -> Call:
+    """The model class a suggestion calls: a chat model for a chat call and for every code
+    generation, whatever its prompt's shape (the mock models answer as that class, §4.1)."""
+    return "chat" if generation or kind == "chat" else "text"
+
+
+def _input_limit(target: ModelTarget, max_tokens: int | None) -> int:
     """The input token limit. A model whose context window also holds its answer (the embedded
     llama.cpp model: `context_window_includes_output` in models.yml) keeps room for
     `max_tokens` of output, so a full prompt is cut rather than refused."""
     limit = target.max_input_tokens
-    if target.params.get("context_window_includes_output") and max_tokens:
-        limit -= min(int(max_tokens), limit // 2)
+    if target.context_window_includes_output and max_tokens:
+        limit -= min(max_tokens, limit // 2)
     return max(0, limit)
 
 

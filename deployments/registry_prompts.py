@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import datetime
 
+from core import calls
 from core.errors import PromptAccessDenied, UnprocessableError
 from core.settings import DuoChatSettings
-from core.types import AssembledPrompt, Identity, ModelRequest, PromptCall
+from core.types import AssembledPrompt, Identity, Message, ModelRequest, PromptCall
 from deployments.prompts import BadVersionConstraintError, Prompt, PromptRegistry
 
 # Prompts served by their own endpoint (the ReAct agent step), never by `/v1|v2/prompts`.
@@ -61,25 +62,22 @@ def assemble_prompt(
 
 
 def model_request(
-    prompt: Prompt, call: PromptCall, duo_chat: DuoChatSettings, messages: list
+    prompt: Prompt, call: PromptCall, duo_chat: DuoChatSettings, messages: list[Message]
 ) -> ModelRequest:
     """The call a rendered prompt makes: `Prompt.sampling`, with `AIGW_DUO_CHAT__*` over it
     for `chat/*` prompts."""
-    target = call.target
-    params = dict(target.params)
     chat = feature_of(prompt.prompt_id) == "duo_chat"
     timeout = prompt.params.timeout or (duo_chat.model_request_timeout if chat else None)
-    if timeout:
-        params["timeout_s"] = timeout
-    sampling = prompt.sampling(params)
+    sampling = prompt.sampling(call.target)
     if chat and duo_chat.max_tokens:
-        sampling["max_tokens"] = duo_chat.max_tokens
-    return ModelRequest(
-        target=target.model_copy(update={"params": params}),
+        sampling = sampling.model_copy(update={"max_tokens": duo_chat.max_tokens})
+    return calls.model_request(
+        call.target,
         kind="chat",
         messages=messages,
-        stop=list(prompt.params.stop),
-        **sampling,
+        sampling=sampling,
+        stop=prompt.params.stop,
+        timeout_s=timeout or None,
         stream=call.stream,
         correlation_id=call.correlation_id,
     )

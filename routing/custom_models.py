@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deployments.backends.vllm.spec import CustomModelSpec
-from deployments.prompts.registry import PINNED_PARAMS
 from routing.catalogue import Catalogue, CatalogueModel, FeatureSetting
 
 ENGINE = "vllm"
@@ -24,7 +23,8 @@ def catalogue_model(spec: CustomModelSpec) -> CatalogueModel:
         max_context_tokens=spec.context_tokens,
         description=f"Self-hosted model served by vLLM replicas in the graph ({spec.name})",
         cost_indicator="$",
-        params={**spec.params, PINNED_PARAMS: True},  # the operator's values win
+        params=spec.params,
+        pinned_sampling=True,  # the operator knows the model: its values win over prompt files'
     )
 
 
@@ -58,4 +58,4 @@ def with_custom_models(catalogue: Catalogue, specs: Sequence[CustomModelSpec]) -
                     ),
                 }
             )
-    return Catalogue(models=models, features=features)
+    return catalogue.model_copy(update={"models": models, "features": features})

@@ -16,6 +16,7 @@ from deployments.backends.registry import Provider, configured_providers
 from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
 from deployments.defaults import options_for
 from deployments.prompt_assembler import PromptAssembler
+from routing.builder import final_catalogue
 from serve_app.ingress import Ingress
 
 Placement = Literal["ingress", "deployment"]
@@ -82,8 +83,9 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         if opts.prompt_assembler == "deployment"
         else None
     )
+    catalogue = final_catalogue(settings, custom_models)
     ingress = _deployment(serve.ingress()(Ingress), "Ingress")
-    app: Application = ingress.bind(settings, backends, auth, assembler, in_ingress, custom_models)
+    app: Application = ingress.bind(settings, backends, auth, assembler, in_ingress, catalogue)
     return app
 
 

@@ -24,9 +24,8 @@ from core.types import (
 )
 from deployments.handles import AssemblerClient, AuthClient, BackendClient
 from routing.catalogue import Catalogue
-from routing.local_model import with_local_model
-from routing.router import Router
-from routing.selection import ModelChooser
+from routing.model_router import ModelRouter
+from routing.selection import ModelSelection
 
 logger = logging.getLogger("aigw.gateway")
 
@@ -44,15 +43,18 @@ class Gateway:
         backends: Mapping[str, BackendClient],
     ) -> None:
         self.settings = settings
-        self.catalogue = with_local_model(catalogue, settings.local_model)
+        self.catalogue = catalogue  # final: built once by the app builder
         self.auth = auth
         self.assembler = assembler
         self.backends = dict(backends)
-        self.router = Router(self.catalogue, self.backends, settings.mock_model_responses)
-        self.chooser = ModelChooser(self.router, settings.custom_models.enabled)
+        self.router = ModelRouter(catalogue, self.backends, settings.custom_models.enabled)
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         return await self.auth.authenticate(headers)
+
+    def choose(self, feature: str, selection: ModelSelection | None = None) -> ModelTarget:
+        """The model that serves `feature` for what the request said about its model."""
+        return self.router.choose(feature, selection)
 
     async def assemble(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
         return await self.assembler.assemble_suggestion(inp, target)

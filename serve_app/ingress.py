@@ -10,13 +10,12 @@ from fastapi import FastAPI
 from core.settings import Config
 from deployments.auth import AuthService
 from deployments.backends.registry import Provider
-from deployments.backends.vllm.spec import CustomModelSpec
 from deployments.handles import RemoteAssembler, RemoteAuth, RemoteBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
-from routing.catalogue import load_catalogue
-from routing.custom_models import with_custom_models
+from routing.builder import final_catalogue
+from routing.catalogue import Catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -32,7 +31,7 @@ class Ingress:
         auth: Any | None = None,
         assembler: Any | None = None,
         local_backends: dict[str, Provider] | None = None,
-        custom_models: list[CustomModelSpec] | None = None,
+        catalogue: Catalogue | None = None,  # the builder's final catalogue
     ) -> None:
         self.telemetry = telemetry = Telemetry.start(settings)
         auth_settings = settings.auth_service()
@@ -49,7 +48,7 @@ class Ingress:
         )
         self.gateway = Gateway(
             settings=settings,
-            catalogue=with_custom_models(load_catalogue(), custom_models or ()),
+            catalogue=catalogue if catalogue is not None else final_catalogue(settings),
             auth=RemoteAuth(auth, auth_settings)
             if auth is not None
             else AuthService(auth_settings),

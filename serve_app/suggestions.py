@@ -18,12 +18,11 @@ from serve_app.gateway import Gateway
 async def prepare(
     gateway: Gateway, inp: SuggestionInput, selection: ModelSelection | None = None
 ) -> AssembledSuggestion:
-    chat = inp.raw_messages is not None or inp.feature == "code_generations"
     record = current()
     if record is not None:
         record.begin_handler()
     with Stopwatch(record, "route"):
-        target = gateway.chooser.choose(inp.feature, selection, chat=chat)
+        target = gateway.choose(inp.feature, selection)
     return await gateway.assemble(inp, target)
 
 

@@ -20,7 +20,6 @@ from deployments.backends.common import (
     guarded,
     max_tokens,
     stop_sequences,
-    temperature,
     unexpected,
     usage_int,
     within,
@@ -59,7 +58,7 @@ def messages_params(request: ModelRequest) -> dict[str, Any]:
         params["stop_sequences"] = stops
     # This SDK no longer types the sampling knobs (newer Claude models ignore or refuse them);
     # models that take them still do, so they travel in the body when a request sets them.
-    sampling = {"temperature": temperature(request), "top_p": request.top_p, "top_k": request.top_k}
+    sampling = {"temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k}
     extra = {name: value for name, value in sampling.items() if value is not None}
     if extra:
         params["extra_body"] = extra

@@ -29,10 +29,10 @@ class Deadlines:
     def of(
         cls, request: ModelRequest, default_first_byte_s: float, default_total_s: float
     ) -> Deadlines:
-        """The target's `params` (`first_byte_timeout_s`, `timeout_s`) override the defaults."""
-        params = request.target.params
-        total = float(params.get("timeout_s", default_total_s))
-        first = float(params.get("first_byte_timeout_s", default_first_byte_s))
+        """The request's deadlines; the backend's configured ones where it sets none."""
+        timeouts = request.timeouts
+        total = default_total_s if timeouts.total_s is None else timeouts.total_s
+        first = default_first_byte_s if timeouts.first_byte_s is None else timeouts.first_byte_s
         return cls(first_byte_s=min(first, total), total_s=total)
 
     def http_timeout(self, streaming: bool) -> httpx2.Timeout:
@@ -43,23 +43,15 @@ class Deadlines:
 
 
 def stop_sequences(request: ModelRequest, limit: int | None = None) -> list[str]:
-    """The request's stops, then the model family's (`target.params["stop"]`), deduplicated."""
-    merged: list[str] = []
-    for stop in [*request.stop, *request.target.params.get("stop", ())]:
-        if stop and stop not in merged:
-            merged.append(stop)
+    """The request's stops (the model's own already among them), each once, at most `limit`
+    (what the provider accepts)."""
+    merged = [stop for stop in dict.fromkeys(request.stop) if stop]
     return merged[:limit] if limit else merged
 
 
 def max_tokens(request: ModelRequest, default: int) -> int:
-    return int(request.max_tokens or request.target.params.get("max_tokens") or default)
-
-
-def temperature(request: ModelRequest) -> float | None:
-    if request.temperature is not None:
-        return request.temperature
-    value = request.target.params.get("temperature")
-    return None if value is None else float(value)
+    """The request's max_tokens, else the provider's default."""
+    return request.max_tokens or default
 
 
 def retry_after(headers: Mapping[str, str] | None) -> str | None:

@@ -139,7 +139,7 @@ class LocalBackend:
                     input_tokens=result.input_tokens,
                     output_tokens=result.output_tokens,
                     final=True,
-                    extra={"finish_reason": result.finish_reason},
+                    finish_reason=result.finish_reason,
                 )
                 return
         finally:

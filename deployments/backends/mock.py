@@ -1,8 +1,8 @@
 """The mock backend (API.md §4): the echo mock for legacy model calls, the fixed `mock`
 answer for registry prompts (§4.1), and the scripted agentic mock (§4.3).
 
-Which one answers is data on the request's target (`target.params["mock"]`, set by the
-router helpers in `routing/mock_targets.py`), so the backend needs no settings of its own.
+Which one answers is data on the request's target (`target.mock`, set on the mock models of
+`core/mock_models.py`), so the backend needs no settings of its own.
 """
 
 from __future__ import annotations
@@ -93,12 +93,13 @@ class MockBackend:
 
 def mock_mode(request: ModelRequest) -> str:
     """`echo` (legacy models), `fake` (registry prompts) or `agentic` (scripted turns)."""
-    mode = request.target.params.get("mock", "echo")
-    return mode if mode in ("fake", "agentic") else "echo"
+    mock = request.target.mock
+    return mock.answer if mock is not None else "echo"
 
 
 def _agentic_turn(request: ModelRequest) -> agentic_mock.ScriptedTurn:
-    use_last = bool(request.target.params.get("use_last_human_message", True))
+    mock = request.target.mock
+    use_last = mock.use_last_human_message if mock is not None else True
     return agentic_mock.choose(request.messages, use_last)
 
 

@@ -24,7 +24,6 @@ from deployments.backends.common import (
     guarded,
     max_tokens,
     stop_sequences,
-    temperature,
     unexpected,
     usage_int,
     within,
@@ -94,16 +93,15 @@ class OpenAICompatBackend:
         stops = stop_sequences(request, 4 if "api.openai.com" in endpoint else None)
         if stops:
             params["stop"] = stops
-        temp = temperature(request)
-        if temp is not None:
-            params["temperature"] = temp
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
         if request.top_p is not None:
             params["top_p"] = request.top_p
         client = self.client_for(endpoint)
         if request.kind == "chat":
             params["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
             return client.chat.completions, params, deadlines
-        fim_format = target.params.get("fim_format")
+        fim_format = target.completion.fim_format
         if fim_format and request.suffix:
             params["prompt"] = fim_format.format(prefix=request.prefix, suffix=request.suffix)
         else:

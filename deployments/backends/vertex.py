@@ -39,7 +39,6 @@ from deployments.backends.common import (
     guarded,
     max_tokens,
     stop_sequences,
-    temperature,
     unexpected,
     usage_int,
     within,
@@ -174,7 +173,7 @@ class VertexBackend:
         config = genai_types.GenerateContentConfig(
             system_instruction="\n\n".join(system) or None,
             max_output_tokens=max_tokens(request, DEFAULT_MAX_TOKENS),
-            temperature=temperature(request),
+            temperature=request.temperature,
             top_p=request.top_p,
             top_k=request.top_k,
             stop_sequences=stop_sequences(request, 5) or None,
@@ -235,9 +234,8 @@ class VertexBackend:
             "max_tokens": max_tokens(request, 64),
             "stream": streaming,
         }
-        temp = temperature(request)
-        if temp is not None:
-            body["temperature"] = temp
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
         stops = stop_sequences(request)
         if stops:
             body["stop"] = stops

@@ -11,7 +11,7 @@ import yaml
 from jinja2 import Template, TemplateError, meta
 from pydantic import ValidationError
 
-from core.types import Message
+from core.types import Message, ModelTarget, Sampling
 from deployments.prompts.errors import (
     NoMatchingFamilyError,
     PromptDefinitionError,
@@ -21,10 +21,6 @@ from deployments.prompts.schema import InvocationParams, ModelParams, PromptDefi
 from deployments.prompts.templates import check_includes, make_environment, render
 from deployments.prompts.versions import parse_version, resolve_version
 
-SAMPLING = ("max_tokens", "temperature", "top_p", "top_k")
-# A target's params key: its sampling values were set by the operator for this model
-# (a custom model in serve_config.yaml) and win over any prompt file's.
-PINNED_PARAMS = "pinned_params"
 DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "configs" / "prompts" / "definitions"
 # Features whose prompt ids are listed per subfeature in the directory structure (§5.1).
 SUBFEATURE_GROUPS = ("chat", "code_suggestions")
@@ -42,6 +38,8 @@ class Prompt:
     definition: PromptDefinition
     templates: tuple[tuple[str, tuple[Template, ...]], ...] = field(repr=False)
     variables: frozenset[str] = frozenset()  # names the templates read (not their partials)
+    file_sampling: Sampling = field(default_factory=Sampling)  # the file's `model.params`
+    stop: tuple[str, ...] = ()  # the file's `params.stop`, each once
 
     @property
     def name(self) -> str:
@@ -59,19 +57,13 @@ class Prompt:
     def model_params(self) -> ModelParams:
         return self.definition.model.params
 
-    def sampling(self, target_params: Mapping[str, Any]) -> dict[str, Any]:
-        """max_tokens, temperature, top_p and top_k of a call: the prompt file's over the
-        catalogue's (API.md §5.2), an operator's pinned values over both."""
-        values = {name: target_params.get(name) for name in SAMPLING}
-        for name in SAMPLING:
-            value = getattr(self.model_params, name)
-            if value is not None:
-                values[name] = value
-        if target_params.get(PINNED_PARAMS):
-            values.update(
-                {n: target_params[n] for n in SAMPLING if target_params.get(n) is not None}
-            )
-        return values
+    def sampling(self, target: ModelTarget) -> Sampling:
+        """The sampling this prompt asks of a call to `target`: the file's values (API.md
+        §5.2) under an operator's pinned ones; the call fills the rest from the model's
+        defaults (`core.calls.model_request`)."""
+        if target.pinned_sampling:
+            return target.sampling.over(self.file_sampling)
+        return self.file_sampling
 
     @property
     def label(self) -> str:
@@ -202,6 +194,13 @@ class PromptRegistry:
             definition=definition,
             templates=tuple(compiled),
             variables=frozenset(variables),
+            file_sampling=Sampling(
+                max_tokens=definition.model.params.max_tokens,
+                temperature=definition.model.params.temperature,
+                top_p=definition.model.params.top_p,
+                top_k=definition.model.params.top_k,
+            ),
+            stop=tuple(dict.fromkeys(definition.params.stop)),
         )
 
     # -- lookup -------------------------------------------------------------------------

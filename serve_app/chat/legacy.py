@@ -4,10 +4,11 @@ a string to the text-completion model, a message list to the chat model."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
+from core import calls
 from core.errors import ModelError, NotFoundError
-from core.types import Message, ModelRequest, ModelTarget
+from core.mock_models import answering
+from core.types import Message, ModelRequest, ModelTarget, Sampling
 from routing.selection import ModelSelection
 from serve_app.api import error_policy
 from serve_app.api.chat.protocol import (
@@ -47,33 +48,37 @@ def target(gateway: Gateway, payload: PromptPayload) -> ModelTarget:
         api_key=payload.model_api_key,
         identifier=payload.model_identifier,
     )
-    return gateway.chooser.choose(FEATURE, selection, chat=isinstance(payload.content, list))
+    return gateway.choose(FEATURE, selection)
 
 
 def model_request(
     gateway: Gateway, payload: PromptPayload, stream: bool, correlation_id: str = ""
 ) -> ModelRequest:
+    """A string goes to the model as a text prompt, a message list as chat: the legacy text
+    or chat model, each with its own mock (API.md §4.1)."""
     params = payload.params or ChatParams()
     chosen = target(gateway, payload)
-    common: dict[str, Any] = {
-        "target": chosen,
-        "stop": list(params.stop_sequences),
-        "temperature": params.temperature,
-        "stream": stream,
-        "correlation_id": correlation_id,
-    }
     if isinstance(payload.content, str):
-        return ModelRequest(
-            kind="completion",
+        sampling = Sampling(max_tokens=params.max_tokens_to_sample, temperature=params.temperature)
+        return calls.model_request(
+            answering(chosen, "text"),
             prefix=payload.content,
-            max_tokens=params.max_tokens_to_sample,
-            **common,
+            sampling=sampling,
+            stop=params.stop_sequences,
+            stream=stream,
+            correlation_id=correlation_id,
         )
-    return ModelRequest(
+    return calls.model_request(
+        answering(chosen, "chat"),
         kind="chat",
         messages=[Message(role=m.role, content=m.content) for m in payload.content],
-        max_tokens=min(params.max_tokens_to_sample, MESSAGES_MAX_TOKENS),
-        **common,
+        sampling=Sampling(
+            max_tokens=min(params.max_tokens_to_sample, MESSAGES_MAX_TOKENS),
+            temperature=params.temperature,
+        ),
+        stop=params.stop_sequences,
+        stream=stream,
+        correlation_id=correlation_id,
     )
 
 

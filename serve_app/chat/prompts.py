@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.errors import PromptAccessDenied
+from core.mock_models import answering
 from core.types import AssembledPrompt, Identity, ModelTarget, PromptCall
 from deployments.registry_prompts import feature_of
 from observability import record as request_record
-from routing.mock_targets import registry_mock_target
 from serve_app.api.common import ModelMetadata
 from serve_app.gateway import Gateway
 
@@ -23,17 +23,11 @@ def target_for(
 ) -> ModelTarget:
     """The model that answers a registry prompt: the one `model_metadata` names, else the
     feature's default; in mock mode, `mock` or the agentic mock (after the same checks)."""
-    settings = gateway.settings
     feature = feature_of(prompt_id)
     if feature not in gateway.catalogue.features:
         feature = DEFAULT_FEATURE
     selection = metadata.selection() if metadata is not None else None
-    chosen = gateway.chooser.choose(feature, selection, chat=True)
-    if settings.mock_model_responses:
-        return registry_mock_target(
-            settings.use_agentic_mock, settings.agentic_mock.use_last_human_message
-        )
-    return chosen
+    return answering(gateway.choose(feature, selection), "prompt")
 
 
 def families_for(target: ModelTarget, metadata: ModelMetadata | None) -> tuple[str, ...]:

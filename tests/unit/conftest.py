@@ -15,7 +15,7 @@ from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
-from routing.catalogue import load_catalogue
+from routing.builder import final_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -50,7 +50,7 @@ def make_client(settings: dict[str, Any] | None = None, backend: Any = None) -> 
     config = Config(**{"mock_model_responses": True, **(settings or {})})
     gateway = Gateway(
         settings=config,
-        catalogue=load_catalogue(),
+        catalogue=final_catalogue(config),
         auth=AuthService(config.auth_service()),
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": backend or MockBackend()},

@@ -20,7 +20,7 @@ from deployments.prompt_assembler import PromptAssembler
 from observability.logs import LogPipeline, configure_logging
 from observability.metrics import GatewayMetrics, MemoryMetrics
 from observability.telemetry import Telemetry
-from routing.catalogue import load_catalogue
+from routing.builder import final_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -62,7 +62,7 @@ def observed(
     telemetry = Telemetry(config, GatewayMetrics(store, config.model_engine_limits))
     gateway = Gateway(
         settings=config,
-        catalogue=load_catalogue(),
+        catalogue=final_catalogue(config),
         auth=AuthService(config.auth_service()),
         assembler=telemetry.instrument_assembler(
             LocalAssembler(PromptAssembler(config.prompt_assembler()))

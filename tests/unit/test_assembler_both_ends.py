@@ -60,7 +60,7 @@ def test_a_registry_prompt_is_rendered_into_a_chat_call(assembler: PromptAssembl
     assert (request.kind, request.stream, request.correlation_id) == ("chat", True, "c-1")
     assert request.messages[0].role == "system"
     assert "+print(1)" in request.messages[-1].content
-    assert request.target.params["timeout_s"] == 60  # the prompt file's own timeout
+    assert request.timeouts.total_s == 60  # the prompt file's own timeout
 
 
 def test_duo_chat_settings_apply_to_chat_prompts_only(assembler: PromptAssembler) -> None:
@@ -68,7 +68,7 @@ def test_duo_chat_settings_apply_to_chat_prompts_only(assembler: PromptAssembler
         call("chat/explain_code", inputs={"selected_text": "x = 1"}), EVERYONE
     )
     assert chat.request.max_tokens == 77
-    assert chat.request.target.params["timeout_s"] == 30.0  # AIGW_DUO_CHAT__MODEL_REQUEST_TIMEOUT
+    assert chat.request.timeouts.total_s == 30.0  # AIGW_DUO_CHAT__MODEL_REQUEST_TIMEOUT
     other = assembler.assemble_prompt(
         call("generate_commit_message", inputs={"diff": "+x"}), EVERYONE
     )

@@ -8,10 +8,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from core.types import Sampling
 from deployments.backends.vllm.spec import CustomModelSpec, parse_custom_models
 from routing.catalogue import load_catalogue
 from routing.custom_models import with_custom_models
-from routing.router import Router
+from routing.model_router import ModelRouter
 
 ROOT = Path(__file__).resolve().parents[2]
 # Features whose requests cannot wait for a cold start (minutes for a big model, past GitLab's
@@ -98,14 +99,14 @@ def test_custom_models_join_the_catalogue_and_take_their_features():
     names = [m["identifier"] for m in catalogue.definitions()["models"]]
     assert {"coder", "chatty"} <= set(names)
 
-    router = Router(catalogue, ["mock", "vllm:coder", "vllm:chatty"], mock_mode=False)
-    target = router.target_for("code_completions")
+    router = ModelRouter(catalogue, ["mock", "vllm:coder", "vllm:chatty"])
+    target = router.choose("code_completions")
     assert (target.backend, target.name, target.engine) == ("vllm:coder", "coder", "vllm")
     assert target.family == ("codestral", "mistral")
-    assert target.params == {"max_tokens": 48, "pinned_params": True}
+    assert (target.sampling, target.pinned_sampling) == (Sampling(max_tokens=48), True)
     # A model whose deployment is not bound falls back to the feature's next model.
-    without = Router(catalogue, ["mock"], mock_mode=False)
-    assert without.target_for("code_completions").backend == "mock"
+    without = ModelRouter(catalogue, ["mock"])
+    assert without.choose("code_completions").backend == "mock"
 
 
 def test_a_custom_model_may_not_shadow_a_catalogue_model():
@@ -140,7 +141,7 @@ def test_the_kuberay_manifest_embeds_a_valid_serve_config():
 
 
 def test_model_metadata_naming_a_custom_model_runs_it_in_the_graph():
-    from routing.selection import ModelChooser, ModelSelection
+    from routing.selection import ModelSelection
 
     specs = parse_custom_models(
         [
@@ -150,7 +151,7 @@ def test_model_metadata_naming_a_custom_model_runs_it_in_the_graph():
     )
     catalogue = with_custom_models(load_catalogue(), specs)
     backends = ["mock", "openai_compat", "vllm:big", "vllm:small"]
-    chooser = ModelChooser(Router(catalogue, backends, mock_mode=False), custom_endpoints=True)
+    chooser = ModelRouter(catalogue, backends, custom_endpoints=True)
 
     def metadata(identifier: str) -> ModelSelection:
         return ModelSelection(
@@ -198,3 +199,17 @@ def test_bad_custom_model_fails_the_build():
 
     with pytest.raises(ValidationError):
         build_app({"settings": {"mock_model_responses": True}, "custom_models": [{"name": "m"}]})
+
+
+def test_the_builder_binds_the_final_catalogue_to_the_ingress():
+    """Built once, from the same settings and specs the tests' gateways use."""
+    from core.settings import Config
+    from routing.builder import final_catalogue
+    from serve_app.app import build_app
+
+    settings = {"mock_model_responses": True, "local_model": {"context_length": 4096}}
+    app = build_app({"settings": settings, "custom_models": [SPEC]})
+    catalogue = app._bound_deployment.init_args[5]
+    assert catalogue == final_catalogue(Config(**settings), parse_custom_models([SPEC]))
+    assert catalogue.features["code_completions"].default_model == "m"
+    assert catalogue.models["smollm2_135m_local"].max_context_tokens == 4096

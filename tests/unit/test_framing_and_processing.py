@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ModelUnavailable
+from core.mock_models import MOCK_TEXT
 from deployments.suggestions.languages import detect_language
 from deployments.suggestions.post_processing import (
     FenceStripper,
@@ -13,7 +14,7 @@ from deployments.suggestions.post_processing import (
     post_process_generation,
 )
 from routing.catalogue import load_catalogue
-from routing.router import MOCK_TEXT, Router
+from routing.model_router import ModelRouter
 from serve_app.api.framing import content_chunk, ndjson_line, sse_event
 
 
@@ -82,8 +83,8 @@ def test_streamed_fence_stripping_survives_split_chunks():
 
 def test_router_falls_back_to_a_configured_backend():
     catalogue = load_catalogue()
-    assert Router(catalogue, {"mock"}, mock_mode=False).target_for("code_completions") == MOCK_TEXT
-    vertex = Router(catalogue, {"mock", "vertex"}, mock_mode=False).target_for("code_completions")
+    assert ModelRouter(catalogue, {"mock"}).choose("code_completions") == MOCK_TEXT
+    vertex = ModelRouter(catalogue, {"mock", "vertex"}).choose("code_completions")
     assert vertex.engine == "vertex-ai" and vertex.name == "codestral-2508"
     with pytest.raises(ModelUnavailable):
-        Router(catalogue, set(), mock_mode=False).target_for("code_completions")
+        ModelRouter(catalogue, set()).choose("code_completions")

@@ -114,7 +114,7 @@ async def test_streamed_text_never_shows_the_stop_sequence(backend: LocalBackend
     chunks = await collect(backend.stream(completion(max_tokens=24, stop=[stop], stream=True)))
     text = "".join(c.text for c in chunks)
     assert text == full[: full.index(stop)]
-    assert chunks[-1].extra["finish_reason"] == "stop"
+    assert chunks[-1].finish_reason == "stop"
 
 
 async def test_closing_a_stream_stops_generation(

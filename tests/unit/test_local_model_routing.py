@@ -9,7 +9,8 @@ import yaml
 from core.settings import Config, LocalModelSettings
 from routing.catalogue import load_catalogue
 from routing.local_model import with_local_model
-from routing.router import Router
+from routing.mock_overlay import with_mock_overlay
+from routing.model_router import ModelRouter
 from serve_app.app import built_deployments
 from serve_app.cli import load_serve_config
 
@@ -18,9 +19,9 @@ FEATURES = ("code_completions", "code_generations", "duo_chat")
 
 
 def test_every_feature_falls_back_to_the_local_model_before_the_echo_mock() -> None:
-    router = Router(load_catalogue(), ["mock", "local"], mock_mode=False)
+    router = ModelRouter(load_catalogue(), ["mock", "local"])
     for feature in FEATURES:
-        target = router.target_for(feature, chat=feature != "code_completions")
+        target = router.choose(feature)
         assert target.backend == "local", feature
         assert target.engine == "llama.cpp"
         assert target.name == "SmolLM2-135M-Instruct.Q4_1"
@@ -28,13 +29,13 @@ def test_every_feature_falls_back_to_the_local_model_before_the_echo_mock() -> N
 
 
 def test_mock_mode_still_answers_with_the_echo_mock() -> None:
-    router = Router(load_catalogue(), ["mock", "local"], mock_mode=True)
-    assert router.target_for("code_completions").backend == "mock"
+    router = ModelRouter(with_mock_overlay(load_catalogue()), ["mock", "local"])
+    assert router.choose("code_completions").backend == "mock"
 
 
 def test_a_configured_provider_still_wins_over_the_local_model() -> None:
-    router = Router(load_catalogue(), ["mock", "local", "vertex"], mock_mode=False)
-    assert router.target_for("code_completions").backend == "vertex"
+    router = ModelRouter(load_catalogue(), ["mock", "local", "vertex"])
+    assert router.choose("code_completions").backend == "vertex"
 
 
 def test_catalogue_follows_a_customers_own_gguf() -> None:

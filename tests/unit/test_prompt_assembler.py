@@ -8,6 +8,7 @@ import math
 import pytest
 from fastapi.testclient import TestClient
 
+from core.model_params import ModelParams
 from core.settings import Config
 from core.types import ContextSnippet, Identity, ModelTarget, SuggestionInput
 from deployments.backends.mock import MockBackend
@@ -16,7 +17,7 @@ from deployments.prompt_assembler import CHAT_OVERHEAD_TOKENS, PromptAssembler
 from deployments.prompts import NoMatchingVersionError, PromptDefinitionError, UnknownPromptError
 from deployments.suggestions.tokenizer import default_tokenizer
 from observability.telemetry import Telemetry
-from routing.catalogue import load_catalogue
+from routing.builder import final_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -31,14 +32,18 @@ def assembler() -> PromptAssembler:
     return PromptAssembler()
 
 
-def target(*family: str, **params: object) -> ModelTarget:
+def target(
+    *family: str, max_input_tokens: int = 2048, pinned_params: bool = False, **params: object
+) -> ModelTarget:
+    """A model with catalogue `params` as operators write them."""
     return ModelTarget(
         backend="local",
         engine="llama.cpp",
         name="smollm2",
         family=family or ("base",),
-        max_input_tokens=int(params.pop("max_input_tokens", 2048)),  # type: ignore[call-overload]
-        params=dict(params),
+        max_input_tokens=max_input_tokens,
+        pinned_sampling=pinned_params,
+        **ModelParams.model_validate(params).target_fields(),
     )
 
 
@@ -247,7 +252,7 @@ def test_registry_prompt_needs_its_unit_primitive(tmp_path):
     def client_with(*scopes: str) -> TestClient:
         gateway = Gateway(
             settings=config,
-            catalogue=load_catalogue(),
+            catalogue=final_catalogue(config),
             auth=ScopedAuth(*scopes),
             assembler=LocalAssembler(PromptAssembler(definitions_dir=tmp_path)),
             backends={"mock": MockBackend()},

@@ -92,7 +92,7 @@ def test_stream_events_become_chunks_with_a_final_usage_chunk():
     )
     chunks = [c for p in protocol.parse_sse(events) for c in protocol.chunks_of(p)]
     assert [c.text for c in chunks] == ["ab", "cd", ""]
-    assert chunks[1].extra == {"finish_reason": "length"}
+    assert chunks[1].finish_reason == "length"
     assert chunks[-1].final and chunks[-1].input_tokens == 4 and chunks[-1].output_tokens == 2
     # A non-streamed generation is the same stream, collected.
     result = protocol.result_of(chunks)

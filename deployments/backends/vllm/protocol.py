@@ -34,7 +34,7 @@ def request_body(request: ModelRequest, spec: CustomModelSpec, *, stream: bool) 
     otherwise. The prompt is cut from the left to fit the context window (the end of the
     text nearest the cursor matters most), so a long file never fails the request."""
     window = spec.context_tokens
-    wanted = request.max_tokens or spec.params.get("max_tokens") or DEFAULT_MAX_TOKENS[request.kind]
+    wanted = request.max_tokens or spec.params.max_tokens or DEFAULT_MAX_TOKENS[request.kind]
     max_tokens = max(1, min(int(wanted), window - MIN_PROMPT_TOKENS))
     body: dict[str, Any] = {
         "model": spec.name,
@@ -48,7 +48,7 @@ def request_body(request: ModelRequest, spec: CustomModelSpec, *, stream: bool) 
     for name in ("temperature", "top_p", "top_k"):
         value = getattr(request, name)
         if value is None:
-            value = spec.params.get(name)
+            value = getattr(spec.params, name)
         if value is not None:
             body[name] = value
     stop = [*request.stop, *prompting_for(spec.family, stop=spec.stop).stop]
@@ -91,8 +91,8 @@ def result_of(chunks: Iterable[Chunk]) -> ModelResult:
     result = ModelResult(text="")
     for chunk in chunks:
         text.append(chunk.text)
-        if chunk.extra.get("finish_reason"):
-            result.finish_reason = str(chunk.extra["finish_reason"])
+        if chunk.finish_reason:
+            result.finish_reason = chunk.finish_reason
         if chunk.final:
             result.input_tokens, result.output_tokens = chunk.input_tokens, chunk.output_tokens
     result.text = "".join(text)
@@ -132,7 +132,7 @@ def chunks_of(payload: dict[str, Any]) -> Iterator[Chunk]:
         text = _choice_text(choice)
         reason = choice.get("finish_reason")
         if text or reason:
-            yield Chunk(text=text, extra={"finish_reason": reason} if reason else {})
+            yield Chunk(text=text, finish_reason=str(reason) if reason else None)
     usage = payload.get("usage")
     if usage:
         yield Chunk(

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.model_params import ModelParams
+
 Feature = Literal["code_completions", "code_generations", "duo_chat"]
 
 BACKEND_PREFIX = "vllm:"
@@ -71,7 +73,7 @@ class CustomModelSpec(BaseModel):
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     max_ongoing_requests: int = Field(default=64, ge=1)  # per replica; vLLM batches these
     features: tuple[Feature, ...] = ()  # features whose default model this becomes
-    params: dict[str, Any] = Field(default_factory=dict)  # defaults: temperature, max_tokens
+    params: ModelParams = ModelParams()  # defaults of every call: temperature, max_tokens...
     # Extra vLLM sampling parameters sent with every request (repetition_penalty, min_tokens,
     # ignore_eos, seed, ...).
     sampling: dict[str, Any] = Field(default_factory=dict)

@@ -131,7 +131,7 @@ def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSel
 async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> Response:
     gateway = gateway_of(request)
     inp = to_input(request, body)
-    selection = selection_of(body, gateway.chooser.catalogue)
+    selection = selection_of(body, gateway.catalogue)
     assembled = await suggestions.prepare(gateway, inp, selection)
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)

@@ -9,11 +9,11 @@ import time
 import pytest
 
 from core.errors import BadRequestError
+from core.mock_models import FAKE_MODEL, agentic_target
 from core.types import Chunk, Message, ModelRequest
 from deployments.backends import agentic_mock as am
 from deployments.backends.mock import MockBackend
 from deployments.tool_calls import ToolCallAssembler
-from routing.mock_targets import FAKE_MODEL, agentic_target
 
 
 def user(text: str) -> list[Message]:

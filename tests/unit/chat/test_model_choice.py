@@ -113,7 +113,7 @@ def test_self_hosted_chat_asks_for_the_model_without_its_litellm_prefix():
     for request in server.requests:
         assert request.target.identifier == "codestral-22b"
         assert request.target.endpoint == "http://vllm:8000/v1"
-        assert "\n\n" not in request.target.params["stop"]  # code completion stops only
+        assert "\n\n" not in request.target.stop  # code completion stops only
 
 
 def test_v1_chat_gets_the_claude_model_it_names():

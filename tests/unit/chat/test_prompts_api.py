@@ -63,7 +63,7 @@ def test_the_rendered_prompt_reaches_the_model_with_the_prompt_params():
         "def add(a, b)" in request.messages[1].content and "`m.py`" in request.messages[1].content
     )
     assert request.max_tokens == 77  # AIGW_DUO_CHAT__MAX_TOKENS wins for chat/* prompts
-    assert request.target.params["timeout_s"] == 30
+    assert request.timeouts.total_s == 30
 
 
 def test_model_metadata_name_picks_that_family():

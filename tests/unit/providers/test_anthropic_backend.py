@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
+from core.calls import model_request
 from core.errors import ModelError, ModelRateLimited, ModelTimeout
 from core.settings import Config
-from core.types import Message, ModelRequest, ModelTarget
+from core.types import Message, ModelRequest, ModelTarget, Sampling
 from deployments.backends.anthropic import AnthropicBackend
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.server import Behaviour
@@ -27,20 +30,26 @@ def backend(fake: FakeAnthropic, **timeouts: float) -> AnthropicBackend:
     )
 
 
-def chat(**kw: object) -> ModelRequest:
+def chat(
+    *, temperature: float | None = None, stop: Sequence[str] = (), stream: bool = False
+) -> ModelRequest:
+    """A call as the gateway builds it, to a model with its own stop sequence."""
     target = ModelTarget(
         backend="anthropic",
         engine="anthropic",
         name="claude-sonnet-4-5-20250929",
         identifier="claude-sonnet-4-5-20250929",
-        params={"stop": ["</new_code>"]},
+        stop=("</new_code>",),
     )
     messages = [
         Message(role="system", content="You write code."),
         Message(role="user", content="def add(a, b):"),
         Message(role="assistant", content="<new_code> "),
     ]
-    return ModelRequest(target=target, kind="chat", messages=messages, max_tokens=64, **kw)  # type: ignore[arg-type]
+    sampling = Sampling(max_tokens=64, temperature=temperature)
+    return model_request(
+        target, kind="chat", messages=messages, sampling=sampling, stop=stop, stream=stream
+    )
 
 
 async def test_generate_sends_system_prefill_stops_and_key(fake_anthropic: FakeAnthropic) -> None:

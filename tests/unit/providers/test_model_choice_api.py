@@ -16,7 +16,7 @@ from deployments.backends.openai_compat import OpenAICompatBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
-from routing.catalogue import load_catalogue
+from routing.builder import final_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -38,7 +38,7 @@ def client(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, **settings: A
     config = Config(**{**defaults, **settings})
     gateway = Gateway(
         settings=config,
-        catalogue=load_catalogue(),
+        catalogue=final_catalogue(config),
         auth=AuthService(config.auth_service()),
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={

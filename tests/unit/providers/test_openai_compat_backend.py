@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from pydantic import SecretStr
 
+from core.calls import model_request
 from core.errors import ModelError, ModelRateLimited, ModelTimeout
+from core.model_params import ModelParams
 from core.settings import Config
-from core.types import Message, ModelRequest, ModelTarget
-from deployments.backends.openai_compat import OpenAICompatBackend
+from core.types import Message, ModelRequest, ModelTarget, Sampling
+from deployments.backends.openai_compat import DEFAULT_MAX_TOKENS, OpenAICompatBackend
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
 
@@ -22,6 +26,7 @@ def backend(**timeouts: float) -> OpenAICompatBackend:
 
 
 def target(fake: FakeOpenAI, **params: object) -> ModelTarget:
+    """A self-hosted model with its own stop sequence and catalogue `params`."""
     return ModelTarget(
         backend="openai_compat",
         engine="litellm",
@@ -29,19 +34,26 @@ def target(fake: FakeOpenAI, **params: object) -> ModelTarget:
         identifier="Codestral-22B-v0.1",
         endpoint=fake.url + "/v1/",
         api_key=SecretStr(KEY),
-        params={"stop": ["[PREFIX]"], **params},
+        **ModelParams.model_validate({"stop": ["[PREFIX]"], **params}).target_fields(),
     )
 
 
-def completion(fake: FakeOpenAI, **kw: object) -> ModelRequest:
-    return ModelRequest(
-        target=target(fake), kind="completion", prefix="def add(a, b):\n", suffix="\n# end", **kw
-    )  # type: ignore[arg-type]
+def completion(
+    fake: FakeOpenAI, *, stop: Sequence[str] = (), max_tokens: int | None = None
+) -> ModelRequest:
+    """A call as the gateway builds it."""
+    return model_request(
+        target(fake),
+        prefix="def add(a, b):\n",
+        suffix="\n# end",
+        stop=stop,
+        sampling=Sampling(max_tokens=max_tokens),
+    )
 
 
-def chat(fake: FakeOpenAI, **kw: object) -> ModelRequest:
+def chat(fake: FakeOpenAI) -> ModelRequest:
     messages = [Message(role="system", content="Be brief."), Message(role="user", content="hi")]
-    return ModelRequest(target=target(fake), kind="chat", messages=messages, **kw)  # type: ignore[arg-type]
+    return model_request(target(fake), kind="chat", messages=messages)
 
 
 async def test_completion_uses_legacy_endpoint_with_prompt_suffix_stop_key(
@@ -139,3 +151,16 @@ async def test_streaming_can_be_disabled_for_custom_models(fake_openai: FakeOpen
     chunks = [c async for c in be.stream(completion(fake_openai))]
     assert "".join(c.text for c in chunks) == "hello there from the fake model"
     assert "stream" not in fake_openai.last.json()
+
+
+async def test_the_backend_sends_the_requests_values_not_the_models(
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Sampling is resolved where the request is built: a backend never falls back to the
+    model's own defaults (only to the provider's)."""
+    model = target(fake_openai, temperature=0.9, max_tokens=128)
+    await backend().generate(ModelRequest(target=model, prefix="x", temperature=0.1))
+    body = fake_openai.last.json()
+    assert body["temperature"] == 0.1
+    assert body["max_tokens"] == DEFAULT_MAX_TOKENS
+    assert "stop" not in body and "top_p" not in body

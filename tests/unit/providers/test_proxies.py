@@ -18,6 +18,7 @@ from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
+from routing.builder import final_catalogue
 from routing.catalogue import load_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
@@ -53,7 +54,7 @@ def client(identity: Identity | None = None, **settings: Any) -> TestClient:
     config = Config(**settings)
     gateway = Gateway(
         settings=config,
-        catalogue=load_catalogue(),
+        catalogue=final_catalogue(config),
         auth=StubAuth(identity or Identity(bypass=True)),
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": MockBackend()},

@@ -1,4 +1,4 @@
-"""ModelChooser decisions without HTTP: which target a selection resolves to."""
+"""ModelRouter decisions without HTTP: which target a selection resolves to."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import pytest
 
 from core.errors import ModelUnavailable, UnprocessableError
 from routing.catalogue import load_catalogue
-from routing.router import Router
-from routing.selection import ModelChooser, ModelSelection
+from routing.mock_overlay import with_mock_overlay
+from routing.model_router import ModelRouter
+from routing.selection import ModelSelection
 
 CATALOGUE = load_catalogue()
 
 
-def chooser(*backends: str, mock: bool = False) -> ModelChooser:
-    return ModelChooser(Router(CATALOGUE, ("mock", *backends), mock), custom_endpoints=True)
+def chooser(*backends: str, mock: bool = False) -> ModelRouter:
+    catalogue = with_mock_overlay(CATALOGUE) if mock else CATALOGUE
+    return ModelRouter(catalogue, ("mock", *backends), custom_endpoints=True)
 
 
 def test_metadata_self_hosted_family_sets_stops_limits_and_endpoint() -> None:
@@ -30,17 +32,17 @@ def test_metadata_self_hosted_family_sets_stops_limits_and_endpoint() -> None:
     assert target.identifier == "google/codegemma-7b"
     assert target.endpoint == "http://vllm:8000/v1"
     assert target.max_input_tokens == 8192
-    assert "<|fim_prefix|>" in target.params["stop"]
+    assert "<|fim_prefix|>" in target.stop
     assert target.family[0] == "codegemma" and target.family[-1] == "base"
     assert target.api_key is not None and target.api_key.get_secret_value() == "k"
 
 
 def test_generation_stops_differ_from_completion_stops() -> None:
     sel = ModelSelection(provider="litellm", name="mistral", endpoint="http://m/v1")
-    gen = chooser("openai_compat").choose("code_generations", sel, chat=True)
+    gen = chooser("openai_compat").choose("code_generations", sel)
     comp = chooser("openai_compat").choose("code_completions", sel)
-    assert gen.params["stop"] == ["</new_code>"]
-    assert comp.params["stop"] == []
+    assert list(gen.stop) == ["</new_code>"]
+    assert list(comp.stop) == []
 
 
 def test_gitlab_identifier_and_feature_setting() -> None:
