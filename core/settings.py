@@ -176,6 +176,7 @@ class ApiSettings(BaseModel):
     openapi_url: str | None
     redoc_url: str | None
     verbose_validation_errors: bool  # `AIGW_LOGGING__ENABLE_REQUEST_LOGGING`: 422 says why
+    duo_core_chat_cutoff: bool  # Duo Core seats lose Duo Classic Chat (process-level flag)
 
 
 class Config(BaseSettings):
@@ -299,4 +300,7 @@ class Config(BaseSettings):
             openapi_url=self.fastapi.openapi_url,
             redoc_url=self.fastapi.redoc_url,
             verbose_validation_errors=self.logging.enable_request_logging,
+            duo_core_chat_cutoff=(
+                self.process_level_feature_flags.duo_classic_chat_duo_core_cutoff
+            ),
         )

@@ -228,7 +228,6 @@ class AssembledSuggestion(BaseModel):
     language_name: str = ""
     extension: str = ""
     usage: TokenUsage = Field(default_factory=TokenUsage)
-    skip: bool = False  # nothing to ask the model (e.g. no language can be derived)
     unit_primitive: str = ""  # the registry prompt's unit primitive; the caller must hold it
 
 

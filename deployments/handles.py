@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
-from ray.exceptions import RayTaskError
+from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+from ray.serve.exceptions import RayServeException, RequestCancelledError
 
+from core.errors import ModelUnavailable
 from core.settings import AuthServiceSettings
 from core.types import (
     AssembledPrompt,
@@ -47,6 +49,18 @@ async def call(method: Any, *args: Any) -> Any:
         raise unwrap(exc) from None
 
 
+def replica_lost(exc: BaseException) -> bool:
+    """Ray or Serve could not run the call (replica died or unreachable, back-pressure), as
+    opposed to the replica raising, or the caller cancelling."""
+    if isinstance(exc, RayTaskError | TaskCancelledError | RequestCancelledError):
+        return False
+    return isinstance(exc, RayError | RayServeException)
+
+
+def unavailable(exc: BaseException) -> ModelUnavailable:
+    return ModelUnavailable(f"backend replica unavailable: {type(exc).__name__}")
+
+
 class BackendClient(Protocol):
     async def check(self) -> bool: ...
     async def generate(self, request: ModelRequest) -> ModelResult: ...
@@ -62,7 +76,12 @@ class RemoteBackend:
         return bool(await call(self._handle.check))
 
     async def generate(self, request: ModelRequest) -> ModelResult:
-        result: ModelResult = await call(self._handle.generate, request)
+        try:
+            result: ModelResult = await call(self._handle.generate, request)
+        except Exception as exc:
+            if replica_lost(exc):
+                raise unavailable(exc) from None
+            raise
         return result
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
@@ -75,6 +94,11 @@ class RemoteBackend:
         except RayTaskError as exc:
             finished = True
             raise unwrap(exc) from None
+        except Exception as exc:
+            finished = True
+            if replica_lost(exc):
+                raise unavailable(exc) from None
+            raise
         finally:
             if not finished:  # the client went away: stop the model, don't drain it
                 responses.cancel()

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from core.errors import GatewayError, ModelError
+from core.errors import ModelError
 from core.settings import Config
 from core.types import (
     AssembledPrompt,
@@ -42,7 +42,6 @@ class Gateway:
         assembler: AssemblerClient,
         backends: Mapping[str, BackendClient],
     ) -> None:
-        self.settings = settings
         self.catalogue = catalogue  # final: built once by the app builder
         self.auth = auth
         self.assembler = assembler
@@ -77,26 +76,16 @@ class Gateway:
         except KeyError:
             raise ModelError(f"backend {request.target.backend!r} is not configured") from None
 
+    # Backends raise our error types only (each maps its provider's, and its replica's loss,
+    # itself), so these pass them through untouched: errors are mapped once, at the API layer.
     async def generate(self, request: ModelRequest) -> ModelResult:
-        backend = self._backend(request)
-        try:
-            return await backend.generate(request)
-        except GatewayError:
-            raise
-        except Exception as exc:
-            logger.exception("backend %s failed", request.target.backend)
-            raise ModelError() from exc
+        return await self._backend(request).generate(request)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
-        backend = self._backend(request)
-        try:
-            async for chunk in backend.stream(request):
-                yield chunk
-        except (GatewayError, asyncio.CancelledError, GeneratorExit):
-            raise
-        except Exception as exc:
-            logger.exception("backend %s failed mid-stream", request.target.backend)
-            raise ModelError() from exc
+        """An async generator, so that an unknown backend fails on the first chunk, inside
+        the caller's stream handling, as a failing backend does."""
+        async for chunk in self._backend(request).stream(request):
+            yield chunk
 
     async def readiness(self) -> dict[str, bool]:
         """Ask every backend whether it can serve; a slow or failing one counts as not ready."""

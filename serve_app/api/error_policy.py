@@ -151,9 +151,15 @@ def prompts_error(exc: ModelError) -> GatewayError:
 # Streams: what a failure after the first byte becomes ---------------------------------------
 
 
-def sse_error_frame(exc: GatewayError, correlation_id: str) -> str:
-    """A v4 stream that breaks: an `error` event, never a clean `stream_end`."""
-    code_logger.error("stream failed: %s", exc.message, extra={"correlation_id": correlation_id})
+def _reason(exc: Exception) -> str:
+    """What a log line may say of a failure: our message, or only the type of anything else."""
+    return exc.message if isinstance(exc, GatewayError) else type(exc).__name__
+
+
+def sse_error_frame(exc: Exception, correlation_id: str) -> str:
+    """A v4 stream that breaks, whatever broke it: an `error` event, never a clean
+    `stream_end`."""
+    code_logger.error("stream failed: %s", _reason(exc), extra={"correlation_id": correlation_id})
     return sse_event("error", StreamError(message=INFERENCE_FAILED, retryable=True))
 
 
@@ -164,11 +170,12 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(exc, ModelError) and (exc.upstream_status or 0) >= 500
 
 
-def ndjson_error_event(exc: GatewayError) -> react.AgentEvent:
-    """The chat agent's stream: any failure is an `error` event with the error's message (the
+def ndjson_error_event(exc: Exception) -> react.AgentEvent:
+    """The chat agent's stream: any failure is an `error` event with our error's message (the
     status has gone out already)."""
     chat_logger.warning("chat agent stream failed: %s", type(exc).__name__)
-    return react.error(exc.message or INFERENCE_FAILED, retryable(exc))
+    message = exc.message if isinstance(exc, GatewayError) else ""
+    return react.error(message or INFERENCE_FAILED, retryable(exc))
 
 
 async def raw_text(pieces: AsyncIterator[str], correlation_id: str) -> AsyncIterator[str]:
@@ -177,8 +184,8 @@ async def raw_text(pieces: AsyncIterator[str], correlation_id: str) -> AsyncIter
     try:
         async for piece in pieces:
             yield piece
-    except GatewayError as exc:
+    except Exception as exc:
         suggestions_logger.error(
-            "stream failed mid-way: %s", exc.message, extra={"correlation_id": correlation_id}
+            "stream failed mid-way: %s", _reason(exc), extra={"correlation_id": correlation_id}
         )
         raise

@@ -7,7 +7,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core.errors import AuthorizationError, BadRequestError, GatewayError
+from core.errors import AuthorizationError, BadRequestError
+from core.settings import ApiSettings
 from core.types import Identity, Message, ModelRequest, ToolCall
 from deployments.chat import react
 from deployments.registry_prompts import today
@@ -24,10 +25,9 @@ DUO_CORE_CUTOFF = "Duo Core no longer authorized to access Duo Classic Chat"
 NDJSON = "application/x-ndjson; charset=utf-8"
 
 
-def check_duo_core(gateway: Gateway, enablement_type: str | None) -> None:
+def check_duo_core(settings: ApiSettings, enablement_type: str | None) -> None:
     """LATEST: Duo Core seats lose Duo Classic Chat once the process-level flag is on."""
-    cutoff = gateway.settings.process_level_feature_flags.duo_classic_chat_duo_core_cutoff
-    if cutoff and (enablement_type or "").strip().lower() == "duo_core":
+    if settings.duo_core_chat_cutoff and (enablement_type or "").strip().lower() == "duo_core":
         raise AuthorizationError(DUO_CORE_CUTOFF)
 
 
@@ -131,7 +131,7 @@ async def events(gateway: Gateway, call: ModelRequest) -> AsyncIterator[str]:
             yield react_line(event)
         model = call.target.identifier or call.target.name
         yield react_line(react.usage(model, input_tokens, output_tokens))
-    except GatewayError as exc:
+    except Exception as exc:  # however it broke, the client gets the error event
         yield react_line(error_policy.ndjson_error_event(exc))
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]

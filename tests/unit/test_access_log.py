@@ -7,6 +7,8 @@ import logging
 
 import pytest
 
+from core.types import ModelRequest, ModelResult
+from deployments.backends.common import unexpected
 from observability.logs import MASK, mask
 from tests.payloads import v2_body, v3_body
 from tests.unit.observability_helpers import LogCapture, SlowBackend, observed
@@ -86,13 +88,21 @@ def test_one_json_access_line_per_request_with_contract_fields(capture):
     assert access[2]["path"] == "/monitoring/healthz" and "model_engine" not in access[2]
 
 
+class FailingBackend(SlowBackend):
+    """A provider SDK that raises what no backend maps: the backend logs it and answers 503."""
+
+    async def generate(self, request: ModelRequest) -> ModelResult:
+        raise unexpected("mock", RuntimeError("boom"))
+
+
 def test_gateway_logs_share_the_correlation_id(capture):
-    client, _, _ = observed(backend=SlowBackend(0.0, error=RuntimeError("boom")))
+    client, _, _ = observed(backend=FailingBackend(0.0))
     r = client.post("/v2/code/completions", json=v2_body(), headers={"X-Request-ID": "c-77"})
     assert r.status_code == 503
     lines = capture.lines()
-    failed = [line for line in lines if line.get("logger") == "aigw.gateway"]
-    assert failed and failed[0]["correlation_id"] == "c-77" and failed[0]["level"] == "error"
+    failed = [line for line in lines if line.get("logger") == "aigw.backends"]
+    assert failed and failed[0]["correlation_id"] == "c-77" and failed[0]["level"] == "warning"
+    assert "boom" not in r.text
     (access,) = access_lines(lines)
     assert access["status_code"] == 503 and access["correlation_id"] == "c-77"
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from core.errors import ModelRateLimited
+from deployments.backends.common import unexpected
 from tests.payloads import v2_body
 from tests.unit.conftest import ScriptedBackend, make_client
 
@@ -148,7 +149,11 @@ def test_custom_endpoint_is_refused_unless_enabled():
 
 
 def test_backend_failure_is_503_inference_failed():
-    client = make_client({"auth": {"bypass_external": True}}, ScriptedBackend(RuntimeError("boom")))
+    # what every backend turns an unknown provider failure into (backends/common.py)
+    client = make_client(
+        {"auth": {"bypass_external": True}},
+        ScriptedBackend(unexpected("mock", RuntimeError("boom"))),
+    )
     r = client.post("/v2/code/completions", json=v2_body())
     assert r.status_code == 503
     assert r.json() == {"detail": "Inference failed"}
@@ -165,7 +170,10 @@ def test_upstream_429_passes_retry_after():
 
 
 def test_stream_failing_before_first_chunk_gets_an_error_status():
-    client = make_client({"auth": {"bypass_external": True}}, ScriptedBackend(RuntimeError("down")))
+    client = make_client(
+        {"auth": {"bypass_external": True}},
+        ScriptedBackend(unexpected("mock", RuntimeError("down"))),
+    )
     r = client.post("/v2/code/completions", json=v2_body(stream=True))
     assert r.status_code == 503
 

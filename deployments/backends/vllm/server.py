@@ -15,12 +15,19 @@ from typing import Any
 from ray.serve.llm import LLMConfig, LLMServer
 from ray.serve.llm.openai_api_models import ChatCompletionRequest, CompletionRequest
 
-from core.errors import ModelError
+from core.errors import GatewayError, ModelError
 from core.types import Chunk, ModelRequest, ModelResult
+from deployments.backends.common import unexpected
 from deployments.backends.vllm import protocol
 from deployments.backends.vllm.spec import CustomModelSpec
 
 logger = logging.getLogger("aigw.vllm")
+PROVIDER = "vllm"
+
+
+def mapped(exc: Exception) -> GatewayError:
+    """Our error types pass; anything else the engine raised is a 503 (as every backend)."""
+    return exc if isinstance(exc, GatewayError) else unexpected(PROVIDER, exc)
 
 
 class VLLMBackend(LLMServer):
@@ -58,12 +65,17 @@ class VLLMBackend(LLMServer):
     async def stream(self, request: ModelRequest) -> AsyncGenerator[Chunk, None]:
         """Chunks as the engine makes them. Closing or cancelling this generator (the client
         went away) closes the engine's stream, which aborts the request in vLLM."""
-        responses = await self._engine_call(request, stream=True)
+        try:
+            responses = await self._engine_call(request, stream=True)
+        except Exception as exc:
+            raise mapped(exc) from None
         try:
             async for item in responses:
                 for payload in protocol.payloads_of(item):
                     for chunk in protocol.chunks_of(payload):
                         yield chunk
+        except Exception as exc:
+            raise mapped(exc) from None
         finally:
             await responses.aclose()  # type: ignore[attr-defined]
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 from core.errors import ModelError
 from serve_app.api import error_policy
 from serve_app.api.chat.protocol import AgentRequest, ChatMetadata, ChatRequest, ChatResponse
-from serve_app.api.context import correlation_id_of, gateway_of, require
+from serve_app.api.context import correlation_id_of, gateway_of, require, settings_of
 from serve_app.api.framing import ModelJSONResponse, documented
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
@@ -27,7 +27,9 @@ async def chat_v1(
     primitive = legacy.unit_primitive_of(chat_invokable)
     require(request, primitive, f"Unauthorized to access {primitive}")
     gateway = gateway_of(request)
-    agent.check_duo_core(gateway, request.headers.get("x-gitlab-feature-enablement-type"))
+    agent.check_duo_core(
+        settings_of(request), request.headers.get("x-gitlab-feature-enablement-type")
+    )
     component = payload.prompt_components[0]
     call = legacy.model_request(
         gateway, component.payload, payload.stream, correlation_id_of(request)
@@ -51,6 +53,8 @@ async def chat_v1(
 async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()]) -> Response:
     """One ReAct step of Duo Chat, as NDJSON events streamed while the model writes."""
     gateway = gateway_of(request)
-    agent.check_duo_core(gateway, request.headers.get("x-gitlab-feature-enablement-type"))
+    agent.check_duo_core(
+        settings_of(request), request.headers.get("x-gitlab-feature-enablement-type")
+    )
     call = await agent.prepare(gateway, request.state.identity, payload, correlation_id_of(request))
     return StreamingResponse(agent.events(gateway, call), media_type=agent.NDJSON)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from core.errors import GatewayError, UnprocessableError
+from core.errors import UnprocessableError
 from core.types import ContextSnippet, Message, SuggestionInput
 from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
@@ -161,7 +161,7 @@ async def _sse(
     try:
         async for piece in pieces:
             yield content_chunk(piece)
-    except GatewayError as exc:
+    except Exception as exc:  # however it broke, the stream never ends cleanly
         yield error_policy.sse_error_frame(exc, correlation_id)
         return
     yield sse_event("stream_end", None)
