@@ -67,6 +67,7 @@ class ObservabilityMiddleware:
                 message["headers"] = raw
             await send(message)
 
+        scope.setdefault("state", {})["record"] = record  # handlers pass it on explicitly
         token = activate(record)
         error: BaseException | None = None
         try:

@@ -9,16 +9,18 @@ from collections.abc import AsyncIterator
 
 from core.types import AssembledSuggestion, FinishedSuggestion, SuggestionInput
 from deployments.suggestions.post_processing import FenceStripper
-from observability.record import current
+from observability.record import RequestRecord
 from observability.timing import Stopwatch
 from routing.selection import ModelSelection
 from serve_app.gateway import Gateway
 
 
 async def prepare(
-    gateway: Gateway, inp: SuggestionInput, selection: ModelSelection | None = None
+    gateway: Gateway,
+    inp: SuggestionInput,
+    selection: ModelSelection | None,
+    record: RequestRecord | None,
 ) -> AssembledSuggestion:
-    record = current()
     if record is not None:
         record.begin_handler()
     with Stopwatch(record, "route"):
@@ -27,10 +29,13 @@ async def prepare(
 
 
 async def complete(
-    gateway: Gateway, inp: SuggestionInput, assembled: AssembledSuggestion
+    gateway: Gateway,
+    inp: SuggestionInput,
+    assembled: AssembledSuggestion,
+    record: RequestRecord | None,
 ) -> FinishedSuggestion:
     result = await gateway.generate(assembled.request)
-    with Stopwatch(current(), "post"):
+    with Stopwatch(record, "post"):
         return await gateway.finish(inp, assembled, result)
 
 

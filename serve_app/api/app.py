@@ -44,7 +44,6 @@ def create_app(
     app.state.gateway = gateway
     app.state.api_settings = settings
     app.state.proxy = proxy
-    app.state.telemetry = telemetry
     for router in (monitoring.router, code_v2.router, code_v3.router, proxies.router):
         app.include_router(router)
     app.include_router(user_access_token.router)

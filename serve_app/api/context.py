@@ -10,7 +10,7 @@ from fastapi import Request
 from core.errors import AuthorizationError
 from core.settings import ApiSettings
 from core.types import Identity
-from observability import record as request_record
+from observability.record import RequestRecord
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
 
@@ -41,11 +41,18 @@ def correlation_id_of(request: Request) -> str:
     return str(getattr(request.state, "correlation_id", ""))
 
 
+def record_of(request: Request) -> RequestRecord | None:
+    """The request's record (metrics labels, stage timers, the access log), which the
+    observability middleware put there; None for an app built without it."""
+    record: RequestRecord | None = getattr(request.state, "record", None)
+    return record
+
+
 def require(
     request: Request, unit_primitive: str, message: str, disallowed_issuers: Sequence[str] = ()
 ) -> Identity:
     identity = identity_of(request)
-    record = request_record.current()
+    record = record_of(request)
     if record is not None:
         record.authorized(unit_primitive)
     if not identity.can(unit_primitive, disallowed_issuers):

@@ -13,6 +13,7 @@ from core.types import Identity, Message, ModelRequest, ToolCall
 from deployments.chat import react
 from deployments.registry_prompts import today
 from deployments.tool_calls import ToolCallAssembler
+from observability.record import RequestRecord
 from serve_app.api import error_policy
 from serve_app.api.chat.protocol import AgentMessage, AgentRequest
 from serve_app.chat import prompts
@@ -84,7 +85,11 @@ def template_inputs(body: AgentRequest) -> dict[str, Any]:
 
 
 async def prepare(
-    gateway: Gateway, identity: Identity, body: AgentRequest, correlation_id: str = ""
+    gateway: Gateway,
+    identity: Identity,
+    body: AgentRequest,
+    correlation_id: str = "",
+    record: RequestRecord | None = None,
 ) -> ModelRequest:
     check_request(body, identity)
     assembled = await prompts.prepare(
@@ -98,6 +103,7 @@ async def prepare(
         correlation_id=correlation_id,
         unauthorized=UNAUTHORIZED_CHAT,
         endpoint_of_its_own=True,
+        record=record,
     )
     return assembled.request
 

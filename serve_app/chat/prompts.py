@@ -11,7 +11,7 @@ from core.errors import PromptAccessDenied
 from core.mock_models import answering
 from core.types import AssembledPrompt, Identity, ModelTarget, PromptCall
 from deployments.registry_prompts import feature_of
-from observability import record as request_record
+from observability.record import RequestRecord
 from serve_app.api.common import ModelMetadata
 from serve_app.gateway import Gateway
 
@@ -50,6 +50,7 @@ async def prepare(
     correlation_id: str = "",
     unauthorized: str | None = None,
     endpoint_of_its_own: bool = False,
+    record: RequestRecord | None = None,
 ) -> AssembledPrompt:
     """Everything a prompt call does before the model (errors in §1.7's order)."""
     target = target_for(gateway, prompt_id, metadata)
@@ -64,7 +65,6 @@ async def prepare(
         unauthorized=unauthorized,
         endpoint_of_its_own=endpoint_of_its_own,
     )
-    record = request_record.current()
     try:
         assembled = await gateway.assemble_prompt(call, identity)
     except PromptAccessDenied as exc:

@@ -11,7 +11,13 @@ from fastapi.responses import Response, StreamingResponse
 from core.errors import ModelError
 from serve_app.api import error_policy
 from serve_app.api.chat.protocol import AgentRequest, ChatMetadata, ChatRequest, ChatResponse
-from serve_app.api.context import correlation_id_of, gateway_of, require, settings_of
+from serve_app.api.context import (
+    correlation_id_of,
+    gateway_of,
+    record_of,
+    require,
+    settings_of,
+)
 from serve_app.api.framing import ModelJSONResponse, documented
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
@@ -56,5 +62,7 @@ async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()])
     agent.check_duo_core(
         settings_of(request), request.headers.get("x-gitlab-feature-enablement-type")
     )
-    call = await agent.prepare(gateway, request.state.identity, payload, correlation_id_of(request))
+    call = await agent.prepare(
+        gateway, request.state.identity, payload, correlation_id_of(request), record_of(request)
+    )
     return StreamingResponse(agent.events(gateway, call), media_type=agent.NDJSON)

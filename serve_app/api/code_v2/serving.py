@@ -26,6 +26,7 @@ from serve_app.api.context import (
     correlation_id_of,
     enabled_feature_flags,
     gateway_of,
+    record_of,
     require,
     settings_of,
 )
@@ -81,14 +82,14 @@ def selection_of(payload: SuggestionsRequestBase) -> ModelSelection:
 async def respond(request: Request, payload: SuggestionsRequestBase, feature: str) -> Response:
     gateway = gateway_of(request)
     inp = to_input(payload, feature)
-    assembled = await suggestions.prepare(gateway, inp, selection_of(payload))
+    assembled = await suggestions.prepare(gateway, inp, selection_of(payload), record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED[feature])
     if inp.stream:
         body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
         body = error_policy.raw_text(body, correlation_id_of(request))
         return StreamingResponse(coalesced(body), media_type="text/event-stream")
-    result = await suggestions.complete(gateway, inp, assembled)
+    result = await suggestions.complete(gateway, inp, assembled, record_of(request))
     target = assembled.request.target
     model = SuggestionsModelDetails(
         engine=target.engine,

@@ -33,6 +33,7 @@ from serve_app.api.context import (
     correlation_id_of,
     enabled_feature_flags,
     gateway_of,
+    record_of,
     require,
     settings_of,
     version_at_least,
@@ -132,7 +133,7 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
     gateway = gateway_of(request)
     inp = to_input(request, body)
     selection = selection_of(body, gateway.catalogue)
-    assembled = await suggestions.prepare(gateway, inp, selection)
+    assembled = await suggestions.prepare(gateway, inp, selection, record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
     target = assembled.request.target
@@ -147,7 +148,7 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
-    result = await suggestions.complete(gateway, inp, assembled)
+    result = await suggestions.complete(gateway, inp, assembled, record_of(request))
     metadata = _metadata(request, target.engine, target.name, assembled.lang)
     return ModelJSONResponse(
         CompletionResponse(choices=choices_of(result.text), model=metadata.model, metadata=metadata)

@@ -12,7 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from core.errors import ModelError
 from core.types import ModelRequest
 from serve_app.api import error_policy
-from serve_app.api.context import correlation_id_of, gateway_of, identity_of
+from serve_app.api.context import correlation_id_of, gateway_of, identity_of, record_of
 from serve_app.api.framing import ModelJSONResponse, documented, ndjson_line
 from serve_app.api.prompts.protocol import (
     PromptDirectoryStructure,
@@ -38,6 +38,7 @@ async def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> 
         metadata=payload.model_metadata,
         stream=payload.stream,
         correlation_id=correlation_id_of(request),
+        record=record_of(request),
     )
     return assembled.request
 
