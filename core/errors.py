@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 
 class GatewayError(Exception):
     """Base of every error the gateway answers on purpose."""
@@ -92,3 +94,32 @@ class ModelTimeout(ModelError):
 
 class ModelUnavailable(ModelError):
     """No backend can serve the request right now."""
+
+
+# Answers only the chat and prompts APIs give (serve_app/api/error_policy.py maps to them).
+
+
+class BadGatewayError(GatewayError):
+    """502: `/v1/chat` when the provider answered an error status or could not be reached."""
+
+    status_code = 502
+
+
+class GatewayTimeoutError(GatewayError):
+    """504: `/v1/chat` when the provider timed out."""
+
+    status_code = 504
+
+
+class ModelStatusError(GatewayError):
+    """421 `"<code>: <reason>"`: the prompts API's "the model failed, not the gateway"."""
+
+    status_code = 421
+
+    @classmethod
+    def of(cls, upstream_status: int) -> ModelStatusError:
+        try:
+            reason = HTTPStatus(upstream_status).phrase
+        except ValueError:
+            reason = "Unknown Status"
+        return cls(f"{upstream_status}: {reason}")

@@ -24,14 +24,16 @@ from starlette.responses import Response
 
 from core.errors import (
     AuthenticationError,
+    BadGatewayError,
     GatewayError,
+    GatewayTimeoutError,
     ModelError,
     ModelRateLimited,
+    ModelStatusError,
     ModelTimeout,
     ModelUnavailable,
 )
 from deployments.chat import react
-from deployments.chat.errors import BadGatewayError, GatewayTimeoutError, ModelStatusError
 from serve_app.api.context import correlation_id_of
 from serve_app.api.framing import ModelJSONResponse, sse_event
 
