@@ -21,6 +21,8 @@ from core.types import (
     ModelTarget,
     PromptCall,
     SuggestionInput,
+    UserAccessToken,
+    UserTokenGrant,
 )
 from deployments.handles import AssemblerClient, AuthClient, BackendClient
 from routing.catalogue import Catalogue
@@ -50,6 +52,10 @@ class Gateway:
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         return await self.auth.authenticate(headers)
+
+    async def mint(self, grant: UserTokenGrant) -> UserAccessToken:
+        """A user access token this gateway signs (`/v1/code/user_access_token`)."""
+        return await self.auth.mint_user_token(grant)
 
     def choose(self, feature: str, selection: ModelSelection | None = None) -> ModelTarget:
         """The model that serves `feature` for what the request said about its model."""

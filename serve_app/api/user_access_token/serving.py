@@ -22,7 +22,7 @@ async def user_access_token(request: Request) -> Response:
     headers = {name.lower(): value for name, value in request.headers.items()}
     service = settings_of(request).cloud_connector_service_name
     grant = grant_for(identity_of(request), headers, service)
-    minted = await gateway.auth.mint_user_token(grant)
+    minted = await gateway.mint(grant)
     return ModelJSONResponse(
         UserAccessTokenResponse(token=minted.token, expires_at=minted.expires_at)
     )
