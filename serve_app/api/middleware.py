@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.errors import GatewayError
+from core.errors import BadRequestError, GatewayError
 from serve_app.api.error_policy import error_response
 
 Message = MutableMapping[str, Any]
@@ -27,6 +27,32 @@ AUTH_SKIP = frozenset(
         "/prompt_directory_structure",
     }
 )
+
+# Who the caller says it is (API.md §2.2, §2.7). Auth, the feature-flag filter, logs and events
+# each read them, some from a dict of headers and some from Starlette's `Headers`: two copies of
+# one would let them disagree (auth checks the realm `self-managed`, the flag filter sees `saas`).
+IDENTITY_HEADERS = {
+    name.lower(): name
+    for name in (
+        "X-Gitlab-Realm",
+        "X-Gitlab-Instance-Id",
+        "X-Gitlab-Global-User-Id",
+        "X-Gitlab-Authentication-Type",
+    )
+}
+
+
+def single_valued(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """ASGI headers as a dict with lower-cased names, each keeping its first value (as
+    Starlette's `request.headers.get` does); BadRequestError when an identity header repeats."""
+    headers: dict[str, str] = {}
+    for key, value in raw:
+        name = key.decode("latin-1").lower()
+        if name not in headers:
+            headers[name] = value.decode("latin-1")
+        elif name in IDENTITY_HEADERS:
+            raise BadRequestError(f"Duplicate header '{IDENTITY_HEADERS[name]}'")
+    return headers
 
 
 class RequestContextMiddleware:
@@ -96,11 +122,12 @@ class AuthMiddleware:
         if scope["type"] != "http" or not self._needs_auth(scope):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         started = time.perf_counter()
         try:
+            headers = single_valued(scope["headers"])  # before auth reads a single one of them
             identity = await self.authenticate(headers)
-        except GatewayError as exc:  # 401 with the contract's body; 500 with no key set at all
+        except GatewayError as exc:
+            # 400 for a repeated identity header, 401 with the contract's body, 500 with no keys
             await error_response(exc)(scope, receive, send)
             return
         state = scope.setdefault("state", {})
