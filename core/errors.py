@@ -3,7 +3,30 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC
+from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
+
+_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
+
+
+def clean_retry_after(value: str | None) -> str | None:
+    """An upstream `Retry-After` fit to hand to our client (RFC 9110 §10.2.3): delta-seconds as
+    they are, an HTTP date rewritten in its one canonical form; anything else is None, so a
+    provider (or whatever sits in front of it) cannot put its own text in our response."""
+    value = (value or "").strip()
+    if not value or len(value) > 64:
+        return None
+    if _DELTA_SECONDS.fullmatch(value):
+        return value
+    try:
+        when = parsedate_to_datetime(value)
+        if when.tzinfo is None:  # "-0000" or no zone: RFC 5322 says UTC
+            when = when.replace(tzinfo=UTC)
+        return format_datetime(when.astimezone(UTC), usegmt=True)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class GatewayError(Exception):
@@ -76,13 +99,14 @@ class ModelError(GatewayError):
 
 
 class ModelRateLimited(ModelError):
-    """Upstream said 429; `Retry-After` is passed through when it gave one."""
+    """Upstream said 429; its `Retry-After` is passed through when it gave a valid one (checked
+    here, so no backend and no answer built from this error can carry another)."""
 
     status_code = 429
 
     def __init__(self, message: str = "rate limited", retry_after: str | None = None):
         super().__init__(message, 429)
-        self.retry_after = retry_after
+        self.retry_after = clean_retry_after(retry_after)
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (type(self), (self.message, self.retry_after))

@@ -55,10 +55,8 @@ def max_tokens(request: ModelRequest, default: int) -> int:
 
 
 def retry_after(headers: Mapping[str, str] | None) -> str | None:
-    if not headers:
-        return None
-    value = headers.get("retry-after")
-    return value if value and len(value) <= 64 else None
+    """The upstream's `Retry-After` as it came; ModelRateLimited keeps it only if valid."""
+    return headers.get("retry-after") if headers else None
 
 
 def from_status(status: int, headers: Mapping[str, str] | None, provider: str) -> ModelError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from collections.abc import AsyncIterator
 
 import pytest
@@ -53,6 +54,41 @@ def test_default(error: GatewayError, expected: tuple[int, object, str | None]) 
     assert answer(response) == expected
     assert response.headers["content-type"] == "application/json"
     assert b": " not in response.body and b", " not in response.body  # compact, as JSONResponse
+
+
+HTTP_DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("upstream", "sent"),
+    [
+        ("7", "7"),
+        (" 120 ", "120"),
+        (HTTP_DATE, HTTP_DATE),
+        ("Wed, 21 Oct 2015 09:28:00 +0200", HTTP_DATE),  # the one canonical form, in GMT
+        ("Wednesday, 21-Oct-15 07:28:00 GMT", HTTP_DATE),  # obsolete forms, rewritten
+        (f"{HTTP_DATE}<script>x</script>", HTTP_DATE),  # never the upstream's own text
+        ("7, <script>x</script>", None),
+        ("<script>x</script>", None),
+        ("-1", None),
+        ("1.5", None),
+        ("\u0664\u0662", None),  # digits, but not ASCII ones
+        ("1" * 11, None),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_429_passes_on_only_a_valid_retry_after(upstream: str, sent: str | None) -> None:
+    status, body, retry_after = answer(error_response(ModelRateLimited("slow", upstream)))
+    assert (status, body) == (429, {"detail": error_policy.TOO_MANY_REQUESTS})
+    assert retry_after == sent
+
+
+def test_retry_after_stays_clean_across_a_handle() -> None:
+    """Errors cross DeploymentHandles pickled: the copy is checked again, and still valid."""
+    copy = pickle.loads(pickle.dumps(ModelRateLimited("slow", "Wed, 21 Oct 2015 09:28:00 +0200")))
+    assert copy.retry_after == HTTP_DATE
+    assert pickle.loads(pickle.dumps(ModelRateLimited("slow", "7, <b>"))).retry_after is None
 
 
 def test_default_logs_the_model_error_it_hides(caplog: pytest.LogCaptureFixture) -> None:

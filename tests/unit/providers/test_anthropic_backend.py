@@ -81,7 +81,10 @@ async def test_stream_yields_deltas_then_usage(fake_anthropic: FakeAnthropic) ->
     assert fake_anthropic.last.json()["stream"] is True
 
 
-@pytest.mark.parametrize(("headers", "expected"), [({"retry-after": "17"}, "17"), ({}, None)])
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [({"retry-after": "17"}, "17"), ({}, None), ({"retry-after": "17, <script>x</script>"}, None)],
+)
 async def test_429_is_rate_limited_with_retry_after(
     fake_anthropic: FakeAnthropic, headers: dict[str, str], expected: str | None
 ) -> None:

@@ -148,6 +148,27 @@ def test_upstream_errors_map_to_the_contract(
     assert KEY not in r.text
 
 
+@pytest.mark.parametrize(
+    ("upstream", "sent"),
+    [
+        ("7, <script>x</script>", None),
+        ("7", "7"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT"),
+    ],
+)
+def test_upstream_retry_after_reaches_the_client_only_when_valid(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, upstream: str, sent: str | None
+) -> None:
+    fake_openai.will(Behaviour(kind="status", status=429, headers={"retry-after": upstream}))
+    r = client(fake_openai, fake_anthropic).post(
+        "/v2/code/completions", json=litellm_body(fake_openai)
+    )
+    assert r.status_code == 429
+    assert r.json() == {"detail": "Too many requests. Please try again later."}
+    assert r.headers.get("retry-after") == sent
+    assert "<script>" not in r.text
+
+
 def test_anthropic_generation_by_provider_and_name(
     fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
 ) -> None:

@@ -110,12 +110,15 @@ def test_streaming_passes_through_untouched(fake_anthropic: FakeAnthropic) -> No
 
 
 def test_upstream_error_status_is_passed_through(fake_anthropic: FakeAnthropic) -> None:
-    fake_anthropic.will(Behaviour(kind="status", status=429))
+    """The status and body, yes; the upstream's other headers (a Retry-After included) no."""
+    hostile = {"retry-after": "7, <script>x</script>"}
+    fake_anthropic.will(Behaviour(kind="status", status=429, headers=hostile))
     r = anthropic_client(fake_anthropic).post(
         "/v1/proxy/anthropic/v1/messages", json=MESSAGES, headers=UP
     )
     assert r.status_code == 429
     assert r.json()["error"]["type"] == "rate_limit_error"
+    assert "retry-after" not in r.headers
 
 
 @pytest.mark.parametrize(
