@@ -61,6 +61,10 @@ _SECRET_VALUE = re.compile(
 )
 
 
+# The userinfo of a URL (`scheme://user:password@host`), up to the authority's last `@`.
+_URL_USERINFO = re.compile(r"(?<=://)[^\s/?#\"'<>\\]*@")
+
+
 @functools.lru_cache(maxsize=4096)  # the same few dozen field names, line after line
 def _secret_key(key: str) -> bool:
     k = key.lower()
@@ -71,6 +75,8 @@ _MIN_SECRET_LEN = 16  # shorter strings cannot hold the credentials matched abov
 
 
 def _mask_str(value: str) -> str:
+    if "@" in value and "://" in value:  # a URL's credentials, wherever the URL is logged
+        value = _URL_USERINFO.sub(MASK + "@", value)
     if len(value) < _MIN_SECRET_LEN or not ("-" in value or "eyJ" in value or "earer" in value):
         return value  # the cheap test spares the regex for almost every field
     return _SECRET_VALUE.sub(MASK, value)
@@ -272,9 +278,12 @@ def formatter(format_json: bool) -> ProcessorFormatter:
         foreign_pre_chain=[structlog.stdlib.ExtraAdder()],
         processors=[
             _from_record,
+            # A traceback is text like any other field (an exception's message may hold a URL
+            # with its credentials): rendered first, then masked. Masking turns the exc_info
+            # tuple into a list, which format_exc_info no longer recognises.
+            structlog.processors.format_exc_info,
             _mask_processor,
             ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
             renderer,
         ],
     )

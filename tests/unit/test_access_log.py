@@ -185,6 +185,21 @@ def test_mask_covers_keys_and_credential_values():
     assert masked["input_tokens"] == 5 and JWT not in masked["note"]
 
 
+@pytest.mark.parametrize(
+    ("logged", "written"),
+    [
+        ("http://user:password@host/v1", f"http://{MASK}@host/v1"),
+        ("endpoint https://tok@10.0.0.1:8000 down", f"endpoint https://{MASK}@10.0.0.1:8000 down"),
+        ("http://u:p@ss@host/x?to=a@b", f"http://{MASK}@host/x?to=a@b"),  # up to the last @
+        ("redis://:pw@cache", f"redis://{MASK}@cache"),
+        ("http://host/a@b and mail x@y.z", "http://host/a@b and mail x@y.z"),  # no userinfo
+    ],
+)
+def test_mask_hides_the_credentials_of_any_url(logged, written):
+    assert mask(logged) == written
+    assert mask({"proxy": {"url": logged}}) == {"proxy": {"url": written}}
+
+
 def test_rails_transit_and_unexpected_errors_are_logged(capture):
     import time
 
