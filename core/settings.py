@@ -99,8 +99,10 @@ class VertexTextModelSettings(BaseModel):
 class ModelTimeoutSettings(BaseModel):
     """Default deadlines of a model call; a catalogue model's params may override them."""
 
-    first_byte_s: float = 30.0  # until the first token (or the whole non-streamed answer)
-    total_s: float = 60.0  # until the last token
+    # Until a stream's first token, or until a non-streamed answer's response starts (its
+    # status line and headers, which a provider usually sends with the whole answer).
+    first_byte_s: float = 30.0
+    total_s: float = 60.0  # until the last token, or the whole non-streamed answer is read
 
 
 class ProxyEndpointSettings(BaseModel):

@@ -16,6 +16,7 @@ from core.settings import AnthropicBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
+    event_hooks,
     from_status,
     guarded,
     max_tokens,
@@ -146,6 +147,7 @@ class AnthropicBackend:
             api_key=settings.api_key.get_secret_value(),
             base_url=settings.base_url or None,
             max_retries=0,  # the gateway decides about retries and fallbacks
+            http_client=anthropic.DefaultAsyncHttpxClient(event_hooks=event_hooks()),
         )
 
     def _deadlines(self, request: ModelRequest) -> Deadlines:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,7 +38,8 @@ class Deadlines:
 
     def http_timeout(self, streaming: bool) -> httpx2.Timeout:
         """The SDK's own timeout, a backstop to ours: a stalled stream fails after the first-byte
-        deadline; a non-streamed answer only comes at the end, so it gets the total one."""
+        deadline; a non-streamed answer may send nothing until its end, so it gets the total
+        one (`within` holds it to the first-byte deadline until its response starts)."""
         read = self.first_byte_s if streaming else self.total_s
         return httpx2.Timeout(self.total_s, connect=min(5.0, self.first_byte_s), read=read)
 
@@ -66,12 +68,54 @@ def from_status(status: int, headers: Mapping[str, str] | None, provider: str) -
     return ModelError(f"{provider} answered HTTP {status}", upstream_status=status)
 
 
+@dataclass(slots=True)
+class _Answer:
+    """A non-streamed call in flight: its deadline, and the total one it moves to."""
+
+    deadline: asyncio.Timeout
+    total_at: float
+    started: bool = False
+
+
+_answer: ContextVar[_Answer | None] = ContextVar("aigw_answer", default=None)
+
+
+async def response_started(response: object) -> None:
+    """HTTP client event hook: the upstream's response has started (status line and headers
+    are in), so a non-streamed call in flight (`within`) has until its total deadline."""
+    answer = _answer.get()
+    if answer is not None and not answer.started:
+        answer.started = True
+        answer.deadline.reschedule(answer.total_at)
+
+
+def event_hooks() -> dict[str, list[Callable[..., Any]]]:
+    """The event hooks of every provider HTTP client (httpx or httpx2 `event_hooks=`):
+    without them a non-streamed answer must be whole within the first-byte deadline."""
+    return {"response": [response_started]}
+
+
 async def within(awaitable: Awaitable[T], deadlines: Deadlines, provider: str) -> T:
-    """A non-streamed answer has no first token before its end: only the total deadline."""
+    """A non-streamed answer: its response must start (status line and headers) within the
+    first-byte deadline and be read whole within the total one.
+
+    The client's `event_hooks()` tell when the response starts; they run in this task, so
+    `awaitable` must be a coroutine (not a task of its own) that makes the HTTP call.
+    """
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    answer: _Answer | None = None
     try:
-        return await asyncio.wait_for(awaitable, deadlines.total_s)
+        async with asyncio.timeout_at(now + deadlines.first_byte_s) as deadline:
+            answer = _Answer(deadline, now + deadlines.total_s)
+            token = _answer.set(answer)
+            try:
+                return await awaitable
+            finally:
+                _answer.reset(token)
     except TimeoutError:
-        raise ModelTimeout(f"{provider} missed its {deadlines.total_s}s deadline") from None
+        which = "total" if answer is not None and answer.started else "first-byte"
+        raise ModelTimeout(f"{provider} missed its {which} deadline") from None
 
 
 async def guarded(

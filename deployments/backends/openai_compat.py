@@ -20,6 +20,7 @@ from core.settings import OpenAICompatBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
+    event_hooks,
     from_status,
     guarded,
     max_tokens,
@@ -67,7 +68,7 @@ class OpenAICompatBackend:
             api_key=NO_KEY,
             base_url=endpoint,
             max_retries=0,
-            http_client=openai.DefaultAioHttpClient(),
+            http_client=openai.DefaultAioHttpClient(event_hooks=event_hooks()),
         )
         self._clients[endpoint] = client
         if len(self._clients) > MAX_POOLED_ENDPOINTS:

@@ -22,6 +22,7 @@ from typing import Any
 import anthropic
 import google.auth
 import httpx
+import httpx2
 from google import genai
 from google.auth.credentials import Credentials
 from google.auth.transport.requests import Request as AuthRequest
@@ -35,6 +36,7 @@ from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends import anthropic as claude
 from deployments.backends.common import (
     Deadlines,
+    event_hooks,
     from_status,
     guarded,
     max_tokens,
@@ -85,7 +87,7 @@ class VertexBackend:
         self.project = settings.project
         self.location = settings.location
         self.base_url = endpoint_url(settings.endpoint)
-        self.http = httpx.AsyncClient(base_url=self.base_url)
+        self.http = httpx.AsyncClient(base_url=self.base_url, event_hooks=event_hooks())
         self.ready = True
         try:
             self.credentials = load_credentials(settings)
@@ -99,7 +101,13 @@ class VertexBackend:
             project=self.project,
             location=self.location,
             credentials=self.credentials,
-            http_options=genai_types.HttpOptions(base_url=self.base_url + "/", api_version="v1"),
+            http_options=genai_types.HttpOptions(
+                base_url=self.base_url + "/",
+                api_version="v1",
+                # httpx2 rather than the SDK's default aiohttp session, which takes no event
+                # hooks: they tell `within` when a non-streamed answer has started.
+                httpx_async_client=httpx2.AsyncClient(event_hooks=event_hooks()),
+            ),
         )
         self.claude = anthropic.AsyncAnthropicVertex(
             region=self.location,
@@ -107,6 +115,7 @@ class VertexBackend:
             credentials=self.credentials,
             base_url=f"{self.base_url}/v1",
             max_retries=0,
+            http_client=anthropic.DefaultAsyncHttpxClient(event_hooks=event_hooks()),
         )
 
     def _deadlines(self, request: ModelRequest) -> Deadlines:

@@ -2,8 +2,8 @@
 
 Each fake is a raw ASGI app answering one provider's wire protocol. A test queues a
 `Behaviour` (what the next request gets: an answer, an HTTP error, a malformed body, a reset
-connection, a slow first byte, a stream cut mid-way) and reads `received` afterwards to see
-what the upstream was sent (path, headers, JSON body).
+connection, a slow first byte, a body slow to follow its headers, a stream cut mid-way) and
+reads `received` afterwards to see what the upstream was sent (path, headers, JSON body).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bench.isolation import free_port
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 _current: ContextVar[Received] = ContextVar("fake_request")
+_behaviour: ContextVar[Behaviour] = ContextVar("fake_behaviour")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Behaviour:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # before the first byte ("slow")
+    body_delay_s: float = 0.0  # between the headers and the body of a non-streamed answer
     pieces: tuple[str, ...] = ()  # the streamed text pieces, exactly (default: word by word)
     chunk_delay_s: float = 0.0  # pause after each SSE message of a streamed answer
     usage: tuple[int, int] | None = None  # (input, output) tokens to report
@@ -81,7 +83,11 @@ class FakeProvider:
         return self
 
     def next_behaviour(self) -> Behaviour:
-        return self.behaviours.popleft() if self.behaviours else Behaviour()
+        """The behaviour of the request being handled (the next queued one, else a plain
+        answer)."""
+        behaviour = self.behaviours.popleft() if self.behaviours else Behaviour()
+        _behaviour.set(behaviour)
+        return behaviour
 
     @property
     def last(self) -> Received:
@@ -147,6 +153,9 @@ class FakeProvider:
         self, send: Send, obj: Any, status: int = 200, headers: dict[str, str] | None = None
     ) -> None:
         await self.start(send, status, "application/json", headers or {})
+        behaviour = _behaviour.get(None)
+        if behaviour is not None and behaviour.body_delay_s:
+            await self.pause(behaviour.body_delay_s)  # the headers have gone out already
         await send({"type": "http.response.body", "body": json.dumps(obj).encode()})
 
     async def pause(self, seconds: float) -> None:

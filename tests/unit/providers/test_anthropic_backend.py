@@ -121,6 +121,27 @@ async def test_slow_first_byte_times_out(fake_anthropic: FakeAnthropic) -> None:
             pass
 
 
+async def test_non_streamed_answer_must_start_within_the_first_byte_deadline(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    """However far the total deadline: no response (status line, headers) within the
+    first-byte deadline is a timeout, not a late 200."""
+    fake_anthropic.will(Behaviour(kind="slow", delay_s=1.0))
+    with pytest.raises(ModelTimeout, match="first-byte"):
+        await backend(fake_anthropic, first_byte_s=0.3, total_s=5).generate(chat())
+
+
+async def test_non_streamed_answer_started_in_time_has_the_total_deadline(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    fake_anthropic.will(Behaviour(text="return a + b", body_delay_s=0.6))
+    result = await backend(fake_anthropic, first_byte_s=0.3, total_s=5).generate(chat())
+    assert result.text == "return a + b"
+    fake_anthropic.will(Behaviour(body_delay_s=1.0))
+    with pytest.raises(ModelTimeout, match="total"):
+        await backend(fake_anthropic, first_byte_s=0.3, total_s=0.6).generate(chat())
+
+
 @pytest.mark.parametrize("kind", ["cut", "reset"])
 async def test_stream_cut_midway_is_an_error_not_a_clean_end(
     fake_anthropic: FakeAnthropic, kind: str

@@ -169,6 +169,33 @@ def test_upstream_retry_after_reaches_the_client_only_when_valid(
     assert "<script>" not in r.text
 
 
+@pytest.mark.parametrize("provider", ["litellm", "anthropic"])
+def test_non_streamed_answer_after_the_first_byte_deadline_is_503(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, provider: str
+) -> None:
+    """README, Providers: a missed first-byte deadline is the contract's 503, even for an
+    answer that would come well within the total deadline; one in time is a 200."""
+    timeouts = {"first_byte_s": 0.3, "total_s": 5.0}
+    fake = fake_openai if provider == "litellm" else fake_anthropic
+    if provider == "litellm":
+        body = litellm_body(fake_openai)
+    else:
+        body = v2_body(model_provider="anthropic", model_name="claude-sonnet-4-5-20250929")
+
+    def post() -> Any:  # a client per request: TestClient runs each in a new loop
+        c = client(fake_openai, fake_anthropic, model_timeouts=timeouts)
+        return c.post("/v2/code/completions", json=body)
+
+    fake.will(Behaviour(kind="slow", delay_s=1.0))
+    late = post()
+    assert late.status_code == 503
+    assert late.json() == {"detail": "Inference failed"}
+    fake.will(Behaviour(text="return f'hi {name}'", delay_s=0.05, body_delay_s=0.6))
+    in_time = post()
+    assert in_time.status_code == 200, in_time.text
+    assert in_time.json()["choices"][0]["text"] == "return f'hi {name}'"
+
+
 def test_anthropic_generation_by_provider_and_name(
     fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
 ) -> None:

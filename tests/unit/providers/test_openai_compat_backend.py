@@ -134,6 +134,36 @@ async def test_slow_first_byte(fake_openai: FakeOpenAI) -> None:
             pass
 
 
+async def test_non_streamed_answer_must_start_within_the_first_byte_deadline(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.will(Behaviour(kind="slow", delay_s=1.0))
+    with pytest.raises(ModelTimeout, match="first-byte"):
+        await backend(first_byte_s=0.3, total_s=5).generate(completion(fake_openai))
+    # A model whose streaming is turned off answers its streams with one whole answer.
+    fake_openai.will(Behaviour(kind="slow", delay_s=1.0))
+    whole = OpenAICompatBackend(
+        Config(
+            custom_models={"enabled": True, "disable_streaming": True},
+            model_timeouts={"first_byte_s": 0.3, "total_s": 5},
+        ).openai_compat_backend()
+    )
+    with pytest.raises(ModelTimeout, match="first-byte"):
+        async for _ in whole.stream(completion(fake_openai)):
+            pass
+
+
+async def test_non_streamed_answer_started_in_time_has_the_total_deadline(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.will(Behaviour(text="return a + b", body_delay_s=0.6))
+    result = await backend(first_byte_s=0.3, total_s=5).generate(completion(fake_openai))
+    assert result.text == "return a + b"
+    fake_openai.will(Behaviour(body_delay_s=1.0))
+    with pytest.raises(ModelTimeout):
+        await backend(first_byte_s=0.3, total_s=0.6).generate(completion(fake_openai))
+
+
 @pytest.mark.parametrize("kind", ["cut", "reset"])
 async def test_stream_cut_midway(fake_openai: FakeOpenAI, kind: str) -> None:
     fake_openai.will(Behaviour(kind=kind))

@@ -122,6 +122,20 @@ async def test_errors_per_publisher(fake_vertex: FakeVertex, model: str) -> None
             pass
 
 
+@pytest.mark.parametrize(
+    "model", ["gemini-2.5-flash", "codestral-2501", "claude-sonnet-4-5@20250929"]
+)
+async def test_non_streamed_deadlines_per_publisher(fake_vertex: FakeVertex, model: str) -> None:
+    """A non-streamed answer's response must start within the first-byte deadline (a late 200
+    is a timeout), and once started it has until the total one, whichever SDK calls."""
+    be = backend(fake_vertex, first_byte_s=0.3, total_s=5)
+    fake_vertex.will(Behaviour(kind="slow", delay_s=1.0))
+    with pytest.raises(ModelTimeout, match="first-byte"):
+        await be.generate(request(model))
+    fake_vertex.will(Behaviour(text="return x", body_delay_s=0.6))
+    assert (await be.generate(request(model))).text == "return x"
+
+
 async def test_missing_credentials_fail_readiness_not_start_up() -> None:
     be = VertexBackend(
         Config(
