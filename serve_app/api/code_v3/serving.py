@@ -11,7 +11,6 @@ from fastapi.responses import Response, StreamingResponse
 
 from core.errors import UnprocessableError
 from core.types import ContextSnippet, Message, SuggestionInput
-from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api import error_policy
@@ -45,6 +44,7 @@ from serve_app.api.framing import (
     documented,
     sse_event,
 )
+from serve_app.gateway import Gateway
 
 router = APIRouter()
 
@@ -110,11 +110,11 @@ def _metadata(request: Request, engine: str, name: str, lang: str | None) -> Com
     )
 
 
-def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSelection:
+def selection_of(body: CodeSuggestionsRequest, gateway: Gateway) -> ModelSelection:
     """`model_metadata` when the body has one (API.md §1.4), else the server's default: the
     editor payload only picks a generation's model by provider, or names a GitLab model
-    (in `catalogue`) outright. Any other provider/name pair is ignored, never a 422: editors send
-    whatever names their settings hold."""
+    (in the gateway's catalogue) outright. Any other provider/name pair is ignored, never a
+    422: editors send whatever names their settings hold."""
     if body.model_metadata is not None:
         return body.model_metadata.selection()
     first = body.prompt_components[0]
@@ -123,7 +123,7 @@ def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSel
         payload, CompletionPayload | GenerationPayload
     ):
         return ModelSelection()
-    name = payload.model_name if catalogue.model(payload.model_name or "") else None
+    name = payload.model_name if gateway.knows_model(payload.model_name or "") else None
     if name is None and not isinstance(payload, GenerationPayload):
         return ModelSelection()
     return ModelSelection(provider=payload.model_provider, name=name)
@@ -132,7 +132,7 @@ def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSel
 async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> Response:
     gateway = gateway_of(request)
     inp = to_input(request, body)
-    selection = selection_of(body, gateway.catalogue)
+    selection = selection_of(body, gateway)
     assembled = await suggestions.prepare(gateway, inp, selection, record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)

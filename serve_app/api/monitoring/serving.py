@@ -31,5 +31,5 @@ async def ready(request: Request) -> Response:
 
 @router.get("/v1/models/definitions", responses=documented(ModelDefinitionsResponse))
 async def model_definitions(request: Request) -> Response:
-    definitions = gateway_of(request).catalogue.definitions()
+    definitions = gateway_of(request).model_definitions()
     return ModelJSONResponse(ModelDefinitionsResponse.model_validate(definitions))
