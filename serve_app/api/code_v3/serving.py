@@ -38,13 +38,8 @@ from serve_app.api.context import (
     settings_of,
     version_at_least,
 )
-from serve_app.api.framing import (
-    SSE_HEADERS,
-    ModelJSONResponse,
-    content_chunk,
-    documented,
-    sse_event,
-)
+from serve_app.api.framing import SSE_HEADERS, ModelJSONResponse, content_chunk, sse_event
+from serve_app.api.openapi import MODEL, SSE, answers
 
 router = APIRouter()
 
@@ -168,13 +163,16 @@ async def _sse(
     yield sse_event("stream_end", None)
 
 
-@router.post("/v3/code/completions", responses=documented(CompletionResponse))
+SUGGESTIONS = answers(CompletionResponse, *MODEL, 404, streams=[SSE])
+
+
+@router.post("/v3/code/completions", responses=SUGGESTIONS)
 async def v3_completions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Completion or generation by the first prompt component; raw text stream when asked."""
     return await _answer(request, body, sse=False)
 
 
-@router.post("/v4/code/suggestions", responses=documented(CompletionResponse))
+@router.post("/v4/code/suggestions", responses=SUGGESTIONS)
 async def v4_suggestions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Same as v3, but a stream is real SSE: stream_start, content_chunk..., stream_end."""
     return await _answer(request, body, sse=True)
