@@ -52,8 +52,7 @@ def create_app(
     error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
     skip = AUTH_SKIP | {url for url in docs if url}
-    if settings.auth_enforced:
-        openapi.describe_auth(app, skip)
+    openapi.install(app, auth_enforced=settings.auth_enforced, public=skip)
     # Starlette wraps in reverse order: observability, context, CORS, then auth.
     app.add_middleware(
         AuthMiddleware,

@@ -8,6 +8,7 @@ plain `{"detail": str}` (one a handler refuses, e.g. a custom model that is swit
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,7 +22,9 @@ Responses = dict[int | str, dict[str, Any]]
 
 SSE = "text/event-stream"  # v4's SSE, and the raw text chunks of every other stream
 NDJSON = "application/x-ndjson"
-_TEXT = {"schema": {"type": "string"}}
+# A stream's body: v4's SSE events carry JSON (stream_start, content_chunk, stream_end, error),
+# every other stream raw text or NDJSON lines. Not described further.
+_STREAM: dict[str, Any] = {"schema": {}}
 
 _ERRORS: dict[int, tuple[type[BaseModel], str]] = {
     400: (ErrorDetail, "A body that is not JSON, a missing or repeated header"),
@@ -40,13 +43,11 @@ _ERRORS: dict[int, tuple[type[BaseModel], str]] = {
 MODEL = (400, 401, 403, 422, 429, 503)
 
 
-def answers(
-    ok: type[BaseModel] | None, *statuses: int, streams: Iterable[str] = ()
-) -> Responses:
+def answers(ok: type[BaseModel] | None, *statuses: int, streams: Iterable[str] = ()) -> Responses:
     """`responses=` of a route: `ok` as the JSON 200 (None: no JSON answer at all, see
     `streamed_only`), the `streams` media types it may answer instead, then `statuses` from the
     error table."""
-    success: dict[str, Any] = {"content": {media: _TEXT for media in streams}}
+    success: dict[str, Any] = {"content": {media: _STREAM for media in streams}}
     if ok is not None:
         success["model"] = ok
     out: Responses = {200: success}
@@ -65,9 +66,63 @@ def header(name: str, *, enum: Iterable[str] = ()) -> dict[str, Any]:
     return {"name": name, "in": "header", "required": True, "schema": schema}
 
 
-def describe_auth(app: FastAPI, public: Iterable[str]) -> None:
-    """Every route but the `public` ones takes a bearer JWT (API.md §2.1): the document says so
-    only when the gateway checks it (not with `AIGW_AUTH__BYPASS_EXTERNAL`)."""
+# Request bodies are read in pydantic's lax mode, as upstream reads them: a boolean may also be
+# sent as 0 or 1, an integer as a boolean. pydantic writes the strict types; the document says
+# what is accepted. (Lax mode takes some strings too, "yes" or " 7 ": left out, as no client
+# sends them and no pattern says exactly which.)
+_LAX = {"boolean": [{"type": "boolean"}, {"enum": [0, 1]}]}
+
+
+def _widen(node: Any) -> None:
+    """Widen every unbounded boolean and integer under `node` in place (a bounded integer keeps
+    its strict type: a numeric string out of range is refused, which no pattern can say)."""
+    if isinstance(node, list):
+        for item in node:
+            _widen(item)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind == "boolean":
+        node.pop("type")
+        node["anyOf"] = copy.deepcopy(_LAX["boolean"])
+        return
+    if kind == "integer" and not {"minimum", "maximum", "exclusiveMinimum"} & node.keys():
+        node.pop("type")
+        node["anyOf"] = [{"type": "integer"}, {"type": "boolean"}]
+        return
+    for value in node.values():
+        _widen(value)
+
+
+def _request_components(schema: dict[str, Any]) -> set[str]:
+    """Names of the component schemas a request body reaches."""
+    components = schema.get("components", {}).get("schemas", {})
+    found: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+        elif isinstance(node, dict):
+            ref = node.get("$ref", "")
+            name = ref.rsplit("/", 1)[-1]
+            if ref.startswith("#/components/schemas/") and name not in found:
+                found.add(name)
+                visit(components.get(name))
+            for value in node.values():
+                visit(value)
+
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            visit(operation.get("requestBody"))
+    return found
+
+
+def install(app: FastAPI, *, auth_enforced: bool, public: Iterable[str]) -> None:
+    """The app's document: what pydantic and `responses=` say, request bodies as lax as they are
+    read, and, when the gateway checks tokens (not with `AIGW_AUTH__BYPASS_EXTERNAL`), a bearer
+    JWT on every route but the `public` ones (API.md §2.1)."""
     public = frozenset(public)
 
     def openapi() -> dict[str, Any]:
@@ -78,12 +133,16 @@ def describe_auth(app: FastAPI, public: Iterable[str]) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            }
-            for path, operations in schema.get("paths", {}).items():
-                for operation in operations.values():
-                    operation["security"] = [] if path in public else [{"bearer": []}]
+            components = schema.get("components", {}).get("schemas", {})
+            for name in _request_components(schema):
+                _widen(components.get(name))
+            if auth_enforced:
+                schema.setdefault("components", {})["securitySchemes"] = {
+                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+                for path, operations in schema.get("paths", {}).items():
+                    for operation in operations.values():
+                        operation["security"] = [] if path in public else [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

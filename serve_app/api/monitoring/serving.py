@@ -7,12 +7,12 @@ from fastapi.responses import Response
 
 from serve_app.api.context import gateway_of
 from serve_app.api.framing import ModelJSONResponse
-from serve_app.api.openapi import answers
 from serve_app.api.monitoring.protocol import (
     HealthResponse,
     ModelDefinitionsResponse,
     ReadinessResponse,
 )
+from serve_app.api.openapi import answers
 
 router = APIRouter()
 

@@ -64,25 +64,19 @@ async def _proxy(request: Request, provider: str, path: str) -> Response:
     return response
 
 
-@router.post(
-    "/v1/proxy/anthropic/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS
-)
+@router.post("/v1/proxy/anthropic/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS)
 async def anthropic_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to Anthropic's Messages API."""
     return await _proxy(request, "anthropic", path)
 
 
-@router.post(
-    "/v1/proxy/vertex-ai/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS
-)
+@router.post("/v1/proxy/vertex-ai/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS)
 async def vertex_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to Vertex AI publisher models."""
     return await _proxy(request, "vertex-ai", path)
 
 
-@router.post(
-    "/v1/proxy/openai/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS
-)
+@router.post("/v1/proxy/openai/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS)
 async def openai_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to OpenAI."""
     return await _proxy(request, "openai", path)

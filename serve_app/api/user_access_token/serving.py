@@ -18,7 +18,14 @@ router = APIRouter()
 @router.post(
     "/v1/code/user_access_token",
     responses=answers(UserAccessTokenResponse, 400, 401, 403),
-    openapi_extra={"parameters": [header("X-Gitlab-Global-User-Id")]},
+    # Realm and instance id may come from the token instead; the user id never does.
+    openapi_extra={
+        "parameters": [
+            header("X-Gitlab-Global-User-Id"),
+            header("X-Gitlab-Realm"),
+            header("X-Gitlab-Instance-Id"),
+        ]
+    },
 )
 async def user_access_token(request: Request) -> Response:
     """No body; identity from the caller's validated JWT. 403 for callers without
