@@ -93,5 +93,5 @@ def test_every_answer_is_the_documented_one(auth: str) -> None:
         f"schemathesis, auth {auth}: {outcome.operations} operations, "
         f"{outcome.requests} requests, {len(outcome.failures)} failures"
     )
-    assert outcome.requests > outcome.operations * 10  # it did fuzz, not just load the document
+    assert outcome.requests > outcome.operations * 5  # it did fuzz, not just load the document
     assert not outcome.failures, "\n".join(sorted(outcome.failures))
