@@ -22,9 +22,10 @@ from tests.unit.conftest import make_client
 SEED = 14
 EXAMPLES = 10  # per operation, in the fuzzing phase
 # A body the schema allows may still ask for what the contract refuses, with a documented 400
-# or 422 (a model a use case does not offer, a custom endpoint while they are off, a context
-# component first, a scratchpad on a user message): rules of the model catalogue and of the
-# request's meaning, which a JSON Schema cannot carry. Every other status a schema-valid request
+# or 422: a model a use case does not offer, a custom endpoint while they are off, a prompt
+# version no registry prompt has, a context component first, a scratchpad on a user message.
+# Rules of the model catalogue, the prompt registry and the request's meaning, which a JSON
+# Schema cannot carry. Every other status a schema-valid request
 # gets counts as schemathesis's default says.
 ACCEPTED = ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429", "5xx"]
 
@@ -40,7 +41,7 @@ def fuzz(settings: dict[str, Any], auth_headers: dict[str, str], coverage: bool)
     app = make_client({"fastapi": {"openapi_url": "/openapi.json"}, **settings}).app
     config: dict[str, Any] = {
         "seed": SEED,
-        "generation": {"max-examples": EXAMPLES},
+        "generation": {"max-examples": EXAMPLES, "database": "none"},  # no replays: same every run
         "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}},
         "phases": {"coverage": {"enabled": coverage}},
     }
