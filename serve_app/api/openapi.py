@@ -9,12 +9,13 @@ plain `{"detail": str}` (one a handler refuses, e.g. a custom model that is swit
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from serve_app.api.error_policy import AuthenticationFailure, ErrorDetail, ValidationFailure
 
@@ -22,9 +23,10 @@ Responses = dict[int | str, dict[str, Any]]
 
 SSE = "text/event-stream"  # v4's SSE, and the raw text chunks of every other stream
 NDJSON = "application/x-ndjson"
-# A stream's body: v4's SSE events carry JSON (stream_start, content_chunk, stream_end, error),
-# every other stream raw text or NDJSON lines. Not described further.
-_STREAM: dict[str, Any] = {"schema": {}}
+TEXT: dict[str, Any] = {}  # a raw text or NDJSON body, not described further
+_COMPONENTS = "#/components/schemas/"
+# Models only a stream's events name: `install` adds them to the document's components.
+_EVENT_MODELS: set[type[BaseModel]] = set()
 
 _ERRORS: dict[int, tuple[type[BaseModel], str]] = {
     400: (ErrorDetail, "A body that is not JSON, a missing or repeated header"),
@@ -43,11 +45,18 @@ _ERRORS: dict[int, tuple[type[BaseModel], str]] = {
 MODEL = (400, 401, 403, 422, 429, 503)
 
 
-def answers(ok: type[BaseModel] | None, *statuses: int, streams: Iterable[str] = ()) -> Responses:
-    """`responses=` of a route: `ok` as the JSON 200 (None: no JSON answer at all, see
-    `streamed_only`), the `streams` media types it may answer instead, then `statuses` from the
-    error table."""
-    success: dict[str, Any] = {"content": {media: _STREAM for media in streams}}
+def answers(
+    ok: type[BaseModel] | None,
+    *statuses: int,
+    streams: Mapping[str, dict[str, Any]] | None = None,
+) -> Responses:
+    """`responses=` of a route: `ok` as the JSON 200 (None: no JSON answer at all; the route
+    then sets `response_class=Response` so that FastAPI adds no JSON of its own), the
+    `streams` it may answer instead (media type -> schema), then `statuses` from the error
+    table. `model` here rather than `response_model`: the document shows it, and nothing
+    validates the body again on every request."""
+    content = {media: {"schema": schema} for media, schema in (streams or {}).items()}
+    success: dict[str, Any] = {"content": content}
     if ok is not None:
         success["model"] = ok
     out: Responses = {200: success}
@@ -55,6 +64,25 @@ def answers(ok: type[BaseModel] | None, *statuses: int, streams: Iterable[str] =
         model, description = _ERRORS[status]
         out[status] = {"model": model, "description": description}
     return out
+
+
+def sse_events(events: Mapping[str, type[BaseModel] | None]) -> dict[str, Any]:
+    """The schema of one SSE event of a stream whose events are `events` (name -> the model
+    of its JSON `data`; None: `data: null`), as schemathesis reads an SSE body."""
+    kinds = []
+    for name, model in events.items():
+        if model is not None:
+            _EVENT_MODELS.add(model)
+        data = {"$ref": _COMPONENTS + model.__name__} if model else {"type": "null"}
+        kinds.append(
+            {
+                "properties": {
+                    "event": {"const": name},
+                    "data": {"contentMediaType": "application/json", "contentSchema": data},
+                }
+            }
+        )
+    return {"type": "object", "required": ["event", "data"], "oneOf": kinds}
 
 
 def header(name: str, *, enum: Iterable[str] = ()) -> dict[str, Any]:
@@ -133,7 +161,13 @@ def install(app: FastAPI, *, auth_enforced: bool, public: Iterable[str]) -> None
                 description=app.description,
                 routes=app.routes,
             )
-            components = schema.get("components", {}).get("schemas", {})
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            _, defs = models_json_schema(
+                [(model, "serialization") for model in _EVENT_MODELS],
+                ref_template=_COMPONENTS + "{model}",
+            )
+            for name, definition in defs.get("$defs", {}).items():
+                components.setdefault(name, definition)
             for name in _request_components(schema):
                 _widen(components.get(name))
             if auth_enforced:

@@ -19,7 +19,7 @@ from serve_app.api.context import (
     settings_of,
 )
 from serve_app.api.framing import ModelJSONResponse
-from serve_app.api.openapi import MODEL, NDJSON, SSE, answers
+from serve_app.api.openapi import MODEL, NDJSON, SSE, TEXT, answers
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
 
@@ -29,7 +29,7 @@ router = APIRouter()
 @router.post(
     "/v1/chat/{chat_invokable}",
     # error_policy.legacy_chat_error: the provider's failures are 502/504 here, not 503.
-    responses=answers(ChatResponse, *MODEL, 404, 502, 504, streams=[SSE]),
+    responses=answers(ChatResponse, *MODEL, 404, 502, 504, streams={SSE: TEXT}),
 )
 async def chat_v1(
     request: Request, chat_invokable: str, payload: Annotated[ChatRequest, Body()]
@@ -63,7 +63,7 @@ async def chat_v1(
 @router.post(
     "/v2/chat/agent",
     response_class=Response,  # NDJSON only: no JSON answer to document
-    responses=answers(None, *MODEL, 404, streams=[NDJSON]),
+    responses=answers(None, *MODEL, 404, streams={NDJSON: TEXT}),
 )
 async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()]) -> Response:
     """One ReAct step of Duo Chat, as NDJSON events streamed while the model writes."""

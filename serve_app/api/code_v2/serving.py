@@ -31,7 +31,7 @@ from serve_app.api.context import (
     settings_of,
 )
 from serve_app.api.framing import ModelJSONResponse
-from serve_app.api.openapi import MODEL, SSE, answers
+from serve_app.api.openapi import MODEL, SSE, TEXT, answers
 
 router = APIRouter()
 
@@ -110,7 +110,7 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
 
 
 # A registry prompt (`prompt_id`) that is not there is a 404.
-SUGGESTIONS = answers(SuggestionsResponse, *MODEL, 404, streams=[SSE])
+SUGGESTIONS = answers(SuggestionsResponse, *MODEL, 404, streams={SSE: TEXT})
 
 
 @router.post("/v2/completions", responses=SUGGESTIONS)

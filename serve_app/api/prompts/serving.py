@@ -14,7 +14,7 @@ from core.types import ModelRequest
 from serve_app.api import error_policy
 from serve_app.api.context import correlation_id_of, gateway_of, identity_of, record_of
 from serve_app.api.framing import ModelJSONResponse, ndjson_line
-from serve_app.api.openapi import MODEL, SSE, answers
+from serve_app.api.openapi import MODEL, SSE, TEXT, answers
 from serve_app.api.prompts.protocol import (
     PromptDirectoryStructure,
     PromptRequest,
@@ -94,7 +94,7 @@ async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: 
 # text/event-stream (v2's lines are NDJSON, under that media type).
 @router.post(
     "/v1/prompts/{prompt_id:path}",
-    responses=answers(PromptTextResponse, *MODEL, 404, 421, streams=[SSE]),
+    responses=answers(PromptTextResponse, *MODEL, 404, 421, streams={SSE: TEXT}),
 )
 async def invoke_v1(
     request: Request, prompt_id: str, payload: Annotated[PromptRequest, Body()]
@@ -105,7 +105,7 @@ async def invoke_v1(
 
 @router.post(
     "/v2/prompts/{prompt_id:path}",
-    responses=answers(PromptResponse, *MODEL, 404, 421, streams=[SSE]),
+    responses=answers(PromptResponse, *MODEL, 404, 421, streams={SSE: TEXT}),
 )
 async def invoke_v2(
     request: Request, prompt_id: str, payload: Annotated[PromptRequest, Body()]
