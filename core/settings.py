@@ -179,6 +179,7 @@ class ApiSettings(BaseModel):
     redoc_url: str | None
     verbose_validation_errors: bool  # `AIGW_LOGGING__ENABLE_REQUEST_LOGGING`: 422 says why
     duo_core_chat_cutoff: bool  # Duo Core seats lose Duo Classic Chat (process-level flag)
+    auth_enforced: bool  # not `AIGW_AUTH__BYPASS_EXTERNAL`: the OpenAPI document asks for a JWT
 
 
 class Config(BaseSettings):
@@ -305,4 +306,5 @@ class Config(BaseSettings):
             duo_core_chat_cutoff=(
                 self.process_level_feature_flags.duo_classic_chat_duo_core_cutoff
             ),
+            auth_enforced=not self.auth.bypass_external,
         )

@@ -8,7 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
 from observability.telemetry import Telemetry
-from serve_app.api import error_policy
+from serve_app.api import error_policy, openapi
 from serve_app.api.chat import serving as chat
 from serve_app.api.code_v2 import serving as code_v2
 from serve_app.api.code_v3 import serving as code_v3
@@ -52,6 +52,7 @@ def create_app(
     error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
     skip = AUTH_SKIP | {url for url in docs if url}
+    openapi.install(app, auth_enforced=settings.auth_enforced, public=skip)
     # Starlette wraps in reverse order: observability, context, CORS, then auth.
     app.add_middleware(
         AuthMiddleware,

@@ -18,14 +18,19 @@ from serve_app.api.context import (
     require,
     settings_of,
 )
-from serve_app.api.framing import ModelJSONResponse, documented
+from serve_app.api.framing import ModelJSONResponse
+from serve_app.api.openapi import MODEL, NDJSON, SSE, TEXT, answers
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
 
 router = APIRouter()
 
 
-@router.post("/v1/chat/{chat_invokable}", responses=documented(ChatResponse))
+@router.post(
+    "/v1/chat/{chat_invokable}",
+    # error_policy.legacy_chat_error: the provider's failures are 502/504 here, not 503.
+    responses=answers(ChatResponse, *MODEL, 404, 502, 504, streams={SSE: TEXT}),
+)
 async def chat_v1(
     request: Request, chat_invokable: str, payload: Annotated[ChatRequest, Body()]
 ) -> Response:
@@ -55,7 +60,11 @@ async def chat_v1(
     return ModelJSONResponse(ChatResponse(response=result.text, metadata=metadata))
 
 
-@router.post("/v2/chat/agent")
+@router.post(
+    "/v2/chat/agent",
+    response_class=Response,  # NDJSON only: no JSON answer to document
+    responses=answers(None, *MODEL, 404, streams={NDJSON: TEXT}),
+)
 async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()]) -> Response:
     """One ReAct step of Duo Chat, as NDJSON events streamed while the model writes."""
     gateway = gateway_of(request)

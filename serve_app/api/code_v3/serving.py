@@ -23,6 +23,7 @@ from serve_app.api.code_v3.protocol import (
     CompletionModelDetails,
     CompletionPayload,
     CompletionResponse,
+    ContentChunk,
     GenerationComponent,
     GenerationPayload,
     StreamStart,
@@ -37,13 +38,9 @@ from serve_app.api.context import (
     settings_of,
     version_at_least,
 )
-from serve_app.api.framing import (
-    SSE_HEADERS,
-    ModelJSONResponse,
-    content_chunk,
-    documented,
-    sse_event,
-)
+from serve_app.api.error_policy import StreamError
+from serve_app.api.framing import SSE_HEADERS, ModelJSONResponse, content_chunk, sse_event
+from serve_app.api.openapi import MODEL, SSE, TEXT, answers, sse_events
 from serve_app.gateway import Gateway
 
 router = APIRouter()
@@ -168,13 +165,24 @@ async def _sse(
     yield sse_event("stream_end", None)
 
 
-@router.post("/v3/code/completions", responses=documented(CompletionResponse))
+# v3 streams raw text under the SSE media type; v4 streams real SSE events.
+V3 = answers(CompletionResponse, *MODEL, 404, streams={SSE: TEXT})
+V4_EVENTS = {
+    "stream_start": StreamStart,
+    "content_chunk": ContentChunk,
+    "stream_end": None,
+    "error": StreamError,
+}
+V4 = answers(CompletionResponse, *MODEL, 404, streams={SSE: sse_events(V4_EVENTS)})
+
+
+@router.post("/v3/code/completions", responses=V3)
 async def v3_completions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Completion or generation by the first prompt component; raw text stream when asked."""
     return await _answer(request, body, sse=False)
 
 
-@router.post("/v4/code/suggestions", responses=documented(CompletionResponse))
+@router.post("/v4/code/suggestions", responses=V4)
 async def v4_suggestions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Same as v3, but a stream is real SSE: stream_start, content_chunk..., stream_end."""
     return await _answer(request, body, sse=True)
