@@ -6,6 +6,8 @@ Defaults follow the upstream gateway (API.md §3).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +20,35 @@ class FastApiSettings(BaseModel):
     docs_url: str | None = None
     openapi_url: str | None = None
     redoc_url: str | None = None
+
+
+# The API port serve_config.yaml ships with: the fixed defaults below belong to it.
+DEFAULT_API_PORT = 5052
+
+
+class EdgeSettings(BaseModel):
+    """`AIGW_EDGE__*` (ours): the listeners Serve's HAProxy and the embedded Ray open besides the
+    API port, and how long HAProxy waits for a slow client.
+
+    A port left unset is derived from the API port: its default here plus (API port - 5052), so
+    `aigw run` on 5052 keeps 8404/9101/8500 and a second one on 5053 gets 8405/9102/8501."""
+
+    aux_host: str = "127.0.0.1"  # HAProxy's stats and Prometheus listeners (Serve: all interfaces)
+    stats_port: int | None = Field(default=None, ge=1, le=65535)  # default 8404 + offset
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # default 9101 + offset
+    fallback_port: int | None = Field(default=None, ge=1, le=65535)  # default 8500 + offset
+    # The whole request head must arrive within this (HAProxy `timeout http-request`)...
+    request_header_timeout_s: int = Field(default=5, ge=1)
+    # ...and then its body, up to HAProxy's buffer (16 KiB), within this (`wait-for-body`).
+    request_body_timeout_s: int = Field(default=10, ge=1)
+
+
+class Listener(NamedTuple):
+    """A port `aigw run` opens: the setting that names it and the interface it binds."""
+
+    setting: str
+    host: str
+    port: int
 
 
 class AuthSettings(BaseModel):
@@ -203,6 +234,7 @@ class Config(BaseSettings):
     model_engine_limits: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
 
     fastapi: FastApiSettings = Field(default_factory=FastApiSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     self_signed_jwt: SelfSignedJwtSettings = Field(default_factory=SelfSignedJwtSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -249,6 +281,26 @@ class Config(BaseSettings):
         """True when `AIGW_<GROUP>__<FIELD>` came from the environment or `.env`."""
         sub = getattr(self, group)
         return isinstance(sub, BaseModel) and field in sub.model_fields_set
+
+    def listeners(self, api_host: str, api_port: int) -> list[Listener]:
+        """Every port `aigw run` opens for an API on `api_host:api_port` (EdgeSettings)."""
+        offset = api_port - DEFAULT_API_PORT
+        edge = self.edge
+
+        def port(value: int | None, default: int) -> int:
+            return default + offset if value is None else value
+
+        metrics = self.fastapi.metrics_port
+        if not self.explicitly_set("fastapi", "metrics_port"):
+            metrics += offset
+        return [
+            Listener("AIGW_FASTAPI__API_PORT", api_host, api_port),
+            Listener("AIGW_EDGE__STATS_PORT", edge.aux_host, port(edge.stats_port, 8404)),
+            Listener("AIGW_EDGE__METRICS_PORT", edge.aux_host, port(edge.metrics_port, 9101)),
+            Listener("AIGW_EDGE__FALLBACK_PORT", api_host, port(edge.fallback_port, 8500)),
+            # Ray's metrics agent binds every interface, whatever the metrics host says.
+            Listener("AIGW_FASTAPI__METRICS_PORT", "0.0.0.0", metrics),
+        ]
 
     def anthropic_backend(self) -> AnthropicBackendSettings:
         return AnthropicBackendSettings(
