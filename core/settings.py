@@ -106,7 +106,7 @@ class ModelTimeoutSettings(BaseModel):
 
 
 class AnswerLimitSettings(BaseModel):
-    """How big a provider's answer may be: `max_tokens` × `bytes_per_token`, at least
+    """How big a provider's answer may be: `max_tokens` x `bytes_per_token`, at least
     `min_bytes`. A token is a few bytes (SmolLM2's longest: 81); JSON escapes and per-token
     stream framing are why the default is generous. A longer answer is refused (503), a
     longer stream cut with the contract's mid-stream error, never buffered whole."""

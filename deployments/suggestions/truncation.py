@@ -12,7 +12,7 @@ multibyte character or merge tokens differently; the result never exceeds its bu
 
 No work is proportional to text that cannot be kept. A token covers at most
 `max_chars_per_token` characters (the vocabulary's longest piece), so `budget` tokens never
-span more than `(budget + 1) × max_chars_per_token` characters: anything beyond that is cut by
+span more than `(budget + 1) * max_chars_per_token` characters: anything beyond that is cut by
 characters before the tokenizer sees it. A 50 MB code context for a 2,000-token budget is
 tokenized as 166,000 characters, not 50 million (before: ~20 s and ~4 GB of token ids).
 """
