@@ -15,6 +15,7 @@ from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v3.protocol import (
     CodeContextComponent,
@@ -46,7 +47,7 @@ from serve_app.api.framing import (
     sse_event,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 ADVANCED_CONTEXT_LSP = (7, 17, 1)
 UNAUTHORIZED = "Unauthorized to access code suggestions"
