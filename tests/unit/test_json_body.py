@@ -71,3 +71,19 @@ def test_a_big_body_parses_the_same() -> None:
     body = json.dumps({"name": "line\n" * 200_000, "size": 2})
     lean = LEAN.post("/items", content=body, headers={"content-type": "application/json"})
     assert lean.json() == {"name": "line\n" * 200_000, "size": "2.0"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"name": "a", "extra": list(range(300_000))}),  # past the stepped scanner
+        json.dumps({"name": "é" * 300_000, "size": 1e300}),
+        '{"name": "' + "x" * 300_000 + '", "size": NaN}',
+        '{"name": "' + "x" * 300_000 + '", "size": }',  # broken, past 256 KiB
+    ],
+)
+def test_big_bodies_read_on_a_thread_answer_the_same(text: str) -> None:
+    headers = {"content-type": "application/json"}
+    lean = LEAN.post("/items", content=text.encode(), headers=headers)
+    plain = PLAIN.post("/items", content=text.encode(), headers=headers)
+    assert (lean.status_code, lean.text) == (plain.status_code, plain.text)
