@@ -18,6 +18,7 @@ import inspect
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -89,6 +90,41 @@ class PeakRss:
         self._thread.join()
 
 
+def over_limit(url: str) -> list[str]:
+    """A body one byte over the default limit, with Content-Length and chunked: the status,
+    the answer and how long it took (a refused body should not be read whole)."""
+    import subprocess
+    import tempfile
+
+    from core.settings import DEFAULT_MAX_BODY_BYTES
+
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        handle.write(b"x" * (DEFAULT_MAX_BODY_BYTES + 1))
+    lines = []
+    for how, extra in (("Content-Length", []), ("chunked", ["-H", "Transfer-Encoding: chunked"])):
+        out = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-H",
+                "Content-Type: application/json",
+                *extra,
+                "--data-binary",
+                f"@{handle.name}",
+                "-w",
+                " %{http_code} %{time_total}",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        ).stdout
+        lines.append(f"  {DEFAULT_MAX_BODY_BYTES + 1:,}-byte body, {how}: {out}")
+    Path(handle.name).unlink()
+    return lines
+
+
 @dataclass
 class MaxRequestResult:
     body_mb: float
@@ -100,6 +136,7 @@ class MaxRequestResult:
     two_at_once_peak_above_idle_mb: float
     small_alone: Cell
     small_beside_big: Cell
+    refused: list[str]
 
 
 def _big(url: str, body: dict[str, Any], concurrency: int, total: int) -> list[tuple[float, int]]:
@@ -161,6 +198,7 @@ def run(
         two_at_once_peak_above_idle_mb=(two.peak - idle) / mb,
         small_alone=small_alone,
         small_beside_big=small_beside,
+        refused=over_limit(url),
     )
 
 
@@ -176,6 +214,7 @@ def report(result: MaxRequestResult) -> str:
         f"  latency of the first one:             {big[0]:8.0f} ms (target < 1000 ms)",
         f"  latency p50 / max of {len(big)}:"
         f"{percentile(big, 50):>17.0f} / {max(big):.0f} ms; statuses {result.big_status}",
+        *result.refused,
         "",
         table([result.small_alone, result.small_beside_big]),
     ]
