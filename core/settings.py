@@ -136,6 +136,33 @@ class ModelTimeoutSettings(BaseModel):
     total_s: float = 60.0  # until the last token, or the whole non-streamed answer is read
 
 
+class AnswerLimitSettings(BaseModel):
+    """How big a provider's answer may be: `max_tokens` x `bytes_per_token`, at least
+    `min_bytes`. A token is a few bytes (SmolLM2's longest: 81); JSON escapes and per-token
+    stream framing are why the default is generous. A longer answer is refused (503), a
+    longer stream cut with the contract's mid-stream error, never buffered whole."""
+
+    bytes_per_token: int = Field(default=64, ge=1)
+    min_bytes: int = Field(default=64 * 1024, ge=1)
+
+
+# The contract's largest body (API.md §1.3, v2 suggestions): 100 context items of 500,000 +
+# 1,024 + 1,024 characters plus two 100,000-character file halves and the small fields, about
+# 50.4 M characters. JSON escapes a source file's newlines and quotes (real code: ~15 % more
+# bytes), so the edge allows 64 MiB; an operator with odder clients raises it.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class LimitSettings(BaseModel):
+    """Bounds on what one request may cost a replica (`AIGW_LIMITS__*`)."""
+
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)  # 413 above it
+    # Big prompt assemblies (over 8,192 input characters) running at once per replica; more
+    # wait their turn without holding up small requests.
+    heavy_assemblies: int = Field(default=2, ge=1)
+    answer: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
+
+
 class ProxyEndpointSettings(BaseModel):
     saas_enabled: str = ""  # comma-separated root namespace ids; "" = all
     self_managed_enabled: str = ""  # comma-separated instance uids; "" = all
@@ -165,6 +192,7 @@ class AnthropicBackendSettings(BaseModel):
     api_key: SecretStr = SecretStr("")
     base_url: str = ""  # the SDK's default when empty
     timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+    answer_limits: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
 
 
 class VertexBackendSettings(BaseModel):
@@ -173,6 +201,7 @@ class VertexBackendSettings(BaseModel):
     endpoint: str = "us-central1-aiplatform.googleapis.com"
     service_account_json_key: SecretStr = SecretStr("")  # empty: application default creds
     timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+    answer_limits: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
 
 
 class OpenAICompatBackendSettings(BaseModel):
@@ -181,6 +210,7 @@ class OpenAICompatBackendSettings(BaseModel):
     extra_headers: dict[str, str] = Field(default_factory=dict)
     disable_streaming: bool = False
     timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+    answer_limits: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
 
 
 class AuthServiceSettings(BaseModel):
@@ -193,6 +223,7 @@ class AuthServiceSettings(BaseModel):
 
 class PromptAssemblerSettings(BaseModel):
     excluded_post_processors: list[str] = Field(default_factory=list)  # by step name (§7.4)
+    heavy_assemblies: int = Field(default=2, ge=1)  # `AIGW_LIMITS__HEAVY_ASSEMBLIES`
     duo_chat: DuoChatSettings = Field(default_factory=DuoChatSettings)  # `chat/*` prompts
 
 
@@ -211,6 +242,7 @@ class ApiSettings(BaseModel):
     verbose_validation_errors: bool  # `AIGW_LOGGING__ENABLE_REQUEST_LOGGING`: 422 says why
     duo_core_chat_cutoff: bool  # Duo Core seats lose Duo Classic Chat (process-level flag)
     auth_enforced: bool  # not `AIGW_AUTH__BYPASS_EXTERNAL`: the OpenAPI document asks for a JWT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # `AIGW_LIMITS__MAX_BODY_BYTES`: 413 above
 
 
 class Config(BaseSettings):
@@ -253,6 +285,7 @@ class Config(BaseSettings):
     vertex_text_model: VertexTextModelSettings = Field(default_factory=VertexTextModelSettings)
     model_timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
     proxy_endpoints: ProxyEndpointSettings = Field(default_factory=ProxyEndpointSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     # Plain (un-prefixed) provider variables, as upstream reads them.
     anthropic_api_key: SecretStr = Field(
         default=SecretStr(""),
@@ -307,6 +340,7 @@ class Config(BaseSettings):
             api_key=self.anthropic_api_key,
             base_url=self.anthropic_base_url,
             timeouts=self.model_timeouts,
+            answer_limits=self.limits.answer,
         )
 
     def vertex_backend(self) -> VertexBackendSettings:
@@ -317,6 +351,7 @@ class Config(BaseSettings):
             endpoint=vertex.endpoint,
             service_account_json_key=self.google_cloud_platform.service_account_json_key,
             timeouts=self.model_timeouts,
+            answer_limits=self.limits.answer,
         )
 
     def openai_compat_backend(self) -> OpenAICompatBackendSettings:
@@ -326,6 +361,7 @@ class Config(BaseSettings):
             extra_headers=self.custom_models.extra_headers,
             disable_streaming=self.custom_models.disable_streaming,
             timeouts=self.model_timeouts,
+            answer_limits=self.limits.answer,
         )
 
     def auth_service(self) -> AuthServiceSettings:
@@ -340,6 +376,7 @@ class Config(BaseSettings):
     def prompt_assembler(self) -> PromptAssemblerSettings:
         return PromptAssemblerSettings(
             excluded_post_processors=self.feature_flags.excl_post_process,
+            heavy_assemblies=self.limits.heavy_assemblies,
             duo_chat=self.duo_chat,
         )
 
@@ -359,4 +396,5 @@ class Config(BaseSettings):
                 self.process_level_feature_flags.duo_classic_chat_duo_core_cutoff
             ),
             auth_enforced=not self.auth.bypass_external,
+            max_body_bytes=self.limits.max_body_bytes,
         )

@@ -12,7 +12,12 @@ from serve_app.api import error_policy, openapi
 from serve_app.api.chat import serving as chat
 from serve_app.api.code_v2 import serving as code_v2
 from serve_app.api.code_v3 import serving as code_v3
-from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
+from serve_app.api.middleware import (
+    AUTH_SKIP,
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+)
 from serve_app.api.monitoring import serving as monitoring
 from serve_app.api.prompts import serving as prompts
 from serve_app.api.proxy import serving as proxies
@@ -53,7 +58,7 @@ def create_app(
 
     skip = AUTH_SKIP | {url for url in docs if url}
     openapi.install(app, auth_enforced=settings.auth_enforced, public=skip)
-    # Starlette wraps in reverse order: observability, context, CORS, then auth.
+    # Starlette wraps in reverse order: observability, context, body limit, CORS, then auth.
     app.add_middleware(
         AuthMiddleware,
         authenticate=gateway.authenticate,
@@ -63,6 +68,7 @@ def create_app(
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, echo_request_id=not under_serve)
     app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # outermost: sees it all
     return app

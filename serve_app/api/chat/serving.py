@@ -10,6 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.chat.protocol import AgentRequest, ChatMetadata, ChatRequest, ChatResponse
 from serve_app.api.context import (
     correlation_id_of,
@@ -23,7 +24,7 @@ from serve_app.api.openapi import MODEL, NDJSON, SSE, TEXT, answers
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 
 @router.post(

@@ -12,6 +12,7 @@ from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v2.protocol import (
     CompletionsRequest,
@@ -33,7 +34,7 @@ from serve_app.api.context import (
 from serve_app.api.framing import ModelJSONResponse
 from serve_app.api.openapi import MODEL, SSE, TEXT, answers
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 UNAUTHORIZED = {
     "code_completions": "Unauthorized to access code completions",

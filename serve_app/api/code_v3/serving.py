@@ -14,6 +14,7 @@ from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v3.protocol import (
     CodeContextComponent,
@@ -43,7 +44,7 @@ from serve_app.api.framing import SSE_HEADERS, ModelJSONResponse, content_chunk,
 from serve_app.api.openapi import MODEL, SSE, TEXT, answers, sse_events
 from serve_app.gateway import Gateway
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 ADVANCED_CONTEXT_LSP = (7, 17, 1)
 UNAUTHORIZED = "Unauthorized to access code suggestions"

@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from core.errors import ModelError
 from core.types import ModelRequest
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.context import correlation_id_of, gateway_of, identity_of, record_of
 from serve_app.api.framing import ModelJSONResponse, ndjson_line
 from serve_app.api.openapi import MODEL, SSE, TEXT, answers
@@ -26,7 +27,7 @@ from serve_app.chat import prompts
 from serve_app.gateway import Gateway
 from serve_app.suggestions import started
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 
 async def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> ModelRequest:
