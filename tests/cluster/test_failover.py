@@ -26,6 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BYPASS = {"Bypass-Auth": "true"}
 COMPLETIONS = "/v2/code/completions"  # answered by the MockBackend replica, on the worker
 IN_INGRESS = "/v1/proxy/anthropic/v1/messages"  # in mock mode answered by the ingress itself
+MESSAGES = {
+    "model": "claude-sonnet-4-5-20250929",
+    "max_tokens": 16,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+DUO_CHAT = {**BYPASS, "x-gitlab-unit-primitive": "duo_chat"}
 HEAD = {"gateway_node": 1.0}
 WORKER = {"backend_node": 1.0}
 # A request whose backend is gone gets the contract's 503 once no replica took it for
@@ -103,12 +109,15 @@ class Load(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.base_url, headers=BYPASS, timeout=60) as client:
+        with httpx.Client(base_url=self.base_url, timeout=60) as client:
             while not self.done.is_set():
-                for path, body in ((COMPLETIONS, v2_body()), (IN_INGRESS, {})):
+                for path, body, headers in (
+                    (COMPLETIONS, v2_body(), BYPASS),
+                    (IN_INGRESS, MESSAGES, DUO_CHAT),
+                ):
                     start = time.monotonic()
                     try:
-                        status = client.post(path, json=body).status_code
+                        status = client.post(path, json=body, headers=headers).status_code
                     except httpx.HTTPError:
                         status = 0
                     self.samples.append(Sample(start, path, status, time.monotonic() - start))
