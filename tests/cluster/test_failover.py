@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -64,10 +65,11 @@ def cluster_config(port: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
+    serve_env = isolated_serve_env()  # HAProxy ports and files of its own
     env = {
         **os.environ,
         **SERVE_ENV_DEFAULTS,
-        **isolated_serve_env(),  # HAProxy ports and files of its own
+        **serve_env,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     # Token auth, as `ray start --head` enables it, with this cluster's own token (not the
@@ -84,6 +86,8 @@ def cluster() -> Iterator[LocalCluster]:
 
         ray.shutdown()
         local.shutdown()
+        shutil.rmtree(local.root, ignore_errors=True)
+        shutil.rmtree(serve_env["RAY_SERVE_HAPROXY_SERVER_STATE_BASE"], ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
