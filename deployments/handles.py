@@ -6,6 +6,7 @@ RayTaskError, so the ingress maps our error types once whatever the placement.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
@@ -61,6 +62,19 @@ def unavailable(exc: BaseException) -> ModelUnavailable:
     return ModelUnavailable(f"backend replica unavailable: {type(exc).__name__}")
 
 
+async def assigned(response: Any, timeout_s: float) -> None:
+    """Wait at most `timeout_s` for Serve to hand the call behind `response` (a
+    DeploymentResponse or DeploymentResponseGenerator) to a replica; cancel it past that."""
+    fetch = getattr(response, "_fetch_future_result_async", None)
+    if fetch is None or timeout_s <= 0:
+        return
+    try:
+        await asyncio.wait_for(fetch(), timeout_s)
+    except TimeoutError:
+        response.cancel()
+        raise ModelUnavailable(f"no backend replica took the call in {timeout_s:g}s") from None
+
+
 class BackendClient(Protocol):
     async def check(self) -> bool: ...
     async def generate(self, request: ModelRequest) -> ModelResult: ...
@@ -68,16 +82,21 @@ class BackendClient(Protocol):
 
 
 class RemoteBackend:
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, replica_wait_s: float = 0.0) -> None:
         self._handle = handle
         self._streaming = handle.options(stream=True)
+        self._replica_wait_s = replica_wait_s
 
     async def check(self) -> bool:
         return bool(await call(self._handle.check))
 
     async def generate(self, request: ModelRequest) -> ModelResult:
+        response = self._handle.generate.remote(request)
         try:
-            result: ModelResult = await call(self._handle.generate, request)
+            await assigned(response, self._replica_wait_s)
+            result: ModelResult = await response
+        except RayTaskError as exc:
+            raise unwrap(exc) from None
         except Exception as exc:
             if replica_lost(exc):
                 raise unavailable(exc) from None
@@ -88,6 +107,7 @@ class RemoteBackend:
         responses = self._streaming.stream.remote(request)
         finished = False
         try:
+            await assigned(responses, self._replica_wait_s)
             async for chunk in responses:
                 yield chunk
             finished = True

@@ -36,7 +36,9 @@ class Ingress:
         self.telemetry = telemetry = Telemetry.start(settings)
         auth_settings = settings.auth_service()
         clients: dict[str, Any] = {
-            name: telemetry.instrument_backend(RemoteBackend(handle))
+            name: telemetry.instrument_backend(
+                RemoteBackend(handle, settings.model_timeouts.replica_wait_s)
+            )
             for name, handle in backends.items()
         }
         # Plain backend classes co-located in this replica (AppArgs.providers_in_ingress).

@@ -3,6 +3,7 @@ a lost replica (died, unreachable, back-pressure) as the contract's 503; a cance
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -87,3 +88,50 @@ async def test_a_cancelled_request_stays_a_cancel() -> None:
     backend = RemoteBackend(FakeHandle(RequestCancelledError("r-1")))
     with pytest.raises(RequestCancelledError):
         await backend.generate(REQUEST)
+
+
+class Unplaced:
+    """A DeploymentResponse(Generator) that Serve never hands to a replica: what a call to a
+    deployment whose only node was lost looks like until a replacement replica starts."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def remote(self, *args: Any) -> Unplaced:
+        return self
+
+    async def _fetch_future_result_async(self) -> None:
+        await asyncio.Event().wait()
+
+    def __await__(self) -> Any:
+        return self._fetch_future_result_async().__await__()
+
+    def __aiter__(self) -> Unplaced:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        await self._fetch_future_result_async()
+        raise StopAsyncIteration
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class UnplacedHandle:
+    def __init__(self) -> None:
+        self.generate = self.stream = Unplaced()
+
+    def options(self, stream: bool) -> UnplacedHandle:
+        return self
+
+
+async def test_a_backend_without_replicas_is_a_quick_503_not_a_hang() -> None:
+    handle = UnplacedHandle()
+    backend = RemoteBackend(handle, replica_wait_s=0.05)
+    with pytest.raises(ModelUnavailable) as raised:
+        await asyncio.wait_for(backend.generate(REQUEST), 5)
+    assert raised.value.status_code == 503
+    assert handle.generate.cancelled  # Serve drops the queued call
+    with pytest.raises(ModelUnavailable):
+        async for _ in backend.stream(REQUEST):
+            pass
