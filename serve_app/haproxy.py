@@ -1,16 +1,25 @@
-"""Serve's HAProxy, run with splice() turned off.
+"""Serve's HAProxy, run with splice() turned off and the contract's JSON error pages.
 
 With `option splice-request` (always on in Serve's HAProxy template), HAProxy 2.8 sometimes
 never reads the FIN of a client that gives up while a non-streamed request is in flight: the
 client's socket sits in CLOSE-WAIT, the replica is never told, and the generation runs to the
 end for nobody. Measured here: 8 of 80 abandoned requests missed, 0 of 80 with `-dS` (HAProxy's
 command-line switch that disables splice()). The template has no knob for it, but Serve runs
-whatever `RAY_SERVE_HAPROXY_BINARY_PATH` names, so we hand it a two-line wrapper that adds `-dS`.
+whatever `RAY_SERVE_HAPROXY_BINARY_PATH` names, so we hand it a wrapper that adds `-dS`.
+
+Errors HAProxy answers itself (a replica that died mid-request, no replica left, a request it
+cannot parse, a timeout) are Serve's `500 text/plain` or HAProxy's built-in HTML pages; clients
+of the gateway expect the contract's `{"detail": ...}` JSON (API.md). Serve's template has no
+knob for error pages, so the wrapper also rewrites the config Serve passes with `-f`: Serve's
+`errorfile` lines are dropped and ours, one JSON page per status with the status kept, are put
+at the top of the `defaults` section every frontend and backend inherits from. The rewritten
+copy sits next to Serve's (`<config>.json-errors`), written afresh at every start and reload.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -18,6 +27,62 @@ import sys
 from pathlib import Path
 
 WRAPPER_NAME = "haproxy-nosplice"
+CONFIG_SUFFIX = ".json-errors"
+
+# Every status HAProxy can answer by itself that an `errorfile` can replace (HAProxy 2.8;
+# 401/407 only come from `http-request auth`, which Serve never configures).
+EDGE_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("Bad Request", "Bad request"),
+    403: ("Forbidden", "Forbidden"),
+    405: ("Method Not Allowed", "Method not allowed"),
+    408: ("Request Timeout", "Request timeout"),
+    410: ("Gone", "Gone"),
+    413: ("Payload Too Large", "Payload too large"),
+    425: ("Too Early", "Too early"),
+    429: ("Too Many Requests", "Too many requests. Please try again later."),
+    500: ("Internal Server Error", "Internal server error"),
+    501: ("Not Implemented", "Not implemented"),
+    502: ("Bad Gateway", "Bad gateway: the gateway replica failed before answering"),
+    503: ("Service Unavailable", "Service unavailable: no gateway replica is available"),
+    504: ("Gateway Timeout", "Gateway timeout"),
+}
+
+
+def error_page(status: int) -> bytes:
+    """The raw HTTP response HAProxy sends for `status` (an `errorfile` holds the whole answer)."""
+    reason, detail = EDGE_ERRORS[status]
+    body = json.dumps({"detail": detail}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "cache-control: no-cache\r\n"
+        "\r\n"
+    )
+    return head.encode() + body
+
+
+def write_error_pages(directory: Path) -> Path:
+    """One page per status under `directory`, and `errorfiles.cfg`: the `errorfile` lines that
+    the wrapper puts into Serve's `defaults` section. Returns the path of `errorfiles.cfg`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for status in EDGE_ERRORS:
+        page = directory / f"{status}.http"
+        _write_atomically(page, error_page(status))
+        lines.append(f'    errorfile {status} "{page}"\n')
+    listing = directory / "errorfiles.cfg"
+    _write_atomically(listing, "".join(lines).encode())
+    return listing
+
+
+def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    if path.is_file() and path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_bytes(data)
+    partial.chmod(mode)
+    partial.replace(path)
 
 
 def bundled_haproxy() -> str | None:
@@ -32,21 +97,36 @@ def bundled_haproxy() -> str | None:
     return shutil.which("haproxy")
 
 
-def wrapper_text(binary: str) -> str:
-    head = "#!/bin/sh\n# HAProxy with splice() off: see serve_app/haproxy.py\n"
-    return f'{head}exec {shlex.quote(binary)} -dS "$@"\n'
+def wrapper_text(binary: str, errorfiles: Path) -> str:
+    # POSIX sh: the loop rebuilds "$@", swapping the file after `-f` for the rewritten copy.
+    rewrite = (
+        f"sed -e '/^[[:space:]]*errorfile[[:space:]]/d' "
+        f"-e {shlex.quote('/^defaults/r ' + str(errorfiles))}"
+    )
+    return (
+        "#!/bin/sh\n"
+        "# HAProxy with splice() off and JSON error pages: see serve_app/haproxy.py\n"
+        "prev=\n"
+        "for arg do\n"
+        "  shift\n"
+        '  if [ "$prev" = -f ]; then\n'
+        f'    out="$arg{CONFIG_SUFFIX}"\n'
+        f'    {rewrite} "$arg" > "$out.$$" && mv -f "$out.$$" "$out" || exit 1\n'
+        '    set -- "$@" "$out"\n'
+        "  else\n"
+        '    set -- "$@" "$arg"\n'
+        "  fi\n"
+        '  prev="$arg"\n'
+        "done\n"
+        f'exec {shlex.quote(binary)} -dS "$@"\n'
+    )
 
 
 def write_wrapper(path: Path, binary: str) -> Path:
-    """Write the wrapper executable at `path` (atomically; unchanged when already there)."""
-    text = wrapper_text(binary)
-    if path.is_file() and path.read_text() == text and os.access(path, os.X_OK):
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(text)
-    partial.chmod(0o755)
-    partial.replace(path)
+    """Write the wrapper executable at `path`, its error pages in `<path>-errors/` (atomically;
+    unchanged when already there)."""
+    errorfiles = write_error_pages(path.with_name(f"{path.name}-errors"))
+    _write_atomically(path, wrapper_text(binary, errorfiles).encode(), mode=0o755)
     return path
 
 
