@@ -17,6 +17,7 @@ import httpx
 import yaml
 
 from core.settings import Config
+from serve_app.replicas import fit_ingress_replicas, machine_cpus
 from serve_app.serve_env import export_serve_env
 
 STARTUP_TIMEOUT_S = 300.0
@@ -72,6 +73,9 @@ def run(config_path: Path, num_cpus: int | None) -> int:
     settings = Config()
     export_serve_env()
     config = load_serve_config(config_path, settings)
+    fitted = fit_ingress_replicas(config, num_cpus or machine_cpus())
+    if fitted:
+        print(f"aigw-serve: {fitted}", flush=True)
 
     import ray
     from ray import serve
