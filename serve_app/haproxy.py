@@ -10,10 +10,10 @@ whatever `RAY_SERVE_HAPROXY_BINARY_PATH` names, so we hand it a wrapper that add
 Errors HAProxy answers itself (a replica that died mid-request, no replica left, a request it
 cannot parse, a timeout) are Serve's `500 text/plain` or HAProxy's built-in HTML pages; clients
 of the gateway expect the contract's `{"detail": ...}` JSON (API.md). Serve's template has no
-knob for error pages, so the wrapper also rewrites the config Serve passes with `-f`: Serve's
-`errorfile` lines are dropped and ours, one JSON page per status with the status kept, are put
-at the top of the `defaults` section every frontend and backend inherits from. The rewritten
-copy sits next to Serve's (`<config>.json-errors`), written afresh at every start and reload.
+knob for error pages, so the wrapper also rewrites the config Serve passes with `-f`, in place,
+before HAProxy reads it: Serve's `errorfile` lines are dropped and ours, one JSON page per
+status with the status kept, are put at the top of the `defaults` section that every frontend
+and backend inherits from.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 WRAPPER_NAME = "haproxy-nosplice"
-CONFIG_SUFFIX = ".json-errors"
+PARTIAL_SUFFIX = ".json-errors"
 
 # Every status HAProxy can answer by itself that an `errorfile` can replace (HAProxy 2.8;
 # 401/407 only come from `http-request auth`, which Serve never configures).
@@ -98,7 +98,8 @@ def bundled_haproxy() -> str | None:
 
 
 def wrapper_text(binary: str, errorfiles: Path) -> str:
-    # POSIX sh: the loop rebuilds "$@", swapping the file after `-f` for the rewritten copy.
+    # In place: Serve recognises its HAProxy processes by the config path in their command
+    # line, and writes the file afresh (under its own lock) before every start and reload.
     rewrite = (
         f"sed -e '/^[[:space:]]*errorfile[[:space:]]/d' "
         f"-e {shlex.quote('/^defaults/r ' + str(errorfiles))}"
@@ -108,13 +109,9 @@ def wrapper_text(binary: str, errorfiles: Path) -> str:
         "# HAProxy with splice() off and JSON error pages: see serve_app/haproxy.py\n"
         "prev=\n"
         "for arg do\n"
-        "  shift\n"
         '  if [ "$prev" = -f ]; then\n'
-        f'    out="$arg{CONFIG_SUFFIX}"\n'
-        f'    {rewrite} "$arg" > "$out.$$" && mv -f "$out.$$" "$out" || exit 1\n'
-        '    set -- "$@" "$out"\n'
-        "  else\n"
-        '    set -- "$@" "$arg"\n'
+        f'    {rewrite} "$arg" > "$arg{PARTIAL_SUFFIX}.$$" &&\n'
+        f'      mv -f "$arg{PARTIAL_SUFFIX}.$$" "$arg" || exit 1\n'
         "  fi\n"
         '  prev="$arg"\n'
         "done\n"

@@ -25,7 +25,8 @@ def test_the_wrapper_runs_the_binary_with_splice_off_and_every_argument(tmp_path
         [str(wrapper), "-db", "-f", str(config), "-sf", "42"], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == f"-dS -db -f {config}.json-errors -sf 42"
+    assert out.stdout.strip() == f"-dS -db -f {config} -sf 42"
+    assert "errorfile 502 " in config.read_text()
 
 
 # The parts of Serve 2.60's template (haproxy_templates.py) that the rewrite touches.
@@ -56,11 +57,13 @@ def test_haproxy_loads_the_json_error_pages_in_place_of_serves(tmp_path: Path) -
     assert wrapper is not None
     out = subprocess.run([wrapper, "-c", "-f", str(config)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr  # HAProxy accepts every page
-    rewritten = Path(f"{config}.json-errors").read_text()
+    rewritten = config.read_text()
     assert str(serve_page) not in rewritten
     defaults = rewritten.split("defaults\n")[1].split("frontend")[0]
     for status in (400, 408, 413, 500, 502, 503, 504):
         assert f"errorfile {status} " in defaults
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert leftovers == ["500.http", "haproxy.cfg"]  # no partial copy left behind
 
 
 @pytest.mark.parametrize("status", sorted(haproxy.EDGE_ERRORS))
