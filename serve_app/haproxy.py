@@ -13,7 +13,8 @@ of the gateway expect the contract's `{"detail": ...}` JSON (API.md). Serve's te
 knob for error pages, so the wrapper also rewrites the config Serve passes with `-f`, in place,
 before HAProxy reads it: Serve's `errorfile` lines are dropped and ours, one JSON page per
 status with the status kept, are put at the top of the `defaults` section that every frontend
-and backend inherits from.
+and backend inherits from. HAProxy 2.8 ignores them for a request it cannot parse at all (its
+HTTP/1 layer sends the built-in 400 page: haproxy/haproxy#3032, fixed in 3.2).
 """
 
 from __future__ import annotations
@@ -133,8 +134,10 @@ def nosplice_wrapper(cache_dir: Path) -> str | None:
     binary = bundled_haproxy()
     if binary is None:
         return None
-    # One wrapper per binary: several venvs may share the cache directory.
-    digest = hashlib.sha256(binary.encode()).hexdigest()[:12]
+    # One wrapper per binary and wrapper version: several venvs and checkouts of different
+    # versions may share the cache directory, and must not rewrite each other's wrapper.
+    version = wrapper_text(binary, Path("errors")) + repr(EDGE_ERRORS)
+    digest = hashlib.sha256(version.encode()).hexdigest()[:12]
     try:
         return str(write_wrapper(cache_dir / f"{WRAPPER_NAME}-{digest}", binary))
     except OSError:
