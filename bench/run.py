@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import yaml
 
-from bench import big_file
+from bench import big_file, max_request
 from bench.auth_setup import auth_setup
 from bench.cpu import app_cpu_seconds
 from bench.isolation import free_port, init_ray, isolated_serve_env
@@ -70,7 +70,6 @@ def gateway_app(config: dict[str, Any], name: str, prefix: str, settings: dict[s
 def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
     """The gateway as serve_config.yaml declares it, in mock mode with auth bypassed at `/`
     and with JWT auth at `/jwt`, and the floor at `/floor`, in one declarative deploy."""
-    from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
     config = yaml.safe_load(SERVE_CONFIG.read_text())
@@ -91,10 +90,37 @@ def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
             ],
         }
     )
+    _deploy(schema)
+    _wait_ready(base, ("/monitoring/ready", "/jwt/monitoring/ready", "/floor", FASTAPI_FLOOR_PATH))
+
+
+def deploy_gateway_only(base: str) -> None:
+    """The gateway alone at `/`, mock mode, auth bypassed (`python -m bench.max_request`)."""
+    from ray.serve.schema import ServeDeploySchema
+
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    host, port = base.removeprefix("http://").split(":")
+    settings = {"mock_model_responses": True, "auth": {"bypass_external": True}}
+    schema = ServeDeploySchema.model_validate(
+        {
+            "http_options": {"host": host, "port": int(port)},
+            "applications": [gateway_app(config, "aigw", "/", settings)],
+        }
+    )
+    _deploy(schema)
+    _wait_ready(base, ("/monitoring/ready",))
+
+
+def _deploy(schema: Any) -> None:
+    from ray.serve.context import _get_global_client
+
     client = _get_global_client()
     assert client is not None, "serve.start() runs first"
     client.deploy_apps(schema, _blocking=False)
-    for path in ("/monitoring/ready", "/jwt/monitoring/ready", "/floor", FASTAPI_FLOOR_PATH):
+
+
+def _wait_ready(base: str, paths: tuple[str, ...]) -> None:
+    for path in paths:
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -149,7 +175,9 @@ def measured(scenario: Scenario, concurrency: int, total: int) -> Cell:
     return cell
 
 
-def run(quick: bool) -> tuple[list[Cell], list[Cell], dict[str, dict[str, float]]]:
+def run(
+    quick: bool,
+) -> tuple[list[Cell], list[Cell], dict[str, dict[str, float]], max_request.MaxRequestResult]:
     require_tools()
     base = start_serve()
     auth_overrides, jwt_headers = auth_setup()
@@ -163,7 +191,8 @@ def run(quick: bool) -> tuple[list[Cell], list[Cell], dict[str, dict[str, float]
             for scenario in scenarios(base, jwt_headers):
                 cells.append(measured(scenario, concurrency, total))
         stages = breakdown(base, body=v2_body(), requests=400, concurrency=8, headers={})
-        return cells, big_file.cells(base, quick), stages
+        big = big_file.cells(base, quick)
+        return cells, big, stages, max_request.run(base, quick=quick)
     finally:
         from ray import serve
 
@@ -192,12 +221,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a quarter of the requests")
     args = parser.parse_args()
-    cells, big, stages = run(args.quick)
+    cells, big, stages, max_size = run(args.quick)
     print()
     print(table(cells))
     print()
     print("A real-sized file: 20,000 characters of Python to tokenize (bench/big_file.py):")
     print(table(big))
+    print()
+    print("The largest body the contract allows (bench/max_request.py):")
+    print(max_request.report(max_size))
     print()
     print("Where the gateway's time goes (X-Gateway-Timing, /v2/code/completions, c=8, ms):")
     print(format_summary(stages))

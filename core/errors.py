@@ -80,6 +80,19 @@ class UnprocessableError(GatewayError):
     status_code = 422
 
 
+class ContentTooLarge(GatewayError):
+    """413: a request body over the edge's limit (`AIGW_LIMITS__MAX_BODY_BYTES`)."""
+
+    status_code = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Content Too Large: the request body exceeds {limit} bytes")
+        self.limit = limit
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.limit,))
+
+
 class NotFoundError(GatewayError):
     status_code = 404
 

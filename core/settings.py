@@ -6,6 +6,8 @@ Defaults follow the upstream gateway (API.md §3).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +20,35 @@ class FastApiSettings(BaseModel):
     docs_url: str | None = None
     openapi_url: str | None = None
     redoc_url: str | None = None
+
+
+# The API port serve_config.yaml ships with: the fixed defaults below belong to it.
+DEFAULT_API_PORT = 5052
+
+
+class EdgeSettings(BaseModel):
+    """`AIGW_EDGE__*` (ours): the listeners Serve's HAProxy and the embedded Ray open besides the
+    API port, and how long HAProxy waits for a slow client.
+
+    A port left unset is derived from the API port: its default here plus (API port - 5052), so
+    `aigw run` on 5052 keeps 8404/9101/8500 and a second one on 5053 gets 8405/9102/8501."""
+
+    aux_host: str = "127.0.0.1"  # HAProxy's stats and Prometheus listeners (Serve: all interfaces)
+    stats_port: int | None = Field(default=None, ge=1, le=65535)  # default 8404 + offset
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # default 9101 + offset
+    fallback_port: int | None = Field(default=None, ge=1, le=65535)  # default 8500 + offset
+    # The whole request head must arrive within this (HAProxy `timeout http-request`)...
+    request_header_timeout_s: int = Field(default=5, ge=1)
+    # ...and then its body, up to HAProxy's buffer (16 KiB), within this (`wait-for-body`).
+    request_body_timeout_s: int = Field(default=10, ge=1)
+
+
+class Listener(NamedTuple):
+    """A port `aigw run` opens: the setting that names it and the interface it binds."""
+
+    setting: str
+    host: str
+    port: int
 
 
 class AuthSettings(BaseModel):
@@ -105,6 +136,33 @@ class ModelTimeoutSettings(BaseModel):
     total_s: float = 60.0  # until the last token, or the whole non-streamed answer is read
 
 
+class AnswerLimitSettings(BaseModel):
+    """How big a provider's answer may be: `max_tokens` x `bytes_per_token`, at least
+    `min_bytes`. A token is a few bytes (SmolLM2's longest: 81); JSON escapes and per-token
+    stream framing are why the default is generous. A longer answer is refused (503), a
+    longer stream cut with the contract's mid-stream error, never buffered whole."""
+
+    bytes_per_token: int = Field(default=64, ge=1)
+    min_bytes: int = Field(default=64 * 1024, ge=1)
+
+
+# The contract's largest body (API.md §1.3, v2 suggestions): 100 context items of 500,000 +
+# 1,024 + 1,024 characters plus two 100,000-character file halves and the small fields, about
+# 50.4 M characters. JSON escapes a source file's newlines and quotes (real code: ~15 % more
+# bytes), so the edge allows 64 MiB; an operator with odder clients raises it.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class LimitSettings(BaseModel):
+    """Bounds on what one request may cost a replica (`AIGW_LIMITS__*`)."""
+
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)  # 413 above it
+    # Big prompt assemblies (over 8,192 input characters) running at once per replica; more
+    # wait their turn without holding up small requests.
+    heavy_assemblies: int = Field(default=2, ge=1)
+    answer: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
+
+
 class ProxyEndpointSettings(BaseModel):
     saas_enabled: str = ""  # comma-separated root namespace ids; "" = all
     self_managed_enabled: str = ""  # comma-separated instance uids; "" = all
@@ -134,6 +192,7 @@ class AnthropicBackendSettings(BaseModel):
     api_key: SecretStr = SecretStr("")
     base_url: str = ""  # the SDK's default when empty
     timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+    answer_limits: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
 
 
 class VertexBackendSettings(BaseModel):
@@ -142,6 +201,7 @@ class VertexBackendSettings(BaseModel):
     endpoint: str = "us-central1-aiplatform.googleapis.com"
     service_account_json_key: SecretStr = SecretStr("")  # empty: application default creds
     timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+    answer_limits: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
 
 
 class OpenAICompatBackendSettings(BaseModel):
@@ -150,6 +210,7 @@ class OpenAICompatBackendSettings(BaseModel):
     extra_headers: dict[str, str] = Field(default_factory=dict)
     disable_streaming: bool = False
     timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
+    answer_limits: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
 
 
 class AuthServiceSettings(BaseModel):
@@ -162,6 +223,7 @@ class AuthServiceSettings(BaseModel):
 
 class PromptAssemblerSettings(BaseModel):
     excluded_post_processors: list[str] = Field(default_factory=list)  # by step name (§7.4)
+    heavy_assemblies: int = Field(default=2, ge=1)  # `AIGW_LIMITS__HEAVY_ASSEMBLIES`
     duo_chat: DuoChatSettings = Field(default_factory=DuoChatSettings)  # `chat/*` prompts
 
 
@@ -179,6 +241,8 @@ class ApiSettings(BaseModel):
     redoc_url: str | None
     verbose_validation_errors: bool  # `AIGW_LOGGING__ENABLE_REQUEST_LOGGING`: 422 says why
     duo_core_chat_cutoff: bool  # Duo Core seats lose Duo Classic Chat (process-level flag)
+    auth_enforced: bool  # not `AIGW_AUTH__BYPASS_EXTERNAL`: the OpenAPI document asks for a JWT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # `AIGW_LIMITS__MAX_BODY_BYTES`: 413 above
 
 
 class Config(BaseSettings):
@@ -202,6 +266,7 @@ class Config(BaseSettings):
     model_engine_limits: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
 
     fastapi: FastApiSettings = Field(default_factory=FastApiSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     self_signed_jwt: SelfSignedJwtSettings = Field(default_factory=SelfSignedJwtSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -220,6 +285,7 @@ class Config(BaseSettings):
     vertex_text_model: VertexTextModelSettings = Field(default_factory=VertexTextModelSettings)
     model_timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
     proxy_endpoints: ProxyEndpointSettings = Field(default_factory=ProxyEndpointSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     # Plain (un-prefixed) provider variables, as upstream reads them.
     anthropic_api_key: SecretStr = Field(
         default=SecretStr(""),
@@ -249,11 +315,32 @@ class Config(BaseSettings):
         sub = getattr(self, group)
         return isinstance(sub, BaseModel) and field in sub.model_fields_set
 
+    def listeners(self, api_host: str, api_port: int) -> list[Listener]:
+        """Every port `aigw run` opens for an API on `api_host:api_port` (EdgeSettings)."""
+        offset = api_port - DEFAULT_API_PORT
+        edge = self.edge
+
+        def port(value: int | None, default: int) -> int:
+            return default + offset if value is None else value
+
+        metrics = self.fastapi.metrics_port
+        if not self.explicitly_set("fastapi", "metrics_port"):
+            metrics += offset
+        return [
+            Listener("AIGW_FASTAPI__API_PORT", api_host, api_port),
+            Listener("AIGW_EDGE__STATS_PORT", edge.aux_host, port(edge.stats_port, 8404)),
+            Listener("AIGW_EDGE__METRICS_PORT", edge.aux_host, port(edge.metrics_port, 9101)),
+            Listener("AIGW_EDGE__FALLBACK_PORT", api_host, port(edge.fallback_port, 8500)),
+            # Ray's metrics agent binds every interface, whatever the metrics host says.
+            Listener("AIGW_FASTAPI__METRICS_PORT", "0.0.0.0", metrics),
+        ]
+
     def anthropic_backend(self) -> AnthropicBackendSettings:
         return AnthropicBackendSettings(
             api_key=self.anthropic_api_key,
             base_url=self.anthropic_base_url,
             timeouts=self.model_timeouts,
+            answer_limits=self.limits.answer,
         )
 
     def vertex_backend(self) -> VertexBackendSettings:
@@ -264,6 +351,7 @@ class Config(BaseSettings):
             endpoint=vertex.endpoint,
             service_account_json_key=self.google_cloud_platform.service_account_json_key,
             timeouts=self.model_timeouts,
+            answer_limits=self.limits.answer,
         )
 
     def openai_compat_backend(self) -> OpenAICompatBackendSettings:
@@ -273,6 +361,7 @@ class Config(BaseSettings):
             extra_headers=self.custom_models.extra_headers,
             disable_streaming=self.custom_models.disable_streaming,
             timeouts=self.model_timeouts,
+            answer_limits=self.limits.answer,
         )
 
     def auth_service(self) -> AuthServiceSettings:
@@ -287,6 +376,7 @@ class Config(BaseSettings):
     def prompt_assembler(self) -> PromptAssemblerSettings:
         return PromptAssemblerSettings(
             excluded_post_processors=self.feature_flags.excl_post_process,
+            heavy_assemblies=self.limits.heavy_assemblies,
             duo_chat=self.duo_chat,
         )
 
@@ -305,4 +395,6 @@ class Config(BaseSettings):
             duo_core_chat_cutoff=(
                 self.process_level_feature_flags.duo_classic_chat_duo_core_cutoff
             ),
+            auth_enforced=not self.auth.bypass_external,
+            max_body_bytes=self.limits.max_body_bytes,
         )

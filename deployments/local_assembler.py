@@ -24,9 +24,10 @@ from deployments.prompt_assembler import PromptAssembler
 # Assembly tokenizes the file: microseconds for a few lines, milliseconds for a big file (20k
 # characters: ~15 ms). llama.cpp releases the GIL while it tokenizes, so a big input is
 # assembled on a worker thread: the event loop keeps answering other requests meanwhile, and the
-# work can use another core.
+# work can use another core. The pool's size (`AIGW_LIMITS__HEAVY_ASSEMBLIES`) caps the big
+# assemblies running at once; the rest queue for a thread while small inputs are still
+# assembled inline, so a burst of maximum-size bodies never stalls small completions.
 INLINE_ASSEMBLY_MAX_CHARS = 8192
-ASSEMBLY_THREADS = 2
 
 
 def input_chars(inp: SuggestionInput) -> int:
@@ -48,7 +49,8 @@ class LocalAssembler:
             result: AssembledSuggestion = self._assembler.assemble_suggestion(inp, target)
             return result
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(ASSEMBLY_THREADS, thread_name_prefix="assemble")
+            threads = self._assembler.settings.heavy_assemblies
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="assemble")
         context = contextvars.copy_context()  # the request's log context goes along
         work = functools.partial(context.run, self._assembler.assemble_suggestion, inp, target)
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)

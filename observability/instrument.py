@@ -170,6 +170,7 @@ class InstrumentedBackend:
         input_tokens = output_tokens = 0
         pieces: list[str] | None = [] if record is not None and record.request_logging else None
         error, finish = "none", "cancelled"
+        reason: str | None = None
         try:
             async for chunk in self.inner.stream(request):
                 if first:
@@ -180,11 +181,11 @@ class InstrumentedBackend:
                         record.first_chunk_s = now - record.started
                 input_tokens = chunk.input_tokens or input_tokens
                 output_tokens = chunk.output_tokens or output_tokens
+                reason = chunk.finish_reason or reason
                 if pieces is not None:
                     pieces.append(chunk.text)
                 yield chunk
-            finish = str(getattr(chunk, "extra", {}).get("finish_reason", "")) if not first else ""
-            finish = finish or "stop"
+            finish = reason or "stop"
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:

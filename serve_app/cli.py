@@ -17,14 +17,16 @@ import httpx
 import yaml
 
 from core.settings import Config
+from serve_app.ports import port_problem
 from serve_app.replicas import fit_ingress_replicas, machine_cpus
-from serve_app.serve_env import export_serve_env
+from serve_app.serve_env import edge_flags, export_serve_env, port_env
 
 STARTUP_TIMEOUT_S = 300.0
 
 
-def load_serve_config(path: Path, settings: Config) -> dict[str, Any]:
-    """serve_config.yaml with `AIGW_FASTAPI__API_HOST` / `__API_PORT` applied when set."""
+def load_serve_config(path: Path, settings: Config, full: bool = True) -> dict[str, Any]:
+    """serve_config.yaml with `AIGW_FASTAPI__API_HOST` / `__API_PORT` applied when set; only
+    its `http_options` made final unless `full` (the rest imports Ray Serve)."""
     config: dict[str, Any] = yaml.safe_load(path.read_text())
     http = config.setdefault("http_options", {})
     if settings.explicitly_set("fastapi", "api_host"):
@@ -33,7 +35,7 @@ def load_serve_config(path: Path, settings: Config) -> dict[str, Any]:
         http["port"] = settings.fastapi.api_port
     http.setdefault("host", "127.0.0.1")
     http.setdefault("port", 5052)
-    for app in config.get("applications", []):
+    for app in config.get("applications", []) if full else []:
         if app.get("import_path") == "serve_app.app:build_app" and app.get("deployments"):
             from serve_app.app import built_deployments
 
@@ -42,11 +44,11 @@ def load_serve_config(path: Path, settings: Config) -> dict[str, Any]:
     return config
 
 
-def metrics_url(settings: Config) -> str:
+def metrics_url(settings: Config, port: int | None = None) -> str:
     """Where Prometheus scrapes: Ray's metrics export port, which binds every interface."""
     host = settings.fastapi.metrics_host
     host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    return f"http://{host}:{settings.fastapi.metrics_port}/metrics"
+    return f"http://{host}:{port or settings.fastapi.metrics_port}/metrics"
 
 
 class _Stop(Exception):
@@ -71,7 +73,16 @@ def wait_until_serving(base_url: str, timeout_s: float = STARTUP_TIMEOUT_S) -> b
 
 def run(config_path: Path, num_cpus: int | None) -> int:
     settings = Config()
-    export_serve_env()
+    http = load_serve_config(config_path, settings, full=False)["http_options"]
+    host, port = http["host"], http["port"]
+    listeners = settings.listeners(host, port)
+    problem = port_problem(listeners)
+    if problem is not None:
+        print(f"aigw: {problem}", file=sys.stderr)
+        return 1
+    metrics_port = next(x.port for x in listeners if x.setting == "AIGW_FASTAPI__METRICS_PORT")
+    # The derived ports replace any RAY_SERVE_* value: they are the ones just checked.
+    export_serve_env(port_env(listeners), edge_flags(settings.edge))
     config = load_serve_config(config_path, settings)
     fitted = fit_ingress_replicas(config, num_cpus or machine_cpus())
     if fitted:
@@ -83,7 +94,6 @@ def run(config_path: Path, num_cpus: int | None) -> int:
     from ray.serve.schema import ServeDeploySchema
 
     schema = ServeDeploySchema.model_validate(config)
-    host, port = config["http_options"]["host"], config["http_options"]["port"]
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     try:
         ray.init(
@@ -92,7 +102,7 @@ def run(config_path: Path, num_cpus: int | None) -> int:
             include_dashboard=False,
             num_cpus=num_cpus,
             # Ray's metrics agent serves every replica's metrics on this node (issue 8).
-            _metrics_export_port=settings.fastapi.metrics_port,
+            _metrics_export_port=metrics_port,
         )
         # After ray.init, which installs its own SIGTERM handler.
         signal.signal(signal.SIGTERM, _raise_stop)
@@ -107,7 +117,8 @@ def run(config_path: Path, num_cpus: int | None) -> int:
             print("aigw-serve: the gateway did not come up; see the log above", file=sys.stderr)
             return 1
         print(f"aigw-serve: serving on {base_url}", flush=True)
-        print(f"aigw-serve: metrics at {metrics_url(settings)} (names prefixed ray_)", flush=True)
+        metrics = metrics_url(settings, metrics_port)
+        print(f"aigw-serve: metrics at {metrics} (names prefixed ray_)", flush=True)
         if settings.fastapi.docs_url:
             print(f"aigw-serve: API docs at {base_url}{settings.fastapi.docs_url}", flush=True)
         if settings.mock_model_responses:

@@ -44,7 +44,7 @@ class Gateway:
         assembler: AssemblerClient,
         backends: Mapping[str, BackendClient],
     ) -> None:
-        self.catalogue = catalogue  # final: built once by the app builder
+        self._catalogue = catalogue  # final: built once by the app builder
         self.auth = auth
         self.assembler = assembler
         self.backends = dict(backends)
@@ -56,6 +56,17 @@ class Gateway:
     async def mint(self, grant: UserTokenGrant) -> UserAccessToken:
         """A user access token this gateway signs (`/v1/code/user_access_token`)."""
         return await self.auth.mint_user_token(grant)
+
+    def serves_feature(self, feature: str) -> bool:
+        return feature in self._catalogue.features
+
+    def knows_model(self, identifier: str) -> bool:
+        """Whether `identifier` names a GitLab model of the catalogue."""
+        return self._catalogue.model(identifier) is not None
+
+    def model_definitions(self) -> dict[str, Any]:
+        """The catalogue as `/v1/models/definitions` lists it."""
+        return self._catalogue.definitions()
 
     def choose(self, feature: str, selection: ModelSelection | None = None) -> ModelTarget:
         """The model that serves `feature` for what the request said about its model."""

@@ -1,4 +1,4 @@
-"""Serve's HAProxy, run with splice() turned off and the contract's JSON error pages.
+"""Serve's HAProxy, run with splice() off, its side listeners on loopback and slow clients cut.
 
 With `option splice-request` (always on in Serve's HAProxy template), HAProxy 2.8 sometimes
 never reads the FIN of a client that gives up while a non-streamed request is in flight: the
@@ -7,29 +7,42 @@ end for nobody. Measured here: 8 of 80 abandoned requests missed, 0 of 80 with `
 command-line switch that disables splice()). The template has no knob for it, but Serve runs
 whatever `RAY_SERVE_HAPROXY_BINARY_PATH` names, so we hand it a wrapper that adds `-dS`.
 
-Errors HAProxy answers itself (a replica that died mid-request, no replica left, a request it
-cannot parse, a timeout) are Serve's `500 text/plain` or HAProxy's built-in HTML pages; clients
-of the gateway expect the contract's `{"detail": ...}` JSON (API.md). Serve's template has no
-knob for error pages, so the wrapper also rewrites the config Serve passes with `-f`, in place,
-before HAProxy reads it: Serve's `errorfile` lines are dropped and ours, one JSON page per
-status with the status kept, are put at the top of the `defaults` section that every frontend
-and backend inherits from. HAProxy 2.8 ignores them for a request it cannot parse at all (its
-HTTP/1 layer sends the built-in 400 page: haproxy/haproxy#3032, fixed in 3.2).
+Three more things the template has no knob for (AIGW_EDGE__*, core/settings.py): it binds the
+stats and Prometheus listeners on every interface, and sets no `timeout http-request`, so a
+client trickling its headers or body a byte at a time holds a connection for `timeout client`
+(3600 s) per byte. No HAProxy flag changes a bind address, and a second `-f` file cannot amend
+a section, so the wrapper edits the file Serve just wrote, in place and under Serve's own lock,
+before exec'ing HAProxy: the same path stays on HAProxy's command line (Serve finds its
+processes by it), the file on disk is what runs, and each edit is idempotent. The wrapper runs
+this file with `python -I -S` (standard library only), so it starts in ~20 ms.
+
+Errors HAProxy answers itself (a replica that died mid-request, no replica left, a timeout) are
+Serve's `500 text/plain` page or HAProxy's built-in HTML; clients of the gateway expect the
+contract's `{"detail": ...}` JSON (API.md). The same edit drops Serve's `errorfile` lines and
+puts ours, one JSON page per status with the status kept, at the top of `defaults`, which every
+frontend and backend inherits. HAProxy 2.8 ignores them for a request it cannot parse at all
+(its HTTP/1 layer sends the built-in 400 page: haproxy/haproxy#3032, fixed in 3.2).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 WRAPPER_NAME = "haproxy-nosplice"
-PARTIAL_SUFFIX = ".json-errors"
+# The sections of Serve's template (ray/serve/_private/haproxy_templates.py) we edit.
+_AUX_SECTIONS = ("frontend prometheus", "listen stats")
+_API_SECTION = "frontend http_frontend"
 
+
+ERROR_PAGES_DIR = "aigw-errors"  # next to Serve's config
 # Every status HAProxy can answer by itself that an `errorfile` can replace (HAProxy 2.8;
 # 401/407 only come from `http-request auth`, which Serve never configures).
 EDGE_ERRORS: dict[int, tuple[str, str]] = {
@@ -63,27 +76,102 @@ def error_page(status: int) -> bytes:
     return head.encode() + body
 
 
-def write_error_pages(directory: Path) -> Path:
-    """One page per status under `directory`, and `errorfiles.cfg`: the `errorfile` lines that
-    the wrapper puts into Serve's `defaults` section. Returns the path of `errorfiles.cfg`."""
+def write_error_pages(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    lines = []
     for status in EDGE_ERRORS:
-        page = directory / f"{status}.http"
-        _write_atomically(page, error_page(status))
-        lines.append(f'    errorfile {status} "{page}"\n')
-    listing = directory / "errorfiles.cfg"
-    _write_atomically(listing, "".join(lines).encode())
-    return listing
+        page, data = directory / f"{status}.http", error_page(status)
+        if not (page.is_file() and page.read_bytes() == data):
+            partial = page.with_name(f".{page.name}.{os.getpid()}")
+            partial.write_bytes(data)
+            partial.replace(page)
 
 
-def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    if path.is_file() and path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode:
-        return
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_bytes(data)
-    partial.chmod(mode)
-    partial.replace(path)
+def errorfile_lines(directory: Path) -> list[str]:
+    return [f'    errorfile {status} "{directory / f"{status}.http"}"\n' for status in EDGE_ERRORS]
+
+
+@dataclass(frozen=True)
+class EdgeFlags:
+    """What the wrapper applies to Serve's config (EdgeSettings, baked into the wrapper)."""
+
+    aux_host: str = "127.0.0.1"
+    header_timeout_s: int = 5
+    body_timeout_s: int = 10
+
+    def args(self) -> list[str]:
+        return [
+            f"--aux-host={self.aux_host}",
+            f"--header-timeout-s={self.header_timeout_s}",
+            f"--body-timeout-s={self.body_timeout_s}",
+        ]
+
+
+def edge_config(text: str, flags: EdgeFlags, error_pages: Path | None = None) -> str:
+    """Serve's HAProxy config with our binds, timeouts and (with `error_pages`) JSON error
+    pages; unchanged when applied twice."""
+    header_line = f"    timeout http-request {flags.header_timeout_s}s\n"
+    body_rule = f"http-request wait-for-body time {flags.body_timeout_s}s"
+    out: list[str] = []
+    section = ""
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        indent = line[: len(line) - len(line.lstrip())]
+        if stripped and not indent:
+            section = stripped
+            out.append(line)
+            if section == "defaults":
+                out.append(header_line)
+                if error_pages is not None:
+                    out.extend(errorfile_lines(error_pages))
+            continue
+        if section == "defaults" and stripped.startswith("timeout http-request"):
+            continue  # ours, written right under `defaults`
+        if section == "defaults" and error_pages is not None and stripped.startswith("errorfile "):
+            continue  # Serve's text page, or ours from an earlier edit
+        if section == _API_SECTION and stripped == body_rule:
+            continue  # ours, re-added after the bind line
+        if section in _AUX_SECTIONS and stripped.startswith("bind "):
+            port = stripped.split()[1].rsplit(":", 1)[1]
+            out.append(f"{indent}bind {flags.aux_host}:{port}\n")
+            continue
+        out.append(line)
+        if section == _API_SECTION and stripped.startswith("bind "):
+            # First rule of the frontend: a request is not routed before its body is in.
+            out.append(f"{indent}{body_rule}\n")
+    return "".join(out)
+
+
+def edit_in_place(path: Path, flags: EdgeFlags) -> None:
+    # Serve writes the file holding an flock on `<path>.lock`; take it too.
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        text = path.read_text()
+        pages = path.parent / ERROR_PAGES_DIR
+        write_error_pages(pages)
+        edited = edge_config(text, flags, pages)
+        if edited != text:
+            partial = path.with_name(f".{path.name}.{os.getpid()}")
+            partial.write_text(edited)
+            partial.replace(path)
+
+
+def exec_haproxy(argv: list[str]) -> int:
+    """`haproxy.py exec FLAGS -- BINARY ARGS`: edit the `-f` config, then become HAProxy."""
+    split = argv.index("--")
+    options = dict(a[2:].split("=", 1) for a in argv[:split])
+    binary, *args = argv[split + 1 :]
+    flags = EdgeFlags(
+        options["aux-host"], int(options["header-timeout-s"]), int(options["body-timeout-s"])
+    )
+    if "-f" in args:
+        config = Path(args[args.index("-f") + 1])
+        try:
+            edit_in_place(config, flags)
+        except OSError as exc:  # never run Serve's config unedited: it binds every interface
+            print(f"aigw haproxy wrapper: cannot edit {config}: {exc}", file=sys.stderr)
+            return 1
+    os.execv(binary, [binary, *args])
+    return 1  # not reached
 
 
 def bundled_haproxy() -> str | None:
@@ -98,61 +186,63 @@ def bundled_haproxy() -> str | None:
     return shutil.which("haproxy")
 
 
-def wrapper_text(binary: str, errorfiles: Path) -> str:
-    # In place: Serve recognises its HAProxy processes by the config path in their command
-    # line, and writes the file afresh (under its own lock) before every start and reload.
-    rewrite = (
-        f"sed -e '/^[[:space:]]*errorfile[[:space:]]/d' "
-        f"-e {shlex.quote('/^defaults/r ' + str(errorfiles))}"
-    )
-    return (
-        "#!/bin/sh\n"
-        "# HAProxy with splice() off and JSON error pages: see serve_app/haproxy.py\n"
-        "prev=\n"
-        "for arg do\n"
-        '  if [ "$prev" = -f ]; then\n'
-        f'    {rewrite} "$arg" > "$arg{PARTIAL_SUFFIX}.$$" &&\n'
-        f'      mv -f "$arg{PARTIAL_SUFFIX}.$$" "$arg" || exit 1\n'
-        "  fi\n"
-        '  prev="$arg"\n'
-        "done\n"
-        f'exec {shlex.quote(binary)} -dS "$@"\n'
-    )
+def wrapper_text(binary: str, flags: EdgeFlags | None = None) -> str:
+    head = "#!/bin/sh\n# Serve's HAProxy, splice() off, AIGW_EDGE__*: see serve_app/haproxy.py\n"
+    script = [sys.executable, "-I", "-S", str(Path(__file__).resolve()), "exec"]
+    command = [*script, *(flags or EdgeFlags()).args(), "--", binary, "-dS"]
+    return f'{head}exec {" ".join(shlex.quote(c) for c in command)} "$@"\n'
 
 
-def write_wrapper(path: Path, binary: str) -> Path:
-    """Write the wrapper executable at `path`, its error pages in `<path>-errors/` (atomically;
-    unchanged when already there)."""
-    errorfiles = write_error_pages(path.with_name(f"{path.name}-errors"))
-    _write_atomically(path, wrapper_text(binary, errorfiles).encode(), mode=0o755)
+def is_wrapper(path: str) -> bool:
+    """Whether `path` is a wrapper this module wrote (the image writes one at build time)."""
+    try:
+        with open(path, "rb") as f:
+            return b"see serve_app/haproxy.py" in f.read(200)
+    except OSError:
+        return False
+
+
+def write_wrapper(path: Path, binary: str, flags: EdgeFlags | None = None) -> Path:
+    """Write the wrapper executable at `path` (atomically; unchanged when already there)."""
+    text = wrapper_text(binary, flags)
+    if path.is_file() and path.read_text() == text and os.access(path, os.X_OK):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.chmod(0o755)
+    partial.replace(path)
     return path
 
 
-def nosplice_wrapper(cache_dir: Path) -> str | None:
+def nosplice_wrapper(cache_dir: Path, flags: EdgeFlags | None = None) -> str | None:
     """Path of a wrapper for this environment's HAProxy under `cache_dir`; None when there is
     no HAProxy or nowhere to write (Serve then runs its own binary, splicing)."""
     binary = bundled_haproxy()
     if binary is None:
         return None
-    # One wrapper per binary and wrapper version: several venvs and checkouts of different
-    # versions may share the cache directory, and must not rewrite each other's wrapper.
-    version = wrapper_text(binary, Path("errors")) + repr(EDGE_ERRORS)
-    digest = hashlib.sha256(version.encode()).hexdigest()[:12]
+    # One wrapper per binary and settings: several venvs and gateways may share the directory.
+    digest = hashlib.sha256(wrapper_text(binary, flags).encode()).hexdigest()[:12]
     try:
-        return str(write_wrapper(cache_dir / f"{WRAPPER_NAME}-{digest}", binary))
+        return str(write_wrapper(cache_dir / f"{WRAPPER_NAME}-{digest}", binary, flags))
     except OSError:
         return None
 
 
 def main(argv: list[str]) -> int:
-    """`python -m serve_app.haproxy PATH`: write the wrapper at PATH (the image does this)."""
+    """`python -m serve_app.haproxy PATH`: write the wrapper at PATH (the image does this), with
+    the AIGW_EDGE__* settings of this environment."""
+    if argv[:1] == ["exec"]:
+        return exec_haproxy(argv[1:])
     binary = bundled_haproxy()
     if len(argv) != 1 or binary is None:
         print(
             "usage: python -m serve_app.haproxy PATH (with ray[serve] installed)", file=sys.stderr
         )
         return 2
-    write_wrapper(Path(argv[0]), binary)
+    from serve_app.serve_env import edge_flags
+
+    write_wrapper(Path(argv[0]), binary, edge_flags())
     return 0
 
 

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.settings import EdgeSettings, Listener
+    from serve_app.haproxy import EdgeFlags
 
 # An operator's value wins over these.
 SERVE_ENV_DEFAULTS: dict[str, str] = {
@@ -15,23 +20,55 @@ SERVE_ENV_DEFAULTS: dict[str, str] = {
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
     "RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S": "1",
 }
-# Unless the operator names a binary, Serve's HAProxy runs with splice() off (serve_app/haproxy.py).
+# Unless the operator names a binary (other than one of our wrappers), Serve's HAProxy runs through
+# our wrapper: splice() off, AIGW_EDGE__* applied (serve_app/haproxy.py).
 HAPROXY_BINARY = "RAY_SERVE_HAPROXY_BINARY_PATH"
 
 
-def export_serve_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
+# The knob of each port `aigw run` derives (core/settings.py `Config.listeners`).
+PORT_KNOBS = {
+    "AIGW_EDGE__STATS_PORT": "RAY_SERVE_HAPROXY_STATS_PORT",
+    "AIGW_EDGE__METRICS_PORT": "RAY_SERVE_HAPROXY_METRICS_PORT",
+    "AIGW_EDGE__FALLBACK_PORT": "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+}
+
+
+def edge_flags(edge: EdgeSettings | None = None) -> EdgeFlags:
+    """What Serve's HAProxy wrapper applies: `edge`, else this environment's AIGW_EDGE__*."""
+    from core.settings import Config
+    from serve_app.haproxy import EdgeFlags
+
+    edge = edge or Config().edge
+    return EdgeFlags(edge.aux_host, edge.request_header_timeout_s, edge.request_body_timeout_s)
+
+
+def port_env(listeners: list[Listener]) -> dict[str, str]:
+    """Serve's port knobs for these listeners: overrides for `export_serve_env`."""
+    return {PORT_KNOBS[x.setting]: str(x.port) for x in listeners if x.setting in PORT_KNOBS}
+
+
+def export_serve_env(
+    overrides: dict[str, str] | None = None, flags: EdgeFlags | None = None
+) -> dict[str, str]:
     """Put Ray Serve's process-level knobs into this process's environment before `ray.init`.
 
-    Values already present are kept; `overrides` always win. Returns the effective values.
+    Values already present are kept; `overrides` always win. The HAProxy wrapper applies
+    `flags` (default: `edge_flags()`). Returns the effective values.
     """
     wanted = {**SERVE_ENV_DEFAULTS, **(overrides or {})}
     haproxy_on = os.environ.get("RAY_SERVE_ENABLE_HA_PROXY", wanted["RAY_SERVE_ENABLE_HA_PROXY"])
-    if haproxy_on == "1" and HAPROXY_BINARY not in os.environ and HAPROXY_BINARY not in wanted:
-        from serve_app.haproxy import nosplice_wrapper
+    from serve_app.haproxy import is_wrapper, nosplice_wrapper
 
-        wrapper = nosplice_wrapper(Path.home() / ".cache" / "aigw-serve" / "bin")
+    named = os.environ.get(HAPROXY_BINARY)
+    # The image's wrapper holds the settings of its build; this process may have others.
+    ours = named is not None and is_wrapper(named)
+    if haproxy_on == "1" and (named is None or ours) and HAPROXY_BINARY not in wanted:
+        cache = Path.home() / ".cache" / "aigw-serve" / "bin"
+        wrapper = nosplice_wrapper(cache, flags or edge_flags())
         if wrapper is not None:
             wanted[HAPROXY_BINARY] = wrapper
+            if ours:
+                os.environ[HAPROXY_BINARY] = wrapper
     for key, value in wanted.items():
         if overrides and key in overrides:
             os.environ[key] = value

@@ -143,6 +143,7 @@ class AnthropicBackend:
 
     def __init__(self, settings: AnthropicBackendSettings) -> None:
         self.timeouts = settings.timeouts
+        self.answer_limits = settings.answer_limits
         self.client = anthropic.AsyncAnthropic(
             api_key=settings.api_key.get_secret_value(),
             base_url=settings.base_url or None,
@@ -151,7 +152,13 @@ class AnthropicBackend:
         )
 
     def _deadlines(self, request: ModelRequest) -> Deadlines:
-        return Deadlines.of(request, self.timeouts.first_byte_s, self.timeouts.total_s)
+        return Deadlines.of(
+            request,
+            self.timeouts.first_byte_s,
+            self.timeouts.total_s,
+            limits=self.answer_limits,
+            max_tokens=DEFAULT_MAX_TOKENS,
+        )
 
     async def check(self) -> bool:
         return True  # a probe that calls the API would cost money on every readiness check

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import httpx2
 
 from core.errors import GatewayError, ModelError, ModelRateLimited, ModelTimeout
+from core.settings import AnswerLimitSettings
 from core.types import Chunk, ModelRequest
 
 logger = logging.getLogger("aigw.backends")
@@ -19,22 +22,42 @@ logger = logging.getLogger("aigw.backends")
 T = TypeVar("T")
 
 
+# A streamed answer sends each token in an event of its own (`data: {...}` with ids, roles and
+# finish fields: 100-300 bytes for one token of text), so its wire bytes get this much more room
+# than its text.
+STREAM_FRAMING = 16
+
+
 @dataclass(frozen=True, slots=True)
 class Deadlines:
-    """First-byte and total deadlines of one model call, in seconds."""
+    """First-byte and total deadlines of one model call, in seconds, and the most bytes its
+    answer may take (None: unbounded)."""
 
     first_byte_s: float
     total_s: float
+    answer_bytes: int | None = None
 
     @classmethod
     def of(
-        cls, request: ModelRequest, default_first_byte_s: float, default_total_s: float
+        cls,
+        request: ModelRequest,
+        default_first_byte_s: float,
+        default_total_s: float,
+        *,
+        limits: AnswerLimitSettings | None = None,
+        max_tokens: int | None = None,
     ) -> Deadlines:
-        """The request's deadlines; the backend's configured ones where it sets none."""
+        """The request's deadlines (the backend's configured ones where it sets none), and
+        with `limits` the bound of an answer of `max_tokens` (the request's where it names
+        them)."""
         timeouts = request.timeouts
         total = default_total_s if timeouts.total_s is None else timeouts.total_s
         first = default_first_byte_s if timeouts.first_byte_s is None else timeouts.first_byte_s
-        return cls(first_byte_s=min(first, total), total_s=total)
+        cap = None
+        if limits is not None:
+            tokens = request.max_tokens or max_tokens or 0
+            cap = max(limits.min_bytes, tokens * limits.bytes_per_token)
+        return cls(first_byte_s=min(first, total), total_s=total, answer_bytes=cap)
 
     def http_timeout(self, streaming: bool) -> httpx2.Timeout:
         """The SDK's own timeout, a backstop to ours: a stalled stream fails after the first-byte
@@ -77,16 +100,62 @@ class _Answer:
     started: bool = False
 
 
+@dataclass(slots=True)
+class _Cap:
+    """The most bytes a call's HTTP answer may take; `exceeded` once one went past it (the SDK
+    may wrap the error it got in its own type: the call's caller asks this instead)."""
+
+    limit: int
+    provider: str
+    exceeded: bool = False
+
+    def refuse(self) -> ModelError:
+        self.exceeded = True
+        return ModelError(f"{self.provider} answer exceeds {self.limit} bytes")
+
+
 _answer: ContextVar[_Answer | None] = ContextVar("aigw_answer", default=None)
+_cap: ContextVar[_Cap | None] = ContextVar("aigw_answer_cap", default=None)
 
 
-async def response_started(response: object) -> None:
+class _CappedStream(httpx2.AsyncByteStream, httpx.AsyncByteStream):
+    """A response's byte stream that fails once more than the cap has come: the SDK reading
+    it never holds more than the cap (plus one network read) of a runaway answer. Both HTTP
+    clients the SDKs use check that a response's stream is their own kind."""
+
+    def __init__(self, stream: Any, cap: _Cap) -> None:
+        self._stream = stream
+        self._cap = cap
+        self._seen = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for data in self._stream:
+            self._seen += len(data)
+            if self._seen > self._cap.limit:
+                raise self._cap.refuse()
+            yield data
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+async def response_started(response: Any) -> None:
     """HTTP client event hook: the upstream's response has started (status line and headers
-    are in), so a non-streamed call in flight (`within`) has until its total deadline."""
+    are in), so a non-streamed call in flight (`within`) has until its total deadline; and
+    its body, not read yet, is held to the call's answer cap: refused at once when its
+    Content-Length is over, cut as soon as it passes the cap otherwise."""
     answer = _answer.get()
     if answer is not None and not answer.started:
         answer.started = True
         answer.deadline.reschedule(answer.total_at)
+    cap = _cap.get()
+    if cap is None:
+        return
+    length = response.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > cap.limit:
+        await response.aclose()
+        raise cap.refuse()
+    response.stream = _CappedStream(response.stream, cap)
 
 
 def event_hooks() -> dict[str, list[Callable[..., Any]]]:
@@ -105,45 +174,67 @@ async def within(awaitable: Awaitable[T], deadlines: Deadlines, provider: str) -
     loop = asyncio.get_running_loop()
     now = loop.time()
     answer: _Answer | None = None
+    cap = _Cap(deadlines.answer_bytes, provider) if deadlines.answer_bytes else None
     try:
         async with asyncio.timeout_at(now + deadlines.first_byte_s) as deadline:
             answer = _Answer(deadline, now + deadlines.total_s)
-            token = _answer.set(answer)
+            token, cap_token = _answer.set(answer), _cap.set(cap)
             try:
                 return await awaitable
             finally:
+                _cap.reset(cap_token)
                 _answer.reset(token)
     except TimeoutError:
         which = "total" if answer is not None and answer.started else "first-byte"
         raise ModelTimeout(f"{provider} missed its {which} deadline") from None
+    except Exception:
+        if cap is not None and cap.exceeded:  # whatever the SDK made of it
+            raise cap.refuse() from None
+        raise
 
 
 async def guarded(
     chunks: AsyncIterator[Chunk], deadlines: Deadlines, provider: str
 ) -> AsyncIterator[Chunk]:
-    """Enforce the first-byte and total deadlines on a stream of chunks.
+    """Enforce the first-byte and total deadlines, and the answer cap, on a stream of chunks.
 
-    A missed deadline raises ModelTimeout; the upstream iterator is always closed, so the
-    provider connection is released (or cancelled when the client went away).
+    A missed deadline raises ModelTimeout; text past `deadlines.answer_bytes` characters (its
+    wire bytes past STREAM_FRAMING times that) raises ModelError. The upstream iterator is
+    always closed, so the provider connection is released (or cancelled when the client went
+    away).
     """
     loop = asyncio.get_running_loop()
     end = loop.time() + deadlines.total_s
     first_by = loop.time() + deadlines.first_byte_s
     iterator = chunks.__aiter__()
     got_first = False
+    text_cap = deadlines.answer_bytes
+    cap = _Cap(text_cap * STREAM_FRAMING, provider) if text_cap else None
+    # The upstream's HTTP call runs in the tasks below: they see the cap in their context.
+    context = contextvars.copy_context()
+    context.run(_cap.set, cap)
+    text_seen = 0
     try:
         while True:
             now = loop.time()
             limit = (end if got_first else min(first_by, end)) - now
+            step = loop.create_task(_next(iterator), context=context)
             try:
-                chunk = await asyncio.wait_for(iterator.__anext__(), max(limit, 0.0))
+                chunk = await asyncio.wait_for(step, max(limit, 0.0))
             except StopAsyncIteration:
                 return
             except TimeoutError:
                 which = "total" if got_first else "first-byte"
                 raise ModelTimeout(f"{provider} missed its {which} deadline") from None
+            except Exception:
+                if cap is not None and cap.exceeded:
+                    raise cap.refuse() from None
+                raise
             if chunk.text:
                 got_first = True
+                text_seen += len(chunk.text)
+                if text_cap and text_seen > text_cap:
+                    raise ModelError(f"{provider} answer exceeds {text_cap} characters")
             yield chunk
     finally:
         aclose = getattr(iterator, "aclose", None)
@@ -152,6 +243,10 @@ async def guarded(
                 await aclose()
             except Exception:  # closing a broken upstream must not hide the real error
                 logger.debug("closing %s stream failed", provider, exc_info=True)
+
+
+async def _next(iterator: AsyncIterator[Chunk]) -> Chunk:
+    return await iterator.__anext__()
 
 
 def unexpected(provider: str, exc: BaseException) -> GatewayError:

@@ -51,6 +51,7 @@ class OpenAICompatBackend:
 
     def __init__(self, settings: OpenAICompatBackendSettings) -> None:
         self.timeouts = settings.timeouts
+        self.answer_limits = settings.answer_limits
         self.extra_headers = dict(settings.extra_headers)
         self.disable_streaming = settings.disable_streaming
         self.default_endpoint = settings.base_url
@@ -84,7 +85,13 @@ class OpenAICompatBackend:
         if not endpoint:
             raise BadRequestError("no model endpoint given for an OpenAI-compatible model")
         key = target.api_key.get_secret_value() if target.api_key else self.default_key
-        deadlines = Deadlines.of(request, self.timeouts.first_byte_s, self.timeouts.total_s)
+        deadlines = Deadlines.of(
+            request,
+            self.timeouts.first_byte_s,
+            self.timeouts.total_s,
+            limits=self.answer_limits,
+            max_tokens=DEFAULT_MAX_TOKENS,
+        )
         params: dict[str, Any] = {
             "model": target.identifier or target.name,
             "max_tokens": max_tokens(request, DEFAULT_MAX_TOKENS),

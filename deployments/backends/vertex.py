@@ -84,6 +84,7 @@ class VertexBackend:
 
     def __init__(self, settings: VertexBackendSettings) -> None:
         self.timeouts = settings.timeouts
+        self.answer_limits = settings.answer_limits
         self.project = settings.project
         self.location = settings.location
         self.base_url = endpoint_url(settings.endpoint)
@@ -119,7 +120,13 @@ class VertexBackend:
         )
 
     def _deadlines(self, request: ModelRequest) -> Deadlines:
-        return Deadlines.of(request, self.timeouts.first_byte_s, self.timeouts.total_s)
+        return Deadlines.of(
+            request,
+            self.timeouts.first_byte_s,
+            self.timeouts.total_s,
+            limits=self.answer_limits,
+            max_tokens=DEFAULT_MAX_TOKENS,
+        )
 
     async def check(self) -> bool:
         return self.ready

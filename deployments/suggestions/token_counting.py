@@ -20,6 +20,8 @@ _BITS = 21  # a Unicode code point fits in 21 bits
 class CharTokenizer:
     """Four characters a token; ids pack the characters, so decode is exact."""
 
+    max_chars_per_token = _CHARS
+
     def encode(self, text: str) -> list[int]:
         ids = []
         for start in range(0, len(text), _CHARS):

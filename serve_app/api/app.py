@@ -8,11 +8,16 @@ from starlette.middleware.cors import CORSMiddleware
 from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
 from observability.telemetry import Telemetry
-from serve_app.api import error_policy
+from serve_app.api import error_policy, openapi
 from serve_app.api.chat import serving as chat
 from serve_app.api.code_v2 import serving as code_v2
 from serve_app.api.code_v3 import serving as code_v3
-from serve_app.api.middleware import AUTH_SKIP, AuthMiddleware, RequestContextMiddleware
+from serve_app.api.middleware import (
+    AUTH_SKIP,
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+)
 from serve_app.api.monitoring import serving as monitoring
 from serve_app.api.prompts import serving as prompts
 from serve_app.api.proxy import serving as proxies
@@ -52,7 +57,8 @@ def create_app(
     error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
     skip = AUTH_SKIP | {url for url in docs if url}
-    # Starlette wraps in reverse order: observability, context, CORS, then auth.
+    openapi.install(app, auth_enforced=settings.auth_enforced, public=skip)
+    # Starlette wraps in reverse order: observability, context, body limit, CORS, then auth.
     app.add_middleware(
         AuthMiddleware,
         authenticate=gateway.authenticate,
@@ -62,6 +68,7 @@ def create_app(
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, echo_request_id=not under_serve)
     app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # outermost: sees it all
     return app

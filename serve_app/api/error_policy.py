@@ -70,8 +70,11 @@ class ValidationIssue(BaseModel):
 
 
 class ValidationFailure(BaseModel):
+    """422. `errors` comes with a body that fails the request schema; a handler's own 422
+    (`UnprocessableError`) is `ErrorDetail`, which this shape also describes."""
+
     detail: str
-    errors: list[ValidationIssue]
+    errors: list[ValidationIssue] = []
 
 
 class StreamError(BaseModel):

@@ -26,12 +26,6 @@ class ModelJSONResponse(Response):
         super().__init__(body.__pydantic_serializer__.to_json(body), status_code, headers)
 
 
-def documented(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
-    """`responses=` of a route whose JSON answer is `model`: the OpenAPI document shows it,
-    and nothing checks the body again (as FastAPI's `response_model` would, every request)."""
-    return {200: {"model": model}}
-
-
 def _jsonable(data: Any) -> Any:
     """A model as the dict json.dumps takes (what `model_dump()` gives, a call shorter)."""
     if isinstance(data, BaseModel):

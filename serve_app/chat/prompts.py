@@ -24,7 +24,7 @@ def target_for(
     """The model that answers a registry prompt: the one `model_metadata` names, else the
     feature's default; in mock mode, `mock` or the agentic mock (after the same checks)."""
     feature = feature_of(prompt_id)
-    if feature not in gateway.catalogue.features:
+    if not gateway.serves_feature(feature):
         feature = DEFAULT_FEATURE
     selection = metadata.selection() if metadata is not None else None
     return answering(gateway.choose(feature, selection), "prompt")

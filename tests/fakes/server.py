@@ -39,6 +39,7 @@ class Behaviour:
     pieces: tuple[str, ...] = ()  # the streamed text pieces, exactly (default: word by word)
     chunk_delay_s: float = 0.0  # pause after each SSE message of a streamed answer
     usage: tuple[int, int] | None = None  # (input, output) tokens to report
+    sized: bool = False  # a non-streamed answer says its Content-Length (else: chunked)
 
     def __post_init__(self) -> None:
         if self.pieces:
@@ -152,11 +153,15 @@ class FakeProvider:
     async def json_answer(
         self, send: Send, obj: Any, status: int = 200, headers: dict[str, str] | None = None
     ) -> None:
-        await self.start(send, status, "application/json", headers or {})
         behaviour = _behaviour.get(None)
+        body = json.dumps(obj).encode()
+        headers = dict(headers or {})
+        if behaviour is not None and behaviour.sized:
+            headers["content-length"] = str(len(body))
+        await self.start(send, status, "application/json", headers)
         if behaviour is not None and behaviour.body_delay_s:
             await self.pause(behaviour.body_delay_s)  # the headers have gone out already
-        await send({"type": "http.response.body", "body": json.dumps(obj).encode()})
+        await send({"type": "http.response.body", "body": body})
 
     async def pause(self, seconds: float) -> None:
         """Sleep like a slow model; a caller that hangs up ends it early (recorded in `left`)."""

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from core.settings import PromptAssemblerSettings
 from core.types import ContextSnippet, ModelTarget, SuggestionInput
 from deployments.local_assembler import INLINE_ASSEMBLY_MAX_CHARS, LocalAssembler, input_chars
 from deployments.prompt_assembler import PromptAssembler
@@ -31,6 +32,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
+        self.settings = PromptAssemblerSettings()
 
     def assemble_suggestion(self, inp: SuggestionInput, target: ModelTarget) -> str:
         self.seen.append((threading.current_thread().name, REQUEST.get()))
@@ -90,3 +92,44 @@ def test_inputs_up_to_the_limit_stay_inline(size: int) -> None:
     inp = suggestion("a" * (size - len("\nprint(1)\n")) if size else "")
     asyncio.run(assemble(LocalAssembler(recorder), inp))
     assert recorder.seen[0][0] == threading.main_thread().name
+
+
+class Gate(Recorder):
+    """Big assemblies block on a gate; counts how many run at once."""
+
+    def __init__(self, heavy: int) -> None:
+        super().__init__()
+        self.settings = PromptAssemblerSettings(heavy_assemblies=heavy)
+        self.gate = threading.Event()
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+
+    def assemble_suggestion(self, inp: SuggestionInput, target: ModelTarget) -> str:
+        if input_chars(inp) <= INLINE_ASSEMBLY_MAX_CHARS:
+            return "small"
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.gate.wait(5)
+        with self.lock:
+            self.running -= 1
+        return "big"
+
+
+@pytest.mark.parametrize("heavy", [1, 3])
+def test_heavy_assemblies_are_capped_and_small_ones_do_not_wait_behind_them(heavy: int) -> None:
+    gate = Gate(heavy)
+    assembler = LocalAssembler(gate)
+    big = suggestion("x" * (INLINE_ASSEMBLY_MAX_CHARS + 1))
+
+    async def main() -> tuple[list[object], object]:
+        heavy = [asyncio.create_task(assembler.assemble_suggestion(big, TARGET)) for _ in range(6)]
+        await asyncio.sleep(0.2)
+        # Six big ones are in: `heavy` assemble, the rest queue; a small one is answered.
+        small = await asyncio.wait_for(assembler.assemble_suggestion(suggestion("y"), TARGET), 1)
+        gate.gate.set()
+        return list(await asyncio.gather(*heavy)), small
+
+    results, small = asyncio.run(main())
+    assert small == "small" and results == ["big"] * 6
+    assert gate.most == heavy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.errors import ModelError, ModelRateLimited
+from core.types import Chunk
 from tests.payloads import v2_body, v3_body
 from tests.unit.observability_helpers import SlowBackend, observed
 
@@ -130,3 +131,14 @@ def test_ray_counters_and_gauges_reach_ray_summed_once_a_flush():
     )
     buffer.flush()
     assert len(sent) == 3  # a flush sends each sum once
+
+
+def test_a_streams_finish_reason_labels_its_inference():
+    class CutShort(SlowBackend):
+        async def stream(self, request):
+            yield Chunk(text="def ")
+            yield Chunk(text="f", output_tokens=2, final=True, finish_reason="length")
+
+    client, store, _ = observed(backend=CutShort(0.0))
+    client.post("/v2/code/completions", json=v2_body(stream=True), headers=HEADERS)
+    assert store.total("model_inferences_total", streaming="yes", finish_reason="length") == 1

@@ -119,3 +119,62 @@ def test_long_texts_are_cut_the_same_through_the_window(tok: Tokenizer) -> None:
     sparse = ("x" + " " * 300) * 400
     cut = keep_last(tok, sparse, 50)
     assert cut.text == tok.decode(tok.encode(sparse)[-50:]) and cut.tokens <= 50
+
+
+class Spy:
+    """A tokenizer that notes how many characters it was given to tokenize."""
+
+    def __init__(self, inner: Tokenizer | CharTokenizer) -> None:
+        self.inner = inner
+        self.max_chars_per_token = inner.max_chars_per_token
+        self.chars = 0
+
+    def encode(self, text: str) -> list[int]:
+        self.chars += len(text)
+        return self.inner.encode(text)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.inner.decode(ids)
+
+    def count(self, text: str) -> int:
+        return len(self.encode(text))
+
+
+def test_no_token_is_longer_than_max_chars_per_token(tok: Tokenizer) -> None:
+    longest = max(len(tok.decode([i])) for i in range(tok.vocab_size))
+    assert longest <= tok.max_chars_per_token == 81  # "\n" and 80 spaces
+
+
+def test_text_that_cannot_fit_the_budget_is_never_tokenized() -> None:
+    """A context of the contract's maximum shape (100 items) for a 2,000-token budget: the
+    tokenizer sees a few times what the budget can hold, not the 5 M characters sent."""
+    spy = Spy(CharTokenizer())
+    item = "def f(x):\n    return x * 2\n" * 1800  # ~50k characters
+    fitted = fit(spy, prefix=item, suffix=item, max_input_tokens=2000, context=[item] * 100)
+    cap = 2001 * spy.max_chars_per_token
+    assert spy.chars < 12 * cap  # before: over 5,000,000
+    assert fitted.prefix_part.tokens + fitted.suffix_part.tokens == 2000
+    assert fitted.context_sent.tokens == math.ceil((len(item) * 100 + 99) / 4)
+
+
+def test_the_char_cut_keeps_what_the_whole_text_tokenized_keeps(tok: Tokenizer) -> None:
+    """The old path tokenized everything; on inputs it could afford the result is the same."""
+    items = [
+        "".join(f"def handler_{n}_{i}(event):\n    return {i} * event\n" for i in range(300))
+        for n in range(20)
+    ]  # 20 files of ~12k characters, ~80k tokens in all
+    code = "".join(f"value_{i} = compute({i}, other)\n" for i in range(400))
+    fitted = fit(tok, prefix=code, suffix=code, max_input_tokens=2000, context=items)
+    joined_ids = tok.encode("\n".join(items))
+    prefix_ids, suffix_ids = tok.encode(code), tok.encode(code)
+    assert fitted.prefix_part.text == tok.decode(prefix_ids[-1860:])
+    assert fitted.suffix_part.text == tok.decode(suffix_ids[:140])
+    assert fitted.context_used.tokens == 0  # prefix and suffix took the budget
+    wide = fit(tok, prefix="x = 1\n", suffix="", max_input_tokens=2000, context=items)
+    room = 2000 - 5
+    assert wide.context_used.text == tok.decode(joined_ids[:room])
+    assert wide.context_used.tokens == room
+    # Past the character cap `context_tokens_sent` is scaled from the part tokenized.
+    assert abs(wide.context_sent.tokens - len(joined_ids)) / len(joined_ids) < 0.02
+    small = fit(tok, prefix="x = 1\n", suffix="", max_input_tokens=2000, context=items[:1])
+    assert small.context_sent.tokens == tok.count(items[0])  # exact while within the cap

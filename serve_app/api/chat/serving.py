@@ -10,6 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.chat.protocol import AgentRequest, ChatMetadata, ChatRequest, ChatResponse
 from serve_app.api.context import (
     correlation_id_of,
@@ -18,14 +19,19 @@ from serve_app.api.context import (
     require,
     settings_of,
 )
-from serve_app.api.framing import ModelJSONResponse, documented
+from serve_app.api.framing import ModelJSONResponse
+from serve_app.api.openapi import MODEL, NDJSON, SSE, TEXT, answers
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 
-@router.post("/v1/chat/{chat_invokable}", responses=documented(ChatResponse))
+@router.post(
+    "/v1/chat/{chat_invokable}",
+    # error_policy.legacy_chat_error: the provider's failures are 502/504 here, not 503.
+    responses=answers(ChatResponse, *MODEL, 404, 502, 504, streams={SSE: TEXT}),
+)
 async def chat_v1(
     request: Request, chat_invokable: str, payload: Annotated[ChatRequest, Body()]
 ) -> Response:
@@ -55,7 +61,11 @@ async def chat_v1(
     return ModelJSONResponse(ChatResponse(response=result.text, metadata=metadata))
 
 
-@router.post("/v2/chat/agent")
+@router.post(
+    "/v2/chat/agent",
+    response_class=Response,  # NDJSON only: no JSON answer to document
+    responses=answers(None, *MODEL, 404, streams={NDJSON: TEXT}),
+)
 async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()]) -> Response:
     """One ReAct step of Duo Chat, as NDJSON events streamed while the model writes."""
     gateway = gateway_of(request)

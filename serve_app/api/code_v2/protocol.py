@@ -66,9 +66,10 @@ class SuggestionsRequestBase(Lenient):
 
 
 class PromptVersion1Request(SuggestionsRequestBase):
-    """`prompt_version: 1`: the gateway builds the prompt."""
+    """`prompt_version: 1`: the gateway builds the prompt. Required like every version's: the
+    union's tag picks this model only for a body that says `1` (`_prompt_version`)."""
 
-    prompt_version: Literal[1] = 1
+    prompt_version: Literal[1]
 
 
 class PromptVersion2CompletionsRequest(SuggestionsRequestBase):

@@ -12,6 +12,7 @@ from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v2.protocol import (
     CompletionsRequest,
@@ -30,9 +31,10 @@ from serve_app.api.context import (
     require,
     settings_of,
 )
-from serve_app.api.framing import ModelJSONResponse, documented
+from serve_app.api.framing import ModelJSONResponse
+from serve_app.api.openapi import MODEL, SSE, TEXT, answers
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 UNAUTHORIZED = {
     "code_completions": "Unauthorized to access code completions",
@@ -108,15 +110,19 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
     )
 
 
-@router.post("/v2/completions", responses=documented(SuggestionsResponse))
-@router.post("/v2/code/completions", responses=documented(SuggestionsResponse))
+# A registry prompt (`prompt_id`) that is not there is a 404.
+SUGGESTIONS = answers(SuggestionsResponse, *MODEL, 404, streams={SSE: TEXT})
+
+
+@router.post("/v2/completions", responses=SUGGESTIONS)
+@router.post("/v2/code/completions", responses=SUGGESTIONS)
 async def completions(request: Request, payload: Annotated[CompletionsRequest, Body()]) -> Response:
     """Code completion; JSON, or raw text chunks when `stream` is true."""
     require(request, "complete_code", "Unauthorized to access code completions")
     return await respond(request, payload, "code_completions")
 
 
-@router.post("/v2/code/generations", responses=documented(SuggestionsResponse))
+@router.post("/v2/code/generations", responses=SUGGESTIONS)
 async def generations(request: Request, payload: Annotated[GenerationsRequest, Body()]) -> Response:
     """Code generation; JSON, or raw text chunks when `stream` is true."""
     service = settings_of(request).cloud_connector_service_name

@@ -114,6 +114,22 @@ class CompletionResponse(BaseModel):
     metadata: CompletionMetadata
 
 
+class ChunkDelta(BaseModel):
+    content: str
+
+
+class ChunkChoice(BaseModel):
+    delta: ChunkDelta
+    index: int
+
+
+class ContentChunk(BaseModel):
+    """`data` of a v4 `content_chunk` event, for the OpenAPI document only:
+    `framing.content_chunk` writes these bytes itself, one event per model token."""
+
+    choices: list[ChunkChoice]
+
+
 class StreamStart(BaseModel):
     """`data` of v4's first SSE event, `stream_start`: the metadata only."""
 

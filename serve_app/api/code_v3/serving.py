@@ -11,10 +11,10 @@ from fastapi.responses import Response, StreamingResponse
 
 from core.errors import UnprocessableError
 from core.types import ContextSnippet, Message, SuggestionInput
-from routing.catalogue import Catalogue
 from routing.selection import ModelSelection
 from serve_app import suggestions
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v3.protocol import (
     CodeContextComponent,
@@ -24,6 +24,7 @@ from serve_app.api.code_v3.protocol import (
     CompletionModelDetails,
     CompletionPayload,
     CompletionResponse,
+    ContentChunk,
     GenerationComponent,
     GenerationPayload,
     StreamStart,
@@ -38,15 +39,12 @@ from serve_app.api.context import (
     settings_of,
     version_at_least,
 )
-from serve_app.api.framing import (
-    SSE_HEADERS,
-    ModelJSONResponse,
-    content_chunk,
-    documented,
-    sse_event,
-)
+from serve_app.api.error_policy import StreamError
+from serve_app.api.framing import SSE_HEADERS, ModelJSONResponse, content_chunk, sse_event
+from serve_app.api.openapi import MODEL, SSE, TEXT, answers, sse_events
+from serve_app.gateway import Gateway
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 ADVANCED_CONTEXT_LSP = (7, 17, 1)
 UNAUTHORIZED = "Unauthorized to access code suggestions"
@@ -110,11 +108,11 @@ def _metadata(request: Request, engine: str, name: str, lang: str | None) -> Com
     )
 
 
-def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSelection:
+def selection_of(body: CodeSuggestionsRequest, gateway: Gateway) -> ModelSelection:
     """`model_metadata` when the body has one (API.md §1.4), else the server's default: the
     editor payload only picks a generation's model by provider, or names a GitLab model
-    (in `catalogue`) outright. Any other provider/name pair is ignored, never a 422: editors send
-    whatever names their settings hold."""
+    (in the gateway's catalogue) outright. Any other provider/name pair is ignored, never a
+    422: editors send whatever names their settings hold."""
     if body.model_metadata is not None:
         return body.model_metadata.selection()
     first = body.prompt_components[0]
@@ -123,7 +121,7 @@ def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSel
         payload, CompletionPayload | GenerationPayload
     ):
         return ModelSelection()
-    name = payload.model_name if catalogue.model(payload.model_name or "") else None
+    name = payload.model_name if gateway.knows_model(payload.model_name or "") else None
     if name is None and not isinstance(payload, GenerationPayload):
         return ModelSelection()
     return ModelSelection(provider=payload.model_provider, name=name)
@@ -132,7 +130,7 @@ def selection_of(body: CodeSuggestionsRequest, catalogue: Catalogue) -> ModelSel
 async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> Response:
     gateway = gateway_of(request)
     inp = to_input(request, body)
-    selection = selection_of(body, gateway.catalogue)
+    selection = selection_of(body, gateway)
     assembled = await suggestions.prepare(gateway, inp, selection, record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
@@ -168,13 +166,24 @@ async def _sse(
     yield sse_event("stream_end", None)
 
 
-@router.post("/v3/code/completions", responses=documented(CompletionResponse))
+# v3 streams raw text under the SSE media type; v4 streams real SSE events.
+V3 = answers(CompletionResponse, *MODEL, 404, streams={SSE: TEXT})
+V4_EVENTS = {
+    "stream_start": StreamStart,
+    "content_chunk": ContentChunk,
+    "stream_end": None,
+    "error": StreamError,
+}
+V4 = answers(CompletionResponse, *MODEL, 404, streams={SSE: sse_events(V4_EVENTS)})
+
+
+@router.post("/v3/code/completions", responses=V3)
 async def v3_completions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Completion or generation by the first prompt component; raw text stream when asked."""
     return await _answer(request, body, sse=False)
 
 
-@router.post("/v4/code/suggestions", responses=documented(CompletionResponse))
+@router.post("/v4/code/suggestions", responses=V4)
 async def v4_suggestions(request: Request, body: CodeSuggestionsRequest) -> Response:
     """Same as v3, but a stream is real SSE: stream_start, content_chunk..., stream_end."""
     return await _answer(request, body, sse=True)

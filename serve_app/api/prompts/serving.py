@@ -12,8 +12,10 @@ from fastapi.responses import Response, StreamingResponse
 from core.errors import ModelError
 from core.types import ModelRequest
 from serve_app.api import error_policy
+from serve_app.api.body import LeanJsonRoute
 from serve_app.api.context import correlation_id_of, gateway_of, identity_of, record_of
-from serve_app.api.framing import ModelJSONResponse, documented, ndjson_line
+from serve_app.api.framing import ModelJSONResponse, ndjson_line
+from serve_app.api.openapi import MODEL, SSE, TEXT, answers
 from serve_app.api.prompts.protocol import (
     PromptDirectoryStructure,
     PromptRequest,
@@ -25,7 +27,7 @@ from serve_app.chat import prompts
 from serve_app.gateway import Gateway
 from serve_app.suggestions import started
 
-router = APIRouter()
+router = APIRouter(route_class=LeanJsonRoute)
 
 
 async def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> ModelRequest:
@@ -89,7 +91,12 @@ async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: 
     return ModelJSONResponse(PromptResponse(content=result.text, usage=usage))
 
 
-@router.post("/v1/prompts/{prompt_id:path}", responses=documented(PromptTextResponse))
+# error_policy.prompts_error: a provider's error status is a 421. Both versions stream as
+# text/event-stream (v2's lines are NDJSON, under that media type).
+@router.post(
+    "/v1/prompts/{prompt_id:path}",
+    responses=answers(PromptTextResponse, *MODEL, 404, 421, streams={SSE: TEXT}),
+)
 async def invoke_v1(
     request: Request, prompt_id: str, payload: Annotated[PromptRequest, Body()]
 ) -> Response:
@@ -97,7 +104,10 @@ async def invoke_v1(
     return await _invoke(request, prompt_id, payload, v2=False)
 
 
-@router.post("/v2/prompts/{prompt_id:path}", responses=documented(PromptResponse))
+@router.post(
+    "/v2/prompts/{prompt_id:path}",
+    responses=answers(PromptResponse, *MODEL, 404, 421, streams={SSE: TEXT}),
+)
 async def invoke_v2(
     request: Request, prompt_id: str, payload: Annotated[PromptRequest, Body()]
 ) -> Response:
@@ -105,7 +115,7 @@ async def invoke_v2(
     return await _invoke(request, prompt_id, payload, v2=True)
 
 
-@router.get("/prompt_directory_structure", responses=documented(PromptDirectoryStructure))
+@router.get("/prompt_directory_structure", responses=answers(PromptDirectoryStructure))
 async def directory_structure(request: Request) -> Response:
     """The loaded definitions: every prompt's families and versions."""
     tree = await gateway_of(request).prompt_directory()

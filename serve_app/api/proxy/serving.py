@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from core.errors import AuthorizationError, BadRequestError, GatewayError
 from serve_app.api.context import identity_of, proxy_of, settings_of
 from serve_app.api.framing import ModelJSONResponse
+from serve_app.api.openapi import answers, header
 from serve_app.api.proxy.protocol import MockedProxyResponse
 from serve_app.proxy.rules import UNIT_PRIMITIVES
 
@@ -43,6 +44,14 @@ def _authorize(request: Request) -> None:
             raise NotAllowed("Proxy access is not enabled for this instance")
 
 
+# The provider's own answer comes back as it is, whatever its status: `default`.
+PROXY = {
+    **answers(MockedProxyResponse, 400, 401, 402, 403, 404, 422),
+    "default": {"description": "The provider's answer, passed through"},
+}
+PROXY_HEADERS = {"parameters": [header("X-Gitlab-Unit-Primitive", enum=UNIT_PRIMITIVES)]}
+
+
 async def _proxy(request: Request, provider: str, path: str) -> Response:
     _authorize(request)
     body = await request.body()
@@ -55,19 +64,19 @@ async def _proxy(request: Request, provider: str, path: str) -> Response:
     return response
 
 
-@router.post("/v1/proxy/anthropic/{path:path}")
+@router.post("/v1/proxy/anthropic/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS)
 async def anthropic_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to Anthropic's Messages API."""
     return await _proxy(request, "anthropic", path)
 
 
-@router.post("/v1/proxy/vertex-ai/{path:path}")
+@router.post("/v1/proxy/vertex-ai/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS)
 async def vertex_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to Vertex AI publisher models."""
     return await _proxy(request, "vertex-ai", path)
 
 
-@router.post("/v1/proxy/openai/{path:path}")
+@router.post("/v1/proxy/openai/{path:path}", responses=PROXY, openapi_extra=PROXY_HEADERS)
 async def openai_proxy(request: Request, path: str) -> Response:
     """Transparent proxy to OpenAI."""
     return await _proxy(request, "openai", path)

@@ -8,13 +8,25 @@ from fastapi.responses import Response
 
 from deployments.authn.minting import grant_for
 from serve_app.api.context import gateway_of, identity_of, settings_of
-from serve_app.api.framing import ModelJSONResponse, documented
+from serve_app.api.framing import ModelJSONResponse
+from serve_app.api.openapi import answers, header
 from serve_app.api.user_access_token.protocol import UserAccessTokenResponse
 
 router = APIRouter()
 
 
-@router.post("/v1/code/user_access_token", responses=documented(UserAccessTokenResponse))
+@router.post(
+    "/v1/code/user_access_token",
+    responses=answers(UserAccessTokenResponse, 400, 401, 403),
+    # Realm and instance id may come from the token instead; the user id never does.
+    openapi_extra={
+        "parameters": [
+            header("X-Gitlab-Global-User-Id"),
+            header("X-Gitlab-Realm"),
+            header("X-Gitlab-Instance-Id"),
+        ]
+    },
+)
 async def user_access_token(request: Request) -> Response:
     """No body; identity from the caller's validated JWT. 403 for callers without
     `complete_code` or holding a token this gateway minted itself."""
