@@ -18,6 +18,7 @@ import yaml
 
 from core.settings import Config
 from serve_app.ports import port_problem
+from serve_app.replicas import fit_ingress_replicas, machine_cpus
 from serve_app.serve_env import edge_flags, export_serve_env, port_env
 
 STARTUP_TIMEOUT_S = 300.0
@@ -83,6 +84,9 @@ def run(config_path: Path, num_cpus: int | None) -> int:
     # The derived ports replace any RAY_SERVE_* value: they are the ones just checked.
     export_serve_env(port_env(listeners), edge_flags(settings.edge))
     config = load_serve_config(config_path, settings)
+    fitted = fit_ingress_replicas(config, num_cpus or machine_cpus())
+    if fitted:
+        print(f"aigw-serve: {fitted}", flush=True)
 
     import ray
     from ray import serve

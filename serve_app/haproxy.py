@@ -15,12 +15,20 @@ a section, so the wrapper edits the file Serve just wrote, in place and under Se
 before exec'ing HAProxy: the same path stays on HAProxy's command line (Serve finds its
 processes by it), the file on disk is what runs, and each edit is idempotent. The wrapper runs
 this file with `python -I -S` (standard library only), so it starts in ~20 ms.
+
+Errors HAProxy answers itself (a replica that died mid-request, no replica left, a timeout) are
+Serve's `500 text/plain` page or HAProxy's built-in HTML; clients of the gateway expect the
+contract's `{"detail": ...}` JSON (API.md). The same edit drops Serve's `errorfile` lines and
+puts ours, one JSON page per status with the status kept, at the top of `defaults`, which every
+frontend and backend inherits. HAProxy 2.8 ignores them for a request it cannot parse at all
+(its HTTP/1 layer sends the built-in 400 page: haproxy/haproxy#3032, fixed in 3.2).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -32,6 +40,54 @@ WRAPPER_NAME = "haproxy-nosplice"
 # The sections of Serve's template (ray/serve/_private/haproxy_templates.py) we edit.
 _AUX_SECTIONS = ("frontend prometheus", "listen stats")
 _API_SECTION = "frontend http_frontend"
+
+
+ERROR_PAGES_DIR = "aigw-errors"  # next to Serve's config
+# Every status HAProxy can answer by itself that an `errorfile` can replace (HAProxy 2.8;
+# 401/407 only come from `http-request auth`, which Serve never configures).
+EDGE_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("Bad Request", "Bad request"),
+    403: ("Forbidden", "Forbidden"),
+    405: ("Method Not Allowed", "Method not allowed"),
+    408: ("Request Timeout", "Request timeout"),
+    410: ("Gone", "Gone"),
+    413: ("Payload Too Large", "Payload too large"),
+    425: ("Too Early", "Too early"),
+    429: ("Too Many Requests", "Too many requests. Please try again later."),
+    500: ("Internal Server Error", "Internal server error"),
+    501: ("Not Implemented", "Not implemented"),
+    502: ("Bad Gateway", "Bad gateway: the gateway replica failed before answering"),
+    503: ("Service Unavailable", "Service unavailable: no gateway replica is available"),
+    504: ("Gateway Timeout", "Gateway timeout"),
+}
+
+
+def error_page(status: int) -> bytes:
+    """The raw HTTP response HAProxy sends for `status` (an `errorfile` holds the whole answer)."""
+    reason, detail = EDGE_ERRORS[status]
+    body = json.dumps({"detail": detail}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "cache-control: no-cache\r\n"
+        "\r\n"
+    )
+    return head.encode() + body
+
+
+def write_error_pages(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for status in EDGE_ERRORS:
+        page, data = directory / f"{status}.http", error_page(status)
+        if not (page.is_file() and page.read_bytes() == data):
+            partial = page.with_name(f".{page.name}.{os.getpid()}")
+            partial.write_bytes(data)
+            partial.replace(page)
+
+
+def errorfile_lines(directory: Path) -> list[str]:
+    return [f'    errorfile {status} "{directory / f"{status}.http"}"\n' for status in EDGE_ERRORS]
 
 
 @dataclass(frozen=True)
@@ -50,8 +106,9 @@ class EdgeFlags:
         ]
 
 
-def edge_config(text: str, flags: EdgeFlags) -> str:
-    """Serve's HAProxy config with our binds and timeouts; unchanged when applied twice."""
+def edge_config(text: str, flags: EdgeFlags, error_pages: Path | None = None) -> str:
+    """Serve's HAProxy config with our binds, timeouts and (with `error_pages`) JSON error
+    pages; unchanged when applied twice."""
     header_line = f"    timeout http-request {flags.header_timeout_s}s\n"
     body_rule = f"http-request wait-for-body time {flags.body_timeout_s}s"
     out: list[str] = []
@@ -64,9 +121,13 @@ def edge_config(text: str, flags: EdgeFlags) -> str:
             out.append(line)
             if section == "defaults":
                 out.append(header_line)
+                if error_pages is not None:
+                    out.extend(errorfile_lines(error_pages))
             continue
         if section == "defaults" and stripped.startswith("timeout http-request"):
             continue  # ours, written right under `defaults`
+        if section == "defaults" and error_pages is not None and stripped.startswith("errorfile "):
+            continue  # Serve's text page, or ours from an earlier edit
         if section == _API_SECTION and stripped == body_rule:
             continue  # ours, re-added after the bind line
         if section in _AUX_SECTIONS and stripped.startswith("bind "):
@@ -85,7 +146,9 @@ def edit_in_place(path: Path, flags: EdgeFlags) -> None:
     with open(f"{path}.lock", "a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         text = path.read_text()
-        edited = edge_config(text, flags)
+        pages = path.parent / ERROR_PAGES_DIR
+        write_error_pages(pages)
+        edited = edge_config(text, flags, pages)
         if edited != text:
             partial = path.with_name(f".{path.name}.{os.getpid()}")
             partial.write_text(edited)

@@ -1,8 +1,10 @@
 """Serve's HAProxy runs through our wrapper, which turns splice() off and applies AIGW_EDGE__*
-to the config Serve wrote: side listeners on loopback, request timeouts (serve_app/haproxy.py)."""
+to the config Serve wrote: side listeners on loopback, request timeouts, the contract's JSON
+error pages (serve_app/haproxy.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -75,6 +77,36 @@ def test_the_wrapper_puts_side_listeners_on_loopback_and_times_slow_requests_out
     assert binary is not None
     check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_wrapper_swaps_serves_text_error_page_for_the_contracts_json(tmp_path: Path) -> None:
+    config = _serve_config(tmp_path)
+    serve_page = str(tmp_path / "500.http")  # Serve's one page, for 502, 503 and 504
+    assert f"errorfile 502 {serve_page}" in config.read_text()
+    wrapper = haproxy.write_wrapper(tmp_path / "w", str(_fake_haproxy(tmp_path)))
+    subprocess.run([str(wrapper), "-db", "-f", str(config)], check=True, timeout=10)
+    edited = config.read_text()
+    pages = tmp_path / haproxy.ERROR_PAGES_DIR
+    assert serve_page not in edited
+    defaults = edited.split("\ndefaults\n")[1].split("\nfrontend ")[0]
+    for status in (400, 408, 413, 500, 502, 503, 504):
+        assert f'errorfile {status} "{pages / f"{status}.http"}"' in defaults
+        assert (pages / f"{status}.http").read_bytes() == haproxy.error_page(status)
+    assert haproxy.edge_config(edited, haproxy.EdgeFlags(), pages) == edited  # reloads
+    binary = haproxy.bundled_haproxy()
+    assert binary is not None
+    check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr  # HAProxy loads every page
+
+
+@pytest.mark.parametrize("status", sorted(haproxy.EDGE_ERRORS))
+def test_every_edge_error_page_is_the_contracts_json_with_its_status(status: int) -> None:
+    head, _, body = haproxy.error_page(status).partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0].startswith(f"HTTP/1.1 {status} ")
+    assert "content-type: application/json" in lines
+    assert f"content-length: {len(body)}" in lines
+    assert isinstance(json.loads(body)["detail"], str)
 
 
 def test_the_wrapper_refuses_to_run_a_config_it_cannot_edit(tmp_path: Path) -> None:
