@@ -40,9 +40,17 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
 
+def _operator_env() -> dict[str, str]:
+    """This environment without the Serve knobs the session's Ray instance exported (its
+    HAProxy's config and socket paths, ports, binary): `aigw run` starts as an operator's shell
+    would start it, and must not share the session HAProxy's files."""
+    serve_knobs = ("RAY_SERVE_HAPROXY_", "RAY_SERVE_FALLBACK_PROXY_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(serve_knobs)}
+
+
 def _start(port: int, **extra: str) -> subprocess.Popen[str]:
     env = {
-        **os.environ,
+        **_operator_env(),
         "AIGW_FASTAPI__API_PORT": str(port),
         "AIGW_MOCK_MODEL_RESPONSES": "true",
         "AIGW_AUTH__BYPASS_EXTERNAL": "true",
