@@ -74,7 +74,11 @@ class Outcome:
 
     def reached_a_replica_that_died(self) -> bool:
         closed_unanswered = "Server disconnected without sending a response" in self.body
-        return self.status == 502 or (self.status is None and closed_unanswered)
+        # The replica had sent the answer's head when it died: it had started the request.
+        cut_mid_answer = "peer closed connection without sending complete message body" in (
+            self.body
+        )
+        return self.status == 502 or (self.status is None and (closed_unanswered or cut_mid_answer))
 
 
 def load(url: str, stop: threading.Event, outcomes: list[Outcome]) -> None:
