@@ -26,6 +26,16 @@ class FastApiSettings(BaseModel):
 DEFAULT_API_PORT = 5052
 
 
+class RayServeEnv(BaseSettings):
+    """The Ray Serve knobs an operator may have set that `aigw run` decides around (Serve reads
+    them itself from the environment; the launcher only needs to know them)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    enable_ha_proxy: str | None = Field(None, validation_alias="RAY_SERVE_ENABLE_HA_PROXY")
+    haproxy_binary_path: str | None = Field(None, validation_alias="RAY_SERVE_HAPROXY_BINARY_PATH")
+
+
 class EdgeSettings(BaseModel):
     """`AIGW_EDGE__*` (ours): the listeners Serve's HAProxy and the embedded Ray open besides the
     API port, and how long HAProxy waits for a slow client.

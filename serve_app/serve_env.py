@@ -55,11 +55,13 @@ def export_serve_env(
     Values already present are kept; `overrides` always win. The HAProxy wrapper applies
     `flags` (default: `edge_flags()`). Returns the effective values.
     """
-    wanted = {**SERVE_ENV_DEFAULTS, **(overrides or {})}
-    haproxy_on = os.environ.get("RAY_SERVE_ENABLE_HA_PROXY", wanted["RAY_SERVE_ENABLE_HA_PROXY"])
+    from core.settings import RayServeEnv
     from serve_app.haproxy import is_wrapper, nosplice_wrapper
 
-    named = os.environ.get(HAPROXY_BINARY)
+    wanted = {**SERVE_ENV_DEFAULTS, **(overrides or {})}
+    present = RayServeEnv()  # type: ignore[call-arg]  # read from the environment
+    haproxy_on = present.enable_ha_proxy or wanted["RAY_SERVE_ENABLE_HA_PROXY"]
+    named = present.haproxy_binary_path
     # The image's wrapper holds the settings of its build; this process may have others.
     ours = named is not None and is_wrapper(named)
     if haproxy_on == "1" and (named is None or ours) and HAPROXY_BINARY not in wanted:
@@ -75,8 +77,3 @@ def export_serve_env(
         else:
             os.environ.setdefault(key, value)
     return {key: os.environ[key] for key in wanted}
-
-
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment plus `extra`, for a helper process the tools start."""
-    return {**os.environ, **(extra or {})}
