@@ -19,6 +19,7 @@ from routing.catalogue import Catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
+from serve_app.user_config import IngressUserConfig
 
 
 class Ingress:
@@ -63,6 +64,13 @@ class Ingress:
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)
+        self.user_config = IngressUserConfig()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Serve calls this with the deployment's `user_config` at start and on every
+        `serve deploy` that changes it. An invalid config raises, so that Serve refuses the
+        update, and the running policy stays."""
+        self.user_config = IngressUserConfig.parse(config)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         app = create_app(

@@ -1,0 +1,23 @@
+"""The Ingress deployment's Ray Serve `user_config`: operator policy that changes without a
+replica restart (`serve deploy` of a changed block reaches every replica's `reconfigure()`).
+
+Each block is its own pydantic model, owned by the layer that applies it:
+`routing:` (fallbacks, retries, deadlines, breakers; issue 15) and `limits:` (admission
+rules; issue 16). A block that is absent keeps its defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class IngressUserConfig(BaseModel):
+    """The whole `user_config` of the Ingress deployment; unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any] | None) -> IngressUserConfig:
+        return cls.model_validate(raw or {})
