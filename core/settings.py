@@ -11,6 +11,13 @@ from typing import NamedTuple
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.provider_settings import (
+    DocsSearchSettings,
+    EmbeddingSettings,
+    FireworksSettings,
+    VertexSearchSettings,
+)
+
 
 class FastApiSettings(BaseModel):
     api_host: str = "0.0.0.0"
@@ -88,6 +95,9 @@ class LoggingSettings(BaseModel):
 class FeatureFlagSettings(BaseModel):
     disallowed_flags: dict[str, list[str]] = Field(default_factory=dict)
     excl_post_process: list[str] = Field(default_factory=list)
+    # Provider model (`codestral-2501`) -> the least first-token logprob a Fireworks
+    # completion may have (`filter_score`, API.md §7.4).
+    fireworks_score_threshold: dict[str, float] = Field(default_factory=dict)
 
 
 class CustomModelSettings(BaseModel):
@@ -239,6 +249,7 @@ class PromptAssemblerSettings(BaseModel):
     excluded_post_processors: list[str] = Field(default_factory=list)  # by step name (§7.4)
     heavy_assemblies: int = Field(default=2, ge=1)  # `AIGW_LIMITS__HEAVY_ASSEMBLIES`
     duo_chat: DuoChatSettings = Field(default_factory=DuoChatSettings)  # `chat/*` prompts
+    score_thresholds: dict[str, float] = Field(default_factory=dict)  # Fireworks `filter_score`
 
 
 class ApiSettings(BaseModel):
@@ -300,6 +311,10 @@ class Config(BaseSettings):
     model_timeouts: ModelTimeoutSettings = Field(default_factory=ModelTimeoutSettings)
     proxy_endpoints: ProxyEndpointSettings = Field(default_factory=ProxyEndpointSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    fireworks: FireworksSettings = Field(default_factory=FireworksSettings)
+    vertex_search: VertexSearchSettings = Field(default_factory=VertexSearchSettings)
+    docs_search: DocsSearchSettings = Field(default_factory=DocsSearchSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     # Plain (un-prefixed) provider variables, as upstream reads them.
     anthropic_api_key: SecretStr = Field(
         default=SecretStr(""),
@@ -322,6 +337,7 @@ class Config(BaseSettings):
         vertex.project = vertex.project or self.google_cloud_platform.project
         vertex.location = vertex.location or self.google_cloud_platform.location
         vertex.endpoint = vertex.endpoint or f"{vertex.location}-aiplatform.googleapis.com"
+        self.vertex_search.project = self.vertex_search.project or vertex.project
         return self
 
     def explicitly_set(self, group: str, field: str) -> bool:
@@ -392,6 +408,7 @@ class Config(BaseSettings):
             excluded_post_processors=self.feature_flags.excl_post_process,
             heavy_assemblies=self.limits.heavy_assemblies,
             duo_chat=self.duo_chat,
+            score_thresholds=self.feature_flags.fireworks_score_threshold,
         )
 
     def api(self) -> ApiSettings:

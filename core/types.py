@@ -158,6 +158,7 @@ class ModelResult(BaseModel):
     output_tokens: int = 0
     finish_reason: str = "length"
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    score: float | None = None  # Fireworks: the first token's logprob (`filter_score`)
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "AnthropicBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
     "VertexBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.05}},
     "OpenAICompatBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.1}},
+    "FireworksBackend": {"max_ongoing_requests": 1000, "ray_actor_options": {"num_cpus": 0.1}},
 }
 
 

@@ -112,6 +112,8 @@ class PromptAssembler:
                 suffix=inp.content_below_cursor,
                 lang=assembled.lang,
                 max_output_tokens_used=max_used,
+                score=result.score,
+                score_threshold=self.settings.score_thresholds.get(request.target.identifier),
             )
         usage = assembled.usage.model_copy(
             update={

@@ -72,9 +72,20 @@ class ModelRouter:
             if selection.identifier:
                 return self._gitlab(feature, selection.identifier, provider)
             return self._default(feature, selection)
-        if provider in ("fireworks_ai", "amazon_q"):
+        if provider == "fireworks_ai":
+            return self._served(self._fireworks(selection), f"provider {provider}")
+        if provider == "amazon_q":
             return self._served(None, f"provider {provider}")
         return self._self_hosted(feature, selection)
+
+    def _fireworks(self, selection: ModelSelection) -> ModelTarget | None:
+        """The Fireworks model a `fireworks_ai` model_metadata names: by its provider model
+        (`codestral-2501`, what upstream reads from `name`) or its GitLab identifier."""
+        wanted = {selection.name or "", selection.identifier or ""} - {""}
+        for ident, target in self.targets.items():
+            if target.engine == "fireworks_ai" and wanted & {ident, target.identifier}:
+                return target
+        return None
 
     def _from_fields(self, feature: str, selection: ModelSelection) -> ModelTarget:
         provider = selection.provider or ""

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core.provider_slices import fireworks_backend
 from core.settings import Config
 from deployments.backends.anthropic import AnthropicBackend
+from deployments.backends.fireworks import FireworksBackend
 from deployments.backends.openai_compat import OpenAICompatBackend
 from deployments.backends.vertex import VertexBackend
 
@@ -25,7 +27,7 @@ class Provider:
 def configured_providers(settings: Config) -> dict[str, Provider]:
     """Backend key -> Provider, for the providers `settings` enable: Anthropic with a key,
     Vertex with a project (or an explicit endpoint), the OpenAI-compatible client with custom
-    models enabled or an OpenAI key / base URL."""
+    models enabled or an OpenAI key / base URL, Fireworks with a key."""
     providers: dict[str, Provider] = {}
     if settings.anthropic_api_key.get_secret_value():
         providers["anthropic"] = Provider(
@@ -40,5 +42,9 @@ def configured_providers(settings: Config) -> dict[str, Provider]:
     ):
         providers["openai_compat"] = Provider(
             OpenAICompatBackend, "OpenAICompatBackend", settings.openai_compat_backend()
+        )
+    if settings.fireworks.api_key.get_secret_value():
+        providers["fireworks"] = Provider(
+            FireworksBackend, "FireworksBackend", fireworks_backend(settings)
         )
     return providers

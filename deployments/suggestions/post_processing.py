@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from deployments.suggestions.reflection import clean_model_reflection as _reflection
+from deployments.suggestions.score import filter_score
 
 _FENCE_LINE = re.compile(r"^`{3}\S*[ \t]*\n", flags=re.MULTILINE)
 _ASTERISKS = re.compile(r"^\s*\*{5,}")
@@ -35,6 +36,8 @@ class CompletionContext:
     lang: str = ""
     raw: str = ""  # the model's text before any step ran
     max_output_tokens_used: bool = False
+    score: float | None = None  # Fireworks: the first token's logprob
+    score_threshold: float | None = None
 
 
 Step = Callable[[str, CompletionContext], str]
@@ -93,7 +96,10 @@ COMPLETION_STEPS: tuple[NamedStep, ...] = (
 )
 PROVIDER_EXTRA_STEPS: dict[str, tuple[NamedStep, ...]] = {
     "vertex-ai": (NamedStep("strip_asterisks", strip_asterisks),),
-    "fireworks_ai": (NamedStep("fix_truncation", fix_truncation),),
+    "fireworks_ai": (
+        NamedStep("filter_score", filter_score),
+        NamedStep("fix_truncation", fix_truncation),
+    ),
 }
 
 
@@ -120,8 +126,12 @@ def post_process_completion(
     suffix: str = "",
     lang: str = "",
     max_output_tokens_used: bool = False,
+    score: float | None = None,
+    score_threshold: float | None = None,
 ) -> str:
-    ctx = CompletionContext(prefix, suffix, lang, text, max_output_tokens_used)
+    ctx = CompletionContext(
+        prefix, suffix, lang, text, max_output_tokens_used, score, score_threshold
+    )
     for step in completion_steps(engine, excluded):
         assert step.run is not None
         text = step.run(text, ctx)
