@@ -1,6 +1,7 @@
 """`aigw run`: serve the gateway graph of serve_config.yaml on an embedded Ray, in the foreground.
 
 Ctrl-C or SIGTERM shuts down Serve and the Ray it started, leaving no processes behind.
+`aigw docs-index PATH`: build the local docs search index from a folder of Markdown docs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 import yaml
 
 from core.settings import Config
+from serve_app import docs_index
 from serve_app.ports import port_problem
 from serve_app.replicas import fit_ingress_replicas, machine_cpus
 from serve_app.serve_env import edge_flags, export_serve_env, port_env
@@ -144,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = sub.add_parser("run", help="serve the gateway in the foreground")
     run_parser.add_argument("--config", type=Path, default=Path("serve_config.yaml"))
     run_parser.add_argument("--num-cpus", type=int, default=None)
+    docs_index.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.config, args.num_cpus)
+    if args.command == "docs-index":
+        return docs_index.main(args)
     return 2
 
 

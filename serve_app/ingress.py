@@ -19,6 +19,7 @@ from routing.catalogue import Catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
+from serve_app.services import Services
 from serve_app.user_config import IngressUserConfig
 
 
@@ -64,6 +65,7 @@ class Ingress:
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)
+        self.services = Services.from_config(settings)
         self.user_config = IngressUserConfig()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -79,6 +81,7 @@ class Ingress:
             self.proxy,
             telemetry=self.telemetry,
             under_serve=True,
+            services=self.services,
         )
         # Everything loaded so far (Ray, FastAPI, the registry, the tokenizer) lives as long as
         # the replica: keep it out of the cyclic collector's scans, which otherwise walk the

@@ -21,9 +21,11 @@ from serve_app.api.middleware import (
 from serve_app.api.monitoring import serving as monitoring
 from serve_app.api.prompts import serving as prompts
 from serve_app.api.proxy import serving as proxies
+from serve_app.api.search import serving as search
 from serve_app.api.user_access_token import serving as user_access_token
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
+from serve_app.services import Services
 
 
 def create_app(
@@ -33,6 +35,7 @@ def create_app(
     *,
     telemetry: Telemetry,
     under_serve: bool = False,
+    services: Services | None = None,
 ) -> FastAPI:
     """The contract's routes over `gateway`. Everything a handler reads comes in here, built
     once by the caller: `settings` (`Config.api()`), the proxies' `proxy`, `telemetry`."""
@@ -49,11 +52,13 @@ def create_app(
     app.state.gateway = gateway
     app.state.api_settings = settings
     app.state.proxy = proxy
+    app.state.services = services or Services()  # docs search, embeddings (None: 503)
     for router in (monitoring.router, code_v2.router, code_v3.router, proxies.router):
         app.include_router(router)
     app.include_router(user_access_token.router)
     app.include_router(chat.router)
     app.include_router(prompts.router)
+    app.include_router(search.router)
     error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
     skip = AUTH_SKIP | {url for url in docs if url}

@@ -27,6 +27,11 @@ AGENT_WITH_FILE = {
     ]
 }
 COMMIT = {"inputs": {"diff": "+x"}}
+SEARCH = {
+    "type": "search",
+    "metadata": {"source": "GitLab EE", "version": "17.3"},
+    "payload": {"query": "pipelines"},
+}
 
 
 @pytest.mark.parametrize(
@@ -44,6 +49,8 @@ COMMIT = {"inputs": {"diff": "+x"}}
         ("/v2/chat/agent", AGENT_WITH_FILE, ["duo_chat", "include_file_context"], 200, None),
         ("/v2/chat/agent", {"messages": [{"role": "user", "content": "hi"}]}, ["complete_code"],
          403, "Unauthorized to access duo chat"),
+        ("/v1/search/gitlab-docs", SEARCH, ["duo_chat"], 403,
+         "Unauthorized to search documentations"),
     ],
 )  # fmt: skip
 def test_scopes_of_a_real_token(client, customers, path, body, scopes, status, detail):

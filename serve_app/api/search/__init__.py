@@ -1,0 +1,1 @@
+"""`/v1/search/gitlab-docs` (API.md §1.8)."""
