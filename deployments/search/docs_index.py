@@ -26,7 +26,7 @@ from deployments.search.types import SearchHit, within_tokens
 logger = logging.getLogger("aigw.search")
 
 SCHEMA_VERSION = 1
-# Column weights for bm25(): title, heading, text (content and metadata are not indexed).
+# Column weights for bm25(): title, heading, text (metadata is not indexed).
 WEIGHTS = (8.0, 4.0, 1.0)
 SNIPPET_TOKENS = 24
 MAX_QUERY_TERMS = 32
@@ -59,7 +59,7 @@ def build_index(docs: Path, output: Path, base_url: str = DOCS_SITE) -> IndexSta
     with closing(sqlite3.connect(partial)) as db:
         db.execute(
             "CREATE VIRTUAL TABLE doc_index USING fts5("
-            "title, heading, text, content UNINDEXED, metadata UNINDEXED, "
+            "title, heading, text, metadata UNINDEXED, "
             "tokenize='porter unicode61')"
         )
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -68,7 +68,6 @@ def build_index(docs: Path, output: Path, base_url: str = DOCS_SITE) -> IndexSta
                 (
                     s.title,
                     s.heading,
-                    s.text,
                     s.text,
                     json.dumps(
                         {
@@ -84,8 +83,7 @@ def build_index(docs: Path, output: Path, base_url: str = DOCS_SITE) -> IndexSta
                 for s in sections(docs, file, base_url)
             ]
             db.executemany(
-                "INSERT INTO doc_index (title, heading, text, content, metadata)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO doc_index (title, heading, text, metadata) VALUES (?, ?, ?, ?)",
                 batch,
             )
             rows += len(batch)
@@ -128,7 +126,7 @@ class LocalDocsSearch:
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         with closing(sqlite3.connect(uri, uri=True)) as db:
             rows = db.execute(
-                "SELECT content, metadata, "
+                "SELECT text, metadata, "
                 f"snippet(doc_index, 2, '', '', '…', {SNIPPET_TOKENS}) "
                 f"FROM doc_index WHERE doc_index MATCH ? ORDER BY bm25(doc_index, {_weights()}) "
                 "LIMIT ?",

@@ -13,24 +13,18 @@ here for Vertex models) signs the request and `httpx` sends it; a REST fake then
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from typing import Any
 
-import google.auth
 import httpx
-from google.auth.credentials import Credentials
-from google.auth.transport.requests import Request as AuthRequest
-from google.oauth2 import service_account
 
 from core.provider_settings import VertexSearchSettings
+from deployments.google_credentials import GoogleToken
 from deployments.search.types import DataStoreNotFound, SearchHit, SearchUnavailable
 
 logger = logging.getLogger("aigw.search")
 
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 APP = "gitlab-docs"
 _VERSION = re.compile(r"^(\d+)\.(\d+)")
 
@@ -47,16 +41,6 @@ def data_store_id(gl_version: str) -> str:
     return f"{APP}-{match.group(1)}-{match.group(2)}"
 
 
-def load_credentials(service_account_json: str) -> Credentials:
-    if service_account_json:
-        creds: Credentials = service_account.Credentials.from_service_account_info(
-            json.loads(service_account_json), scopes=SCOPES
-        )
-        return creds
-    creds, _ = google.auth.default(scopes=SCOPES)
-    return creds
-
-
 class VertexDocsSearch:
     provider = "vertex-ai"
 
@@ -65,20 +49,7 @@ class VertexDocsSearch:
         self.http = httpx.AsyncClient(
             base_url=settings.endpoint.rstrip("/"), timeout=settings.timeout_s
         )
-        self._service_account_json = service_account_json
-        self._credentials: Credentials | None = None
-        self._lock = asyncio.Lock()
-
-    async def _token(self) -> str:
-        async with self._lock:
-            if self._credentials is None:
-                self._credentials = await asyncio.to_thread(
-                    load_credentials, self._service_account_json
-                )
-            creds = self._credentials
-            if not creds.valid:
-                await asyncio.to_thread(creds.refresh, AuthRequest())
-            return str(creds.token)
+        self.token = GoogleToken(service_account_json)
 
     async def search(self, query: str, gl_version: str, page_size: int) -> list[SearchHit]:
         try:
@@ -110,7 +81,7 @@ class VertexDocsSearch:
             "queryExpansionSpec": {"condition": "AUTO"},
             "spellCorrectionSpec": {"mode": "AUTO"},
         }
-        token = await self._token()
+        token = await self.token.get()
         response = await self.http.post(
             path, json=body, headers={"Authorization": f"Bearer {token}"}
         )
