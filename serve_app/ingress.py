@@ -50,9 +50,10 @@ class Ingress:
                 for name, provider in (local_backends or {}).items()
             }
         )
+        catalogue = catalogue if catalogue is not None else final_catalogue(settings)
         self.gateway = Gateway(
             settings=settings,
-            catalogue=catalogue if catalogue is not None else final_catalogue(settings),
+            catalogue=catalogue,
             auth=RemoteAuth(auth, auth_settings)
             if auth is not None
             else AuthService(auth_settings),
@@ -65,7 +66,7 @@ class Ingress:
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)
-        self.services = Services.from_config(settings)
+        self.services = Services.from_config(settings, catalogue.provider_models.litellm_prefixes)
         self.user_config = IngressUserConfig()
 
     def reconfigure(self, config: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from serve_app.api import error_policy, openapi
 from serve_app.api.chat import serving as chat
 from serve_app.api.code_v2 import serving as code_v2
 from serve_app.api.code_v3 import serving as code_v3
+from serve_app.api.embeddings import serving as embeddings
 from serve_app.api.middleware import (
     AUTH_SKIP,
     AuthMiddleware,
@@ -59,6 +60,7 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(prompts.router)
     app.include_router(search.router)
+    app.include_router(embeddings.router)
     error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
     skip = AUTH_SKIP | {url for url in docs if url}

@@ -1,6 +1,7 @@
 """Vertex AI fake: an OAuth token endpoint, Gemini `generateContent` /
-`streamGenerateContent?alt=sse`, Claude `rawPredict` / `streamRawPredict` and Codestral FIM
-`rawPredict` / `streamRawPredict` under `/v1/projects/<p>/locations/<l>/publishers/...`."""
+`streamGenerateContent?alt=sse`, Claude `rawPredict` / `streamRawPredict`, Codestral FIM
+`rawPredict` / `streamRawPredict` and text embeddings `predict` under
+`/v1/projects/<p>/locations/<l>/publishers/...`."""
 
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ class FakeVertex(FakeProvider):
             return
         if publisher == "mistralai":
             await self.codestral(body, streaming, behaviour, send, model)
+        elif verb == "predict":
+            await self.embeddings(body, send)
         else:
             await self.gemini(body, streaming, behaviour, send)
 
@@ -158,3 +161,15 @@ class FakeVertex(FakeProvider):
             events.append(data(event))
         events.append("data: [DONE]\r\n\r\n")
         await self.sse(send, events, behaviour)
+
+    async def embeddings(self, body: dict[str, Any], send: Send) -> None:
+        """Text embeddings: a vector per instance, derived from its text (so equal texts get
+        equal vectors), `outputDimensionality` long (768 by default)."""
+        size = int(body.get("parameters", {}).get("outputDimensionality") or 768)
+        predictions = []
+        for instance in body.get("instances", []):
+            seed = sum(instance["content"].encode()) or 1
+            values = [((seed * (i + 1)) % 97) / 97 for i in range(size)]
+            stats = {"truncated": False, "token_count": len(instance["content"].split())}
+            predictions.append({"embeddings": {"values": values, "statistics": stats}})
+        await self.json_answer(send, {"predictions": predictions})

@@ -1,5 +1,6 @@
 """OpenAI-compatible fake (vLLM / Ollama / llama.cpp server alike): `/v1/completions` and
-`/v1/chat/completions`, JSON and SSE ending with `data: [DONE]`; `/v1/models`."""
+`/v1/chat/completions`, JSON and SSE ending with `data: [DONE]`; `/v1/models`;
+`/v1/embeddings` (a queued `status` behaviour answers its error instead)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ class FakeOpenAI(FakeProvider):
             await self.json_answer(
                 send, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
             )
+            return
+        if received.path == "/v1/embeddings":
+            await self.embeddings(received, send)
             return
         if received.path not in ("/v1/completions", "/v1/chat/completions"):
             await self.json_answer(send, error_body(404), 404)
@@ -104,3 +108,29 @@ class FakeOpenAI(FakeProvider):
             )
         events.append("data: [DONE]\n\n")
         await self.sse(send, events, behaviour)
+
+    async def embeddings(self, received: Received, send: Send) -> None:
+        behaviour = self.next_behaviour()
+        if await self.before(behaviour, send, error_body(behaviour.status)):
+            return
+        body = received.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        size = int(body.get("dimensions") or 8)
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": [float(len(t) + j) for j in range(size)],
+            }
+            for i, t in enumerate(texts)
+        ]
+        # Out of order on purpose: clients must sort by `index`.
+        await self.json_answer(
+            send,
+            {
+                "object": "list",
+                "data": data[::-1],
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+            },
+        )

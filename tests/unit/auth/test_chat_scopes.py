@@ -27,6 +27,7 @@ AGENT_WITH_FILE = {
     ]
 }
 COMMIT = {"inputs": {"diff": "+x"}}
+EMBED = {"model_metadata": {"provider": "gitlab", "identifier": ""}, "contents": ["x = 1"]}
 SEARCH = {
     "type": "search",
     "metadata": {"source": "GitLab EE", "version": "17.3"},
@@ -51,6 +52,8 @@ SEARCH = {
          403, "Unauthorized to access duo chat"),
         ("/v1/search/gitlab-docs", SEARCH, ["duo_chat"], 403,
          "Unauthorized to search documentations"),
+        ("/v1/embeddings/code_embeddings", EMBED, ["duo_chat"], 403,
+         "Unauthorized to access 'embeddings_code'"),
     ],
 )  # fmt: skip
 def test_scopes_of_a_real_token(client, customers, path, body, scopes, status, detail):

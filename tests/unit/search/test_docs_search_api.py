@@ -38,9 +38,10 @@ def body(query: str = "schedule a pipeline", version: str = "17.3.1-ee", **paylo
 
 
 def client(config: Config) -> TestClient:
+    catalogue = final_catalogue(config)
     gateway = Gateway(
         settings=config,
-        catalogue=final_catalogue(config),
+        catalogue=catalogue,
         auth=AuthService(config.auth_service()),
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": MockBackend()},
@@ -50,7 +51,7 @@ def client(config: Config) -> TestClient:
         config.api(),
         ProviderProxy(config),
         telemetry=Telemetry.in_memory(config),
-        services=Services.from_config(config),
+        services=Services.from_config(config, catalogue.provider_models.litellm_prefixes),
     )
     return TestClient(app, raise_server_exceptions=False)
 

@@ -1,0 +1,1 @@
+"""`/v1/embeddings/code_embeddings` and its `/index` and `/search` aliases (API.md §1.11)."""
