@@ -24,7 +24,8 @@ class Services:
     @classmethod
     def from_config(cls, settings: Config, prefixes: LiteLLMPrefixes) -> Services:
         embeddings = embedding_service(settings)
-        embedder = Embedder(embeddings)
+        mock = settings.mock_model_responses
+        embedder = Embedder(embeddings, mock=mock)
         router = EmbeddingRouter(
             vertex=bool(embeddings.vertex_project),
             vertex_model=embeddings.embeddings.vertex_model,
@@ -33,7 +34,7 @@ class Services:
             prefixes=prefixes,
         )
         return cls(
-            docs_search=build_docs_searcher(docs_search_service(settings)),
+            docs_search=build_docs_searcher(docs_search_service(settings), mock=mock),
             embedder=embedder,
             embedding_router=router,
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
+
 from core.errors import BadRequestError, ModelUnavailable
 from core.provider_slices import EmbeddingServiceSettings
 from deployments.embeddings.local import LocalEmbeddings
@@ -10,10 +13,21 @@ from deployments.embeddings.types import EmbeddingTarget
 from deployments.embeddings.vertex import VertexEmbeddings
 from deployments.google_credentials import GoogleToken
 
+MOCK_DIMENSIONS = 768
+
+
+def mock_vector(text: str, size: int) -> list[float]:
+    """Mock mode's embedding: the same text always gets the same unit vector, no model runs."""
+    digest = hashlib.sha256(text.encode()).digest()
+    values = [digest[i % len(digest)] / 255 - 0.5 for i in range(size)]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
+
 
 class Embedder:
-    def __init__(self, settings: EmbeddingServiceSettings) -> None:
+    def __init__(self, settings: EmbeddingServiceSettings, mock: bool = False) -> None:
         self.settings = settings
+        self.mock = mock  # AIGW_MOCK_MODEL_RESPONSES: no provider is called
         timeout = settings.timeouts.total_s
         self.vertex = (
             VertexEmbeddings(
@@ -38,6 +52,8 @@ class Embedder:
             raise BadRequestError(
                 f"at most {self.settings.embeddings.max_contents} contents per request"
             )
+        if self.mock:
+            return [mock_vector(text, dimensions or MOCK_DIMENSIONS) for text in texts]
         if target.kind == "openai":
             key = target.api_key.get_secret_value() if target.api_key else ""
             return await self.openai.embed(target.endpoint, key, target.model, texts, dimensions)

@@ -19,6 +19,7 @@ from routing.builder import final_catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
+from serve_app.services import Services
 
 
 class ScriptedBackend:
@@ -48,16 +49,21 @@ class ScriptedBackend:
 
 def make_client(settings: dict[str, Any] | None = None, backend: Any = None) -> TestClient:
     config = Config(**{"mock_model_responses": True, **(settings or {})})
+    catalogue = final_catalogue(config)
     gateway = Gateway(
         settings=config,
-        catalogue=final_catalogue(config),
+        catalogue=catalogue,
         auth=AuthService(config.auth_service()),
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={"mock": backend or MockBackend()},
     )
     return TestClient(
         create_app(
-            gateway, config.api(), ProviderProxy(config), telemetry=Telemetry.in_memory(config)
+            gateway,
+            config.api(),
+            ProviderProxy(config),
+            telemetry=Telemetry.in_memory(config),
+            services=Services.from_config(config, catalogue.provider_models.litellm_prefixes),
         ),
         raise_server_exceptions=False,
     )

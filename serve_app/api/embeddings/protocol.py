@@ -20,7 +20,7 @@ class EmbeddingsModelMetadata(Lenient):
 class EmbeddingsRequest(Lenient):
     model_metadata: EmbeddingsModelMetadata
     contents: list[str]
-    dimensions: Annotated[int, Field(ge=1, le=8192)] | None = None
+    dimensions: Annotated[int, Field(ge=1, le=3072)] | None = None
     # LiteLLM's: drop parameters a provider does not take. Accepted; ours send none it refuses.
     litellm_drop_params: bool | None = None
 
