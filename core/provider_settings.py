@@ -50,3 +50,10 @@ class EmbeddingSettings(BaseModel):
     local_path: str = ""
     local_threads: int = Field(default=0, ge=0)
     max_contents: int = Field(default=250, ge=1)  # texts per request (Vertex takes 250)
+
+
+class ModelKeySettings(BaseModel):
+    """`AIGW_MODEL_KEYS__*`, upstream's names for server-side provider keys (API.md §3.2)."""
+
+    fireworks_provider_api_key: SecretStr = SecretStr("")
+    mistral_api_key: SecretStr = SecretStr("")

@@ -15,6 +15,7 @@ from core.provider_settings import (
     DocsSearchSettings,
     EmbeddingSettings,
     FireworksSettings,
+    ModelKeySettings,
     VertexSearchSettings,
 )
 
@@ -312,6 +313,9 @@ class Config(BaseSettings):
     proxy_endpoints: ProxyEndpointSettings = Field(default_factory=ProxyEndpointSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     fireworks: FireworksSettings = Field(default_factory=FireworksSettings)
+    # Upstream's names, honoured when the `fireworks` group leaves them unset.
+    model_keys: ModelKeySettings = Field(default_factory=ModelKeySettings)
+    fireworks_api_base_url: str = ""
     vertex_search: VertexSearchSettings = Field(default_factory=VertexSearchSettings)
     docs_search: DocsSearchSettings = Field(default_factory=DocsSearchSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
@@ -338,6 +342,11 @@ class Config(BaseSettings):
         vertex.location = vertex.location or self.google_cloud_platform.location
         vertex.endpoint = vertex.endpoint or f"{vertex.location}-aiplatform.googleapis.com"
         self.vertex_search.project = self.vertex_search.project or vertex.project
+        fireworks = self.fireworks
+        if not fireworks.api_key.get_secret_value():
+            fireworks.api_key = self.model_keys.fireworks_provider_api_key
+        if self.fireworks_api_base_url and "base_url" not in fireworks.model_fields_set:
+            fireworks.base_url = self.fireworks_api_base_url
         return self
 
     def explicitly_set(self, group: str, field: str) -> bool:

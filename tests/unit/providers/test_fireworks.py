@@ -172,3 +172,15 @@ def test_filter_score_drops_a_completion_below_the_models_threshold(
 
 def _flags(values: dict[str, Any]) -> Any:
     return Config(feature_flags=values).feature_flags
+
+
+def test_upstreams_setting_names_configure_fireworks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIGW_MODEL_KEYS__FIREWORKS_PROVIDER_API_KEY", "fw-upstream")
+    monkeypatch.setenv("AIGW_FIREWORKS_API_BASE_URL", "https://fw.example/inference/v1")
+    monkeypatch.setenv("AIGW_FEATURE_FLAGS__FIREWORKS_SCORE_THRESHOLD", '{"codestral-2501": -2}')
+    config = Config()
+    assert config.fireworks.api_key.get_secret_value() == "fw-upstream"
+    assert config.fireworks.base_url == "https://fw.example/inference/v1"
+    assert config.prompt_assembler().score_thresholds == {"codestral-2501": -2.0}
+    monkeypatch.setenv("AIGW_FIREWORKS__API_KEY", "fw-ours")
+    assert Config().fireworks.api_key.get_secret_value() == "fw-ours"
