@@ -184,3 +184,11 @@ def test_upstreams_setting_names_configure_fireworks(monkeypatch: pytest.MonkeyP
     assert config.prompt_assembler().score_thresholds == {"codestral-2501": -2.0}
     monkeypatch.setenv("AIGW_FIREWORKS__API_KEY", "fw-ours")
     assert Config().fireworks.api_key.get_secret_value() == "fw-ours"
+
+
+def test_the_backend_binds_only_with_a_key() -> None:
+    from deployments.backends.registry import configured_providers
+
+    assert "fireworks" not in configured_providers(Config())
+    provider = configured_providers(Config(fireworks={"api_key": "k"}))["fireworks"]
+    assert (provider.cls, provider.deployment) == (FireworksBackend, "FireworksBackend")
