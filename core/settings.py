@@ -175,6 +175,9 @@ class LimitSettings(BaseModel):
     # wait their turn without holding up small requests.
     heavy_assemblies: int = Field(default=2, ge=1)
     answer: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
+    # Bodies over 256 KiB parsed and validated at once per replica, each on a worker thread;
+    # more wait their turn without holding up small requests (serve_app/api/body.py).
+    big_body_parses: int = Field(default=2, ge=1)
 
 
 class ProxyEndpointSettings(BaseModel):
@@ -257,6 +260,9 @@ class ApiSettings(BaseModel):
     duo_core_chat_cutoff: bool  # Duo Core seats lose Duo Classic Chat (process-level flag)
     auth_enforced: bool  # not `AIGW_AUTH__BYPASS_EXTERNAL`: the OpenAPI document asks for a JWT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # `AIGW_LIMITS__MAX_BODY_BYTES`: 413 above
+    big_body_parses: int = 2  # `AIGW_LIMITS__BIG_BODY_PARSES`
+    # `AIGW_EDGE__REQUEST_BODY_TIMEOUT_S`: most seconds between two reads of a body; None: off
+    body_read_timeout_s: float | None = None
 
 
 class Config(BaseSettings):
@@ -411,4 +417,6 @@ class Config(BaseSettings):
             ),
             auth_enforced=not self.auth.bypass_external,
             max_body_bytes=self.limits.max_body_bytes,
+            big_body_parses=self.limits.big_body_parses,
+            body_read_timeout_s=self.edge.request_body_timeout_s,
         )
