@@ -47,6 +47,10 @@ class EdgeSettings(BaseModel):
     stats_port: int | None = Field(default=None, ge=1, le=65535)  # default 8404 + offset
     metrics_port: int | None = Field(default=None, ge=1, le=65535)  # default 9101 + offset
     fallback_port: int | None = Field(default=None, ge=1, le=65535)  # default 8500 + offset
+    # Ray's dashboard agent's HTTP port (Ray: a fixed 52365, which a second gateway on the host
+    # could not bind): default 52365 + offset; past 65535 (API ports above 18222), a free port
+    # picked when `aigw run` starts. Not 0: Ray's node start then waits for the agent.
+    dashboard_agent_port: int | None = Field(default=None, ge=1, le=65535)
     # The whole request head must arrive within this (HAProxy `timeout http-request`)...
     request_header_timeout_s: int = Field(default=5, ge=1)
     # ...and then its body, up to HAProxy's buffer (16 KiB), within this (`wait-for-body`).
@@ -353,7 +357,12 @@ class Config(BaseSettings):
             Listener("AIGW_EDGE__FALLBACK_PORT", api_host, port(edge.fallback_port, 8500)),
             # Ray's metrics agent binds every interface, whatever the metrics host says.
             Listener("AIGW_FASTAPI__METRICS_PORT", "0.0.0.0", metrics),
-        ]
+        ] + (
+            # The node's address and loopback: checked on every interface.
+            [Listener("AIGW_EDGE__DASHBOARD_AGENT_PORT", "0.0.0.0", agent)]
+            if (agent := port(edge.dashboard_agent_port, 52365)) <= 65535
+            else []
+        )
 
     def anthropic_backend(self) -> AnthropicBackendSettings:
         return AnthropicBackendSettings(
