@@ -11,6 +11,7 @@ still gets through. Only the request body is timed: a long response (a stream) n
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -57,9 +58,12 @@ class BodyReadTimeoutMiddleware:
             nonlocal body_done, timed_out
             if body_done:  # after the body, receive() waits for a disconnect: not timed
                 return await receive()
+            waited_from = time.monotonic()
             try:
                 message = await asyncio.wait_for(receive(), self.timeout_s)
             except TimeoutError:
+                if time.monotonic() - waited_from < self.timeout_s / 2:
+                    raise  # the server's own receive() gave up: not ours to answer
                 timed_out = True
                 raise RequestBodyTimeout(self.timeout_s) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
