@@ -55,6 +55,10 @@ class EdgeSettings(BaseModel):
     stats_port: int | None = Field(default=None, ge=1, le=65535)  # default 8404 + offset
     metrics_port: int | None = Field(default=None, ge=1, le=65535)  # default 9101 + offset
     fallback_port: int | None = Field(default=None, ge=1, le=65535)  # default 8500 + offset
+    # Ray's dashboard agent's HTTP port (Ray: a fixed 52365, which a second gateway on the host
+    # could not bind): default 52365 + offset; past 65535 (API ports above 18222), a free port
+    # picked when `aigw run` starts. Not 0: Ray's node start then waits for the agent.
+    dashboard_agent_port: int | None = Field(default=None, ge=1, le=65535)
     # The whole request head must arrive within this (HAProxy `timeout http-request`)...
     request_header_timeout_s: int = Field(default=5, ge=1)
     # ...and then its body, up to HAProxy's buffer (16 KiB), within this (`wait-for-body`).
@@ -186,6 +190,9 @@ class LimitSettings(BaseModel):
     # wait their turn without holding up small requests.
     heavy_assemblies: int = Field(default=2, ge=1)
     answer: AnswerLimitSettings = Field(default_factory=AnswerLimitSettings)
+    # Bodies over 256 KiB parsed and validated at once per replica, each on a worker thread;
+    # more wait their turn without holding up small requests (serve_app/api/body.py).
+    big_body_parses: int = Field(default=2, ge=1)
 
 
 class ProxyEndpointSettings(BaseModel):
@@ -269,6 +276,9 @@ class ApiSettings(BaseModel):
     duo_core_chat_cutoff: bool  # Duo Core seats lose Duo Classic Chat (process-level flag)
     auth_enforced: bool  # not `AIGW_AUTH__BYPASS_EXTERNAL`: the OpenAPI document asks for a JWT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # `AIGW_LIMITS__MAX_BODY_BYTES`: 413 above
+    big_body_parses: int = 2  # `AIGW_LIMITS__BIG_BODY_PARSES`
+    # `AIGW_EDGE__REQUEST_BODY_TIMEOUT_S`: most seconds between two reads of a body; None: off
+    body_read_timeout_s: float | None = None
 
 
 class Config(BaseSettings):
@@ -372,7 +382,12 @@ class Config(BaseSettings):
             Listener("AIGW_EDGE__FALLBACK_PORT", api_host, port(edge.fallback_port, 8500)),
             # Ray's metrics agent binds every interface, whatever the metrics host says.
             Listener("AIGW_FASTAPI__METRICS_PORT", "0.0.0.0", metrics),
-        ]
+        ] + (
+            # The node's address and loopback: checked on every interface.
+            [Listener("AIGW_EDGE__DASHBOARD_AGENT_PORT", "0.0.0.0", agent)]
+            if (agent := port(edge.dashboard_agent_port, 52365)) <= 65535
+            else []
+        )
 
     def anthropic_backend(self) -> AnthropicBackendSettings:
         return AnthropicBackendSettings(
@@ -437,4 +452,6 @@ class Config(BaseSettings):
             ),
             auth_enforced=not self.auth.bypass_external,
             max_body_bytes=self.limits.max_body_bytes,
+            big_body_parses=self.limits.big_body_parses,
+            body_read_timeout_s=self.edge.request_body_timeout_s,
         )

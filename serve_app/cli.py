@@ -20,6 +20,7 @@ import yaml
 from core.settings import Config
 from serve_app import docs_index
 from serve_app.ports import port_problem
+from serve_app.ray_ports import dashboard_agent_port, free_port
 from serve_app.replicas import fit_ingress_replicas, machine_cpus
 from serve_app.serve_env import edge_flags, export_serve_env, port_env
 
@@ -83,6 +84,9 @@ def run(config_path: Path, num_cpus: int | None) -> int:
         print(f"aigw: {problem}", file=sys.stderr)
         return 1
     metrics_port = next(x.port for x in listeners if x.setting == "AIGW_FASTAPI__METRICS_PORT")
+    agent_port = next(
+        (x.port for x in listeners if x.setting == "AIGW_EDGE__DASHBOARD_AGENT_PORT"), None
+    )
     # The derived ports replace any RAY_SERVE_* value: they are the ones just checked.
     export_serve_env(port_env(listeners), edge_flags(settings.edge))
     config = load_serve_config(config_path, settings)
@@ -98,14 +102,15 @@ def run(config_path: Path, num_cpus: int | None) -> int:
     schema = ServeDeploySchema.model_validate(config)
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     try:
-        ray.init(
-            address="local",
-            namespace="serve",
-            include_dashboard=False,
-            num_cpus=num_cpus,
-            # Ray's metrics agent serves every replica's metrics on this node (issue 8).
-            _metrics_export_port=metrics_port,
-        )
+        with dashboard_agent_port(agent_port or free_port()):
+            ray.init(
+                address="local",
+                namespace="serve",
+                include_dashboard=False,
+                num_cpus=num_cpus,
+                # Ray's metrics agent serves every replica's metrics on this node (issue 8).
+                _metrics_export_port=metrics_port,
+            )
         # After ray.init, which installs its own SIGTERM handler.
         signal.signal(signal.SIGTERM, _raise_stop)
         signal.signal(signal.SIGINT, _raise_stop)

@@ -9,6 +9,8 @@ from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
 from observability.telemetry import Telemetry
 from serve_app.api import error_policy, openapi
+from serve_app.api.body import BigBodies
+from serve_app.api.body_timeout import BodyReadTimeoutMiddleware
 from serve_app.api.chat import serving as chat
 from serve_app.api.code_v2 import serving as code_v2
 from serve_app.api.code_v3 import serving as code_v3
@@ -54,6 +56,7 @@ def create_app(
     app.state.api_settings = settings
     app.state.proxy = proxy
     app.state.services = services or Services()  # docs search, embeddings (None: 503)
+    app.state.big_bodies = BigBodies(settings.big_body_parses)
     for router in (monitoring.router, code_v2.router, code_v3.router, proxies.router):
         app.include_router(router)
     app.include_router(user_access_token.router)
@@ -65,7 +68,8 @@ def create_app(
 
     skip = AUTH_SKIP | {url for url in docs if url}
     openapi.install(app, auth_enforced=settings.auth_enforced, public=skip)
-    # Starlette wraps in reverse order: observability, context, body limit, CORS, then auth.
+    # Starlette wraps in reverse order: observability, context, body read timeout, body limit,
+    # CORS, then auth.
     app.add_middleware(
         AuthMiddleware,
         authenticate=gateway.authenticate,
@@ -76,6 +80,8 @@ def create_app(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.body_read_timeout_s:
+        app.add_middleware(BodyReadTimeoutMiddleware, timeout_s=settings.body_read_timeout_s)
     app.add_middleware(RequestContextMiddleware, echo_request_id=not under_serve)
     app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # outermost: sees it all
     return app

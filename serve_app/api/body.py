@@ -6,13 +6,17 @@ the body before it parses: bytes, str and the parsed strings are alive together,
 the body (+146 MB RSS measured). Here the body is gathered, decoded and dropped before the parse,
 so at most two of them are alive at a time.
 
-A body over 256 KiB is decoded and parsed on a worker thread, in steps short enough that the
+A body over 256 KiB is parsed and validated on a worker thread, in steps short enough that the
 event loop gets the interpreter between them: `json.loads` is one C call that holds the GIL
-for all of a 52 MB body (140-400 ms: every small request beside it waited that out, p99
-6.6 -> 370 ms measured on the loop, 77 ms on a thread). The standard library's own Python
-scanner walks the structure and its C `scanstring` reads each string, so a body of long strings
-(code context) parses as fast, a few milliseconds per step. A body of many small tokens would
-parse ~10x slower that way: after 200,000 of them the C parser takes over.
+for all of a 52 MB body (140-400 ms: every small request beside it waited that out), and so is
+decoding it whole, joining its decoded pieces (100-150 ms) or pydantic validating it (10-30 ms).
+`json_bytes` parses the bytes one string at a time instead (a few milliseconds per step at
+most), and the route's body model is validated on the same thread: FastAPI then gets the
+validated model, which it takes as it is. At most `AIGW_LIMITS__BIG_BODY_PARSES` such bodies
+(default 2) are parsed at once per replica, each on its own thread; more wait their turn
+without holding the event loop, so small requests beside them are served as before. A body of
+many small tokens would parse ~10x slower in Python: after 200,000 of them the C parser takes
+over.
 
 What is accepted, and the error for what is not, stay FastAPI's: only what FastAPI would parse
 as JSON in UTF-8 (`json.detect_encoding`) takes this path, a body that does not decode is the
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import email.message
 import json
 import json.scanner
@@ -30,9 +35,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+
+from serve_app.api import json_bytes
 
 PARSE_ERROR = "There was an error parsing the body"  # FastAPI's own 400
 INLINE_PARSE_MAX_BYTES = 256 * 1024
@@ -58,9 +66,33 @@ def _json_content_type(value: str | None) -> bool:
     )
 
 
+Validate = Callable[[Any], tuple[Any, list[Any]]]
+
+
+class BigBodies:
+    """How many big bodies a replica parses at once. One semaphore per event loop (a replica
+    has one; tests make a loop per client), created on first use."""
+
+    def __init__(self, at_once: int) -> None:
+        self.at_once = at_once
+        self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def slot(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            for old in [old for old in self._slots if old.is_closed()]:
+                del self._slots[old]
+            slots = self._slots[loop] = asyncio.Semaphore(self.at_once)
+        return slots
+
+
 class LeanJsonRequest(Request):
-    async def parse_json_first(self) -> None:
-        """Read and parse the body now, holding one copy of its text at a time."""
+    async def parse_json_first(
+        self, validate: Validate | None = None, big: BigBodies | None = None
+    ) -> None:
+        """Read and parse the body now, holding one copy of its text at a time; a big one
+        on a worker thread, validated there by `validate` when the route gives one."""
         buf = bytearray()
         try:
             async for chunk in self.stream():
@@ -70,8 +102,10 @@ class LeanJsonRequest(Request):
         if not buf or json.detect_encoding(bytes(buf[:4])) != "utf-8":
             self._body = bytes(buf)  # empty, or UTF-16/32, or a BOM: FastAPI's own way
             return
+        errors: list[Any] = []
         if len(buf) > INLINE_PARSE_MAX_BYTES:
-            parsed, failed = await asyncio.to_thread(_parse, buf, True)
+            async with big.slot() if big else contextlib.nullcontext():
+                parsed, failed, errors = await asyncio.to_thread(_parse_big, buf, validate)
         else:
             parsed, failed = _parse(buf, False)
         if parsed is _UNDECODABLE:
@@ -79,8 +113,28 @@ class LeanJsonRequest(Request):
         if failed is not None:
             self._body = failed  # FastAPI parses it again and answers its own 422
             return
+        if errors:
+            raise RequestValidationError(errors)  # as FastAPI's would, without the body
         self._json = parsed
         self._body = ParsedBody(b"{}")
+
+
+def _parse_big(buf: bytearray, validate: Validate | None) -> tuple[Any, bytes | None, list[Any]]:
+    """On a worker thread: the body's JSON, validated by `validate` when given (the model
+    then stands for the JSON), or `_parse`'s answers."""
+    try:
+        parsed = json_bytes.loads(buf, STEPPED_MAX_TOKENS)
+    except UnicodeDecodeError:
+        return _UNDECODABLE, None, []
+    except json_bytes.NotParsed:
+        parsed, failed = _parse(buf, True)  # json.loads says why, or parses a dense body
+        if parsed is _UNDECODABLE or failed is not None:
+            return parsed, failed, []
+    buf.clear()
+    if validate is None:
+        return parsed, None, []
+    model, errors = validate(parsed)
+    return (None, None, errors) if errors else (model, None, [])
 
 
 def _parse(buf: bytearray, stepped: bool) -> tuple[Any, bytes | None]:
@@ -96,6 +150,8 @@ def _parse(buf: bytearray, stepped: bool) -> tuple[Any, bytes | None]:
         return (_stepped_loads(text) if stepped else json.loads(text)), None
     except json.JSONDecodeError:
         return None, text.encode("utf-8", "surrogatepass")
+    except RecursionError:  # nested too deep: FastAPI's answer to any other parse failure
+        raise HTTPException(400, PARSE_ERROR) from None
 
 
 def _decode(buf: bytearray, stepped: bool) -> str:
@@ -151,11 +207,22 @@ class LeanJsonRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        validate = self._body_validator()
 
         async def lean(request: Request) -> Response:
             lean_request = LeanJsonRequest(request.scope, request.receive)
             if _json_content_type(request.headers.get("content-type")):
-                await lean_request.parse_json_first()
+                big = getattr(request.app.state, "big_bodies", None)
+                await lean_request.parse_json_first(validate, big)
             return await handler(lean_request)
 
         return lean
+
+    def _body_validator(self) -> Validate | None:
+        """What FastAPI does with a single, not embedded body parameter (its
+        `request_body_to_args`); None for any other shape, which FastAPI validates itself."""
+        params = self.dependant.body_params
+        if len(params) != 1 or self._embed_body_fields:
+            return None
+        field = params[0]
+        return lambda value: field.validate(value, {}, loc=("body",))

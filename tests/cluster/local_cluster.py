@@ -19,6 +19,11 @@ from pathlib import Path
 from bench.isolation import free_port
 
 RAY = str(Path(sys.executable).with_name("ray"))
+# A raylet waits `agent_register_timeout_ms` (Ray 2.60: 30 s) for its dashboard and runtime-env
+# agents, then exits (the runtime-env agent client gives up with it); on a loaded 2-core
+# machine the agents' Python start-up can take longer. Giving them two minutes makes a node
+# start slowly instead of dying and being started again from scratch.
+AGENT_START_MS = "120000"
 
 
 @dataclass
@@ -66,9 +71,10 @@ class LocalCluster:
             f"--runtime-env-agent-port={free_port()}",
             "--disable-usage-stats",
         ]
+        env = {"RAY_agent_register_timeout_ms": AGENT_START_MS, **self.env}
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         node = Node(name, proc, temp_dir, log)
         self.nodes.append(node)
@@ -78,7 +84,7 @@ class LocalCluster:
         """The head node, with this process connected to it as the driver (on the head's
         raylet: Ray prefers the head when several nodes share the host). A raylet gives its
         agents a fixed 15 s to start and dies otherwise, which a loaded 2-core machine can
-        miss: then try again, on a fresh port."""
+        miss without AGENT_START_MS: then try again, on a fresh port."""
         import ray
 
         for attempt in range(1, attempts + 1):
@@ -95,7 +101,7 @@ class LocalCluster:
                     ray.init(address=self.address, namespace="serve", log_to_driver=False)
                     return node
                 except ConnectionError:
-                    time.sleep(1)
+                    time.sleep(0.25)
             self.stop(node, graceful=False)
             self.gcs_port = free_port()
         raise RuntimeError(f"the head did not start:\n{self.logs()}")

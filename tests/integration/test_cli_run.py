@@ -103,23 +103,27 @@ def _free(port: int) -> bool:
 def gateways() -> Iterator[tuple[Gateway, Gateway]]:
     port = _two_free_ports()
     timeouts = str(EDGE_TIMEOUT_S)
-    a = Gateway(
-        port,
-        _start(
-            port,
-            AIGW_USE_AGENTIC_MOCK="true",
-            AIGW_EDGE__REQUEST_HEADER_TIMEOUT_S=timeouts,
-            AIGW_EDGE__REQUEST_BODY_TIMEOUT_S=timeouts,
-        ),
-    )
-    b = Gateway(port + 1, _start(port + 1))
+    started: list[Gateway] = []
     try:
-        deadline = time.monotonic() + 240
-        _wait_ready(a, deadline)
-        _wait_ready(b, deadline)
+        # One after the other: two Rays starting at once on a loaded 2-core machine can miss
+        # ray.init's fixed 30 s for the node to register, and take as long in all.
+        a = Gateway(
+            port,
+            _start(
+                port,
+                AIGW_USE_AGENTIC_MOCK="true",
+                AIGW_EDGE__REQUEST_HEADER_TIMEOUT_S=timeouts,
+                AIGW_EDGE__REQUEST_BODY_TIMEOUT_S=timeouts,
+            ),
+        )
+        started.append(a)
+        _wait_ready(a, time.monotonic() + 180)
+        b = Gateway(port + 1, _start(port + 1))
+        started.append(b)
+        _wait_ready(b, time.monotonic() + 180)
         yield a, b
     finally:
-        for g in (a, b):
+        for g in started:
             if g.proc.poll() is None:
                 os.killpg(g.proc.pid, signal.SIGKILL)
 
@@ -138,6 +142,24 @@ def test_two_gateways_on_neighbouring_api_ports_both_answer(gateways):
         for x in Config().listeners("127.0.0.1", g.port):
             if x.setting in ("AIGW_EDGE__STATS_PORT", "AIGW_EDGE__METRICS_PORT"):
                 assert listening.get(x.port) == "127.0.0.1", (x, listening.get(x.port))
+
+
+def _agent_log(gateway: Gateway) -> Path:
+    """The dashboard agent's log of this gateway's Ray (its raylet names the log folder)."""
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if cmdline and cmdline[0].endswith("raylet") and _in_session(proc, gateway.proc.pid):
+            log_dir = next(a.split("=", 1)[1] for a in cmdline if a.startswith("--log_dir="))
+            return Path(log_dir) / "dashboard_agent.log"
+    raise AssertionError(f"no raylet of the gateway on {gateway.port}")
+
+
+def test_neither_gateways_ray_agent_fails_to_bind_its_port(gateways):
+    # Ray's fixed 52365 made the second gateway's agent log this and run without HTTP.
+    for g in gateways:
+        log = _agent_log(g).read_text(errors="replace")
+        assert "Failed to start HTTP server" not in log, (g.port, log[-2000:])
+        assert "address already in use" not in log.lower(), (g.port, log[-2000:])
 
 
 def test_a_third_gateway_on_a_taken_port_says_so_in_one_line(gateways):
@@ -214,6 +236,7 @@ def test_a_stream_longer_than_every_timeout_is_not_cut(gateways):
 
 
 def test_sigterm_stops_each_gateway_leaving_nothing(gateways):
+    sessions = []
     for g in gateways:
         session = {p.pid for p in psutil.process_iter() if _in_session(p, g.proc.pid)}
         assert len(session) > 3  # Ray's GCS, raylet, workers, HAProxy...
@@ -223,11 +246,18 @@ def test_sigterm_stops_each_gateway_leaving_nothing(gateways):
             for c in psutil.net_connections(kind="tcp")
             if c.status == psutil.CONN_LISTEN and c.laddr.port in ports and c.pid
         }
+        sessions.append(session)
         g.proc.send_signal(signal.SIGTERM)
+    for g, session in zip(gateways, sessions, strict=True):
         g.proc.wait(timeout=60)
         assert g.proc.returncode == 0
-        time.sleep(2)
-        leftovers = [p for p in psutil.process_iter(["pid", "cmdline"]) if _left(p, session)]
+        deadline = time.monotonic() + 2  # Ray's processes exit on their own once told
+        while leftovers := [
+            p for p in psutil.process_iter(["pid", "cmdline"]) if _left(p, session)
+        ]:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert leftovers == [], [p.info for p in leftovers]
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{g.base}/monitoring/healthz", timeout=2)

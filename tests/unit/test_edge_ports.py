@@ -32,8 +32,16 @@ def test_the_default_api_port_keeps_the_usual_ports_and_the_next_one_gets_the_ne
         "AIGW_EDGE__METRICS_PORT": 9101,
         "AIGW_EDGE__FALLBACK_PORT": 8500,
         "AIGW_FASTAPI__METRICS_PORT": 8082,
+        "AIGW_EDGE__DASHBOARD_AGENT_PORT": 52365,  # Ray's own default
     }
-    assert set(_ports(Config(), 5053).values()) == {5053, 8405, 9102, 8501, 8083}
+    assert set(_ports(Config(), 5053).values()) == {5053, 8405, 9102, 8501, 8083, 52366}
+
+
+def test_the_ray_agent_port_past_65535_is_left_to_aigw_run():
+    # An API port above 18222 would derive one past 65535: aigw run picks a free one instead.
+    assert "AIGW_EDGE__DASHBOARD_AGENT_PORT" not in _ports(Config(), 20000)
+    ports = _ports(Config(edge={"dashboard_agent_port": 40000}), 20000)
+    assert ports["AIGW_EDGE__DASHBOARD_AGENT_PORT"] == 40000
 
 
 def test_a_port_that_is_set_is_not_derived(monkeypatch):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
+import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
-from serve_app.api.body import LeanJsonRoute
+from serve_app.api.body import BigBodies, LeanJsonRoute
 
 
 class Item(BaseModel):
@@ -87,3 +90,102 @@ def test_big_bodies_read_on_a_thread_answer_the_same(text: str) -> None:
     lean = LEAN.post("/items", content=text.encode(), headers=headers)
     plain = PLAIN.post("/items", content=text.encode(), headers=headers)
     assert (lean.status_code, lean.text) == (plain.status_code, plain.text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"size": 1, "other": "y" * 300_000}),  # valid JSON, no name: 422
+        json.dumps({"name": ["x"] * 100_000}),  # the wrong type, past 256 KiB
+        "[" * 200_000 + "]" * 200_000,  # nested deeper than json.loads goes
+        '{"name": "' + "x" * 300_000 + '\x01"}',  # a control character json.loads refuses
+        '{"name": "' + "x" * 300_000 + '\\q"}',  # an escape json.loads refuses
+    ],
+)
+def test_big_bodies_validated_on_a_thread_answer_the_same(text: str) -> None:
+    headers = {"content-type": "application/json"}
+    lean = LEAN.post("/items", content=text.encode(), headers=headers)
+    plain = PLAIN.post("/items", content=text.encode(), headers=headers)
+    assert (lean.status_code, lean.text) == (plain.status_code, plain.text)
+
+
+class Watched(BaseModel):
+    """Notes whether it was validated where an event loop runs."""
+
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def where(cls, value: str) -> str:
+        try:
+            asyncio.get_running_loop()
+            ON_LOOP.append(True)
+        except RuntimeError:
+            ON_LOOP.append(False)
+        return value
+
+
+ON_LOOP: list[bool] = []
+
+
+def test_a_big_body_is_parsed_and_validated_off_the_event_loop() -> None:
+    """Every step that costs as much as the body (decode, parse, validation) runs on a worker
+    thread: the event loop only gets the validated model."""
+    router = APIRouter(route_class=LeanJsonRoute)
+
+    @router.post("/watched")
+    async def watched(item: Watched) -> dict[str, int]:
+        return {"chars": len(item.name)}
+
+    app = FastAPI()
+    app.include_router(router)
+    ON_LOOP.clear()
+    with TestClient(app) as client:
+        small = client.post("/watched", json={"name": "a"})
+        big = client.post("/watched", json={"name": "x" * 400_000})
+    assert small.json() == {"chars": 1} and big.json() == {"chars": 400_000}
+    assert ON_LOOP == [True, False]  # small bodies stay on the loop: a thread costs more
+
+
+async def test_big_bodies_wait_their_turn_without_holding_small_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from serve_app.api import body as body_module
+
+    active, most = 0, 0
+    parse_big = body_module._parse_big
+
+    def slow_parse(*args: object) -> object:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        time.sleep(0.3)
+        try:
+            return parse_big(*args)  # type: ignore[arg-type]
+        finally:
+            active -= 1
+
+    monkeypatch.setattr(body_module, "_parse_big", slow_parse)
+    router = APIRouter(route_class=LeanJsonRoute)
+
+    @router.post("/items")
+    async def create(item: Item) -> dict[str, int]:
+        return {"chars": len(item.name)}
+
+    app = FastAPI()
+    app.include_router(router)
+    app.state.big_bodies = BigBodies(1)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        bigs = [
+            asyncio.create_task(client.post("/items", json={"name": "x" * 300_000}))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0.1)  # the first big one is being parsed, two are waiting
+        started = time.monotonic()
+        small = await client.post("/items", json={"name": "a"})
+        small_took = time.monotonic() - started
+        answers = await asyncio.gather(*bigs)
+    assert small.json() == {"chars": 1} and small_took < 0.2
+    assert [a.json() for a in answers] == [{"chars": 300_000}] * 3
+    assert most == 1  # AIGW_LIMITS__BIG_BODY_PARSES=1
