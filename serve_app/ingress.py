@@ -19,6 +19,7 @@ from routing.catalogue import Catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
+from serve_app.resilience import resilience_of
 from serve_app.user_config import IngressUserConfig
 
 
@@ -61,6 +62,7 @@ class Ingress:
                 else LocalAssembler(PromptAssembler(settings.prompt_assembler()))
             ),
             backends=clients,
+            resilience=resilience_of(telemetry),
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)
@@ -71,6 +73,7 @@ class Ingress:
         `serve deploy` that changes it. An invalid config raises, so that Serve refuses the
         update, and the running policy stays."""
         self.user_config = IngressUserConfig.parse(config)
+        self.gateway.resilience.reload(self.user_config.routing)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         app = create_app(
