@@ -131,6 +131,8 @@ class Breakers:
         open and half-open targets are so here too; a target it calls closed closes here
         unless this replica opened it after those reports left."""
         self.shared, self.shared_fresh_until = views, fresh_until
+        for target in views:
+            self.of(target)
         for target, breaker in self.local.items():
             view = views.get(target)
             if view is None or view.state == CLOSED:
@@ -140,5 +142,5 @@ class Breakers:
                 if breaker.state != OPEN or breaker.open_until < view.until:
                     breaker.state, breaker.open_until = OPEN, view.until
                     breaker.opened_at = max(breaker.opened_at, sent_at)
-            elif breaker.state == OPEN:
-                breaker.state = HALF_OPEN
+            elif breaker.state != HALF_OPEN:
+                breaker.state, breaker.probing = HALF_OPEN, False

@@ -122,15 +122,20 @@ class Resilience:
 def resumed(request: ModelRequest, sent: str) -> tuple[ModelRequest, str]:
     """The call that continues an answer from `sent`: an assistant prefill for a chat model,
     the prompt extended for a completion model; and the whitespace the prefill loses."""
-    if request.kind == "chat":
-        messages = list(request.messages)
+    if request.kind == "chat" or request.target.completion.type == "chat":
+        # A chat model asked with one text prompt (Claude for completions) takes it as the
+        # user turn: continued the same way, as a chat.
+        if request.kind == "chat":
+            messages = list(request.messages)
+        else:
+            messages = [Message(role="user", content=request.prefix)]
         if messages and messages[-1].role == "assistant":
             last = messages[-1]
             messages[-1] = Message(role="assistant", content=last.content + sent)
         else:
             messages.append(Message(role="assistant", content=sent))
         dangling = sent[len(sent.rstrip()) :]
-        return request.model_copy(update={"messages": messages}), dangling
+        return request.model_copy(update={"kind": "chat", "messages": messages}), dangling
     return request.model_copy(update={"prefix": request.prefix + sent}), ""
 
 

@@ -74,7 +74,7 @@ class RoutingPolicy(_Strict):
     enabled: bool = True  # off: one attempt on the chosen model, as before issue 15
     retry: RetryPolicy = RetryPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
-    deadlines: Deadlines = DEFAULT_DEADLINES
+    deadlines: Deadlines = Deadlines()  # over DEFAULT_DEADLINES
     features: dict[str, FeatureSwitches] = Field(default_factory=dict)
     models: dict[str, Deadlines] = Field(default_factory=dict)  # per model identifier
     # Fallbacks of a model a client names explicitly (none unless written here: an explicit
@@ -98,7 +98,7 @@ class RoutingPolicy(_Strict):
         builtin = FEATURE_DEADLINES.get(feature)
         if builtin is not None:
             merged = merged.over(builtin)
-        merged = merged.over(self.deadlines)
+        merged = merged.over(self.deadlines).over(DEFAULT_DEADLINES)
         model_deadlines = self.models.get(model)
         return model_deadlines.over(merged) if model_deadlines is not None else merged
 
