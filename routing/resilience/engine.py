@@ -5,6 +5,7 @@ attempt from the text already sent (resume), spliced into the same stream."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -51,6 +52,11 @@ class Resilience:
             breaker.policy = policy.breaker
         self.budgets.policy = policy.retry
         self.budgets._budgets.clear()  # their ratio and window may have changed
+        if self.shared is not None and policy.shared_breakers:
+            # Learn the graph's states before the first request needs them (with no event
+            # loop here, the first request starts the sync instead).
+            with contextlib.suppress(RuntimeError):
+                self.shared.start()
 
     def route_of(self, request: ModelRequest, route: Route | None) -> Route:
         if route is not None and (route.first is request.target or route.first == request.target):
@@ -147,9 +153,12 @@ class _Attempts:
         self.policy = policy = engine.policy
         self.route = route
         self.record = route.record
+        self.record.policy = policy.version
         self.switches = policy.switches(route.feature)
         self.version = {"policy_version": policy.version}
         self.shared = engine.shared if policy.shared_breakers else None
+        if self.shared is not None:
+            self.shared.start()
         first_key = route.candidates[0][0]
         now = engine.clock()
         total = policy.deadlines_for(route.feature, first_key).total_s or 120.0

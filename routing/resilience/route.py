@@ -27,6 +27,7 @@ class RouteRecord:
     breakers: list[str] = field(default_factory=list)  # "target:state" met on the way
     resumes: int = 0
     budget_exhausted: bool = False
+    policy: str = "default"  # the routing policy's version that decided
 
     def header(self) -> str:
         parts = [f"served={self.served or '-'}"]
@@ -40,6 +41,8 @@ class RouteRecord:
             parts.append(f"resume={self.resumes}")
         if self.budget_exhausted:
             parts.append("retry_budget=exhausted")
+        if self.policy != "default":
+            parts.append(f"policy={self.policy}")
         return "; ".join(parts)
 
 

@@ -133,11 +133,15 @@ class SharedBreakers:
         self._actor: Any = None
         self._task: asyncio.Task[None] | None = None
 
-    def report(self, target: str) -> Report:
-        """The pending report of `target` (hot path: a dict lookup), starting the sync loop
-        on first use in this replica's event loop."""
+    def start(self) -> None:
+        """Start the sync loop in the running event loop (once; the engine calls this on
+        every request, so a replica learns the graph's states before it needs them)."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def report(self, target: str) -> Report:
+        """The pending report of `target` (hot path: a dict lookup)."""
+        self.start()
         report = self.pending.get(target)
         if report is None:
             report = self.pending[target] = Report()
