@@ -15,7 +15,7 @@ from core.errors import ModelError, ModelTimeout, ModelUnavailable
 from core.types import Chunk, Message, ModelRequest, ModelResult, ModelTarget
 from routing.resilience.breaker import CLOSED, DENY, OPEN, PROBE, STATE_VALUE, Breakers
 from routing.resilience.metrics import RoutingMetrics
-from routing.resilience.policy import RoutingPolicy
+from routing.resilience.policy import Deadlines, RoutingPolicy
 from routing.resilience.retry import RetryBudgets, backoff_s, is_failover, outcome_of
 from routing.resilience.retry import retry_after_s as retry_after_of
 from routing.resilience.route import Route, key_of, settle
@@ -44,9 +44,18 @@ class Resilience:
         self.budgets = RetryBudgets(policy.retry)
         self.shared: SharedBreakers | None = None
         self.clock, self.sleep, self.rng = clock, sleep, rng
+        self._deadlines: dict[tuple[str, str], Deadlines] = {}
+
+    def deadlines(self, feature: str, target: str) -> Deadlines:
+        """The policy's deadlines of `target` for `feature`, merged once per policy."""
+        found = self._deadlines.get((feature, target))
+        if found is None:
+            found = self._deadlines[(feature, target)] = self.policy.deadlines_for(feature, target)
+        return found
 
     def reload(self, policy: RoutingPolicy) -> None:
         self.policy = policy
+        self._deadlines = {}
         self.breakers.policy = policy.breaker
         for breaker in self.breakers.local.values():
             breaker.policy = policy.breaker
@@ -161,7 +170,7 @@ class _Attempts:
             self.shared.start()
         first_key = route.candidates[0][0]
         now = engine.clock()
-        total = policy.deadlines_for(route.feature, first_key).total_s or 120.0
+        total = engine.deadlines(route.feature, first_key).total_s or 120.0
         self.deadline = now + total
         self.request = request
         self.index = 0
@@ -243,6 +252,8 @@ class _Attempts:
         wait = self.retry_after
         if wait is not None and wait > p.retry_after_cap_s:
             return None
+        if isinstance(self.last_exc, ModelTimeout) and self._can_fall_back():
+            return None  # a target that just hung likely hangs again: the next one answers
         now = engine.clock()
         verdict = engine.breakers.admit(key, now)
         if verdict == DENY:
@@ -262,12 +273,15 @@ class _Attempts:
         engine.metrics.retries.record(1, {"target": key, **self.version})
         return verdict
 
+    def _can_fall_back(self) -> bool:
+        return self.switches.fallback and self.index + 1 < len(self.route.candidates)
+
     def _release(self, key: str, verdict: str) -> None:
         if verdict == PROBE:
             self.engine.breakers.of(key).release()
 
     def _with_deadlines(self, key: str) -> ModelRequest:
-        d = self.policy.deadlines_for(self.route.feature, key)
+        d = self.engine.deadlines(self.route.feature, key)
         left = max(self.deadline - self.engine.clock(), 0.001)
         timeouts = self.request.timeouts.model_copy(
             update={

@@ -93,7 +93,7 @@ class RoutingPolicy(_Strict):
 
     def deadlines_for(self, feature: str, model: str) -> Deadlines:
         """Most specific first: the model's, the feature's (policy, then built-in), the
-        policy's defaults."""
+        policy's defaults (the engine caches the answer: this runs on every attempt)."""
         merged = self.switches(feature).deadlines
         builtin = FEATURE_DEADLINES.get(feature)
         if builtin is not None:
