@@ -103,6 +103,14 @@ class HubActor:
     ) -> dict[str, tuple[str, float, bool]]:
         return self.hub.sync(replica, reports, policy, time.time())
 
+    def state(self) -> dict[str, Any]:
+        """For operators and tests: each target's breaker and who holds its probe."""
+        return {
+            "now": time.time(),
+            "breakers": {t: (b.state, b.open_until) for t, b in self.hub.breakers.items()},
+            "grants": dict(self.hub.grants),
+        }
+
 
 def connect_hub(name: str) -> Any:
     """The app's hub actor, started if no replica has started it yet (blocking: call it off
