@@ -120,7 +120,7 @@ def post(client: httpx.Client) -> httpx.Response:
     """A request on a connection of its own: HAProxy balances connections, so a kept-alive
     one would pin every request to one replica."""
     return httpx.post(
-        f"{client.base_url}/v2/code/completions",
+        f"{str(client.base_url).rstrip('/')}/v2/code/completions",
         json=BODY,
         headers={**BYPASS, "connection": "close"},
         timeout=30,
