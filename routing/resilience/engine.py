@@ -252,8 +252,9 @@ class _Attempts:
         wait = self.retry_after
         if wait is not None and wait > p.retry_after_cap_s:
             return None
-        if isinstance(self.last_exc, ModelTimeout) and self._can_fall_back():
-            return None  # a target that just hung likely hangs again: the next one answers
+        hung = isinstance(self.last_exc, ModelTimeout) and not self.content_started
+        if hung and self._can_fall_back():  # it likely hangs again: the next target
+            return None  # answers within one first-byte deadline
         now = engine.clock()
         verdict = engine.breakers.admit(key, now)
         if verdict == DENY:
