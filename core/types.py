@@ -72,6 +72,12 @@ class Timeouts(BaseModel):
 
     total_s: float | None = None
     first_byte_s: float | None = None
+    # The routing policy's (routing/resilience): connect and inter-chunk stall deadlines, and
+    # ceilings over the two above (a request's total deadline left, a feature's first-byte SLO).
+    connect_s: float | None = None
+    stall_s: float | None = None
+    max_total_s: float | None = None
+    max_first_byte_s: float | None = None
 
 
 class CompletionStyle(BaseModel):

@@ -23,6 +23,7 @@ from observability.telemetry import Telemetry
 logger = logging.getLogger("aigw.observability")
 Message = MutableMapping[str, Any]
 TIMING_HEADER = timing.HEADER.lower().encode()
+ROUTE_HEADER = b"x-gateway-route"
 
 
 class ObservabilityMiddleware:
@@ -64,6 +65,9 @@ class ObservabilityMiddleware:
                         record.fields["content_type"] = value.decode("latin-1")
                         break
                 raw.append((TIMING_HEADER, timing.header_value(record.stages, total_s).encode()))
+                route = record.fields.get("gateway_route")
+                if route:  # which model served, what was tried (routing/resilience/route.py)
+                    raw.append((ROUTE_HEADER, route.encode("latin-1", "replace")))
                 message["headers"] = raw
             await send(message)
 

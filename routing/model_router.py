@@ -14,7 +14,7 @@ every choice that passes the checks is answered by the catalogue's stand-in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from core.errors import ModelUnavailable, UnprocessableError
 from core.mock_models import MOCK_BACKEND, MOCK_TEXT
@@ -22,6 +22,7 @@ from core.types import ModelTarget
 from deployments.backends.vllm.spec import BACKEND_PREFIX as IN_GRAPH_PREFIX
 from routing.catalogue import Catalogue, target_of
 from routing.families import FAMILIES, family_of
+from routing.resilience.route import Route, key_of
 from routing.selection import CUSTOM_ENDPOINT_DISABLED, ModelSelection, not_supported
 from routing.self_hosted import self_hosted_target, upstream_model_id
 
@@ -39,6 +40,45 @@ class ModelRouter:
         self.stand_in = catalogue.stand_in
         # Every model's target, typed once: a choice builds nothing per request.
         self.targets = {ident: target_of(model) for ident, model in catalogue.models.items()}
+        self.keys = {id(target): ident for ident, target in self.targets.items()}
+        self._defaulted = False  # the last choice was a feature's default (not the client's)
+
+    def route(
+        self,
+        feature: str,
+        selection: ModelSelection | None = None,
+        model_fallbacks: Mapping[str, Sequence[str]] | None = None,
+    ) -> Route:
+        """The targets that may serve the request, in order: a feature default then the
+        feature's fallback models whose backend runs; a model the client named, then only
+        what the operator lists for it (`model_fallbacks`), never another model unasked."""
+        self._defaulted = False
+        first = self.choose(feature, selection)
+        if self._defaulted:
+            return Route(feature, self._chain(feature, first), explicit=False)
+        key = self.keys.get(id(first)) or key_of(first)
+        candidates = [(key, first)]
+        for ident in (model_fallbacks or {}).get(key, ()):
+            target = self.targets.get(ident)
+            if target is not None and target.backend in self.backends and target is not first:
+                candidates.append((ident, target))
+        return Route(feature, candidates, explicit=True)
+
+    def _chain(self, feature: str, first: ModelTarget) -> list[tuple[str, ModelTarget]]:
+        """`first` (the feature's default as served) and the configured models after it."""
+        if self.stand_in is not None:
+            return [(key_of(first), first)]
+        setting = self.catalogue.features.get(feature)
+        chain = (setting.default_model, *setting.fallback_models) if setting is not None else ()
+        out: list[tuple[str, ModelTarget]] = []
+        for ident in chain:
+            target = self.targets[ident]
+            if target.backend not in self.backends:
+                continue
+            served = MOCK_TEXT if target.backend == MOCK_BACKEND else target
+            if out or served is first:
+                out.append((ident, served))
+        return out or [(key_of(first), first)]
 
     def choose(self, feature: str, selection: ModelSelection | None = None) -> ModelTarget:
         """The target that serves `feature` for what the request said about its model."""
@@ -150,6 +190,7 @@ class ModelRouter:
     # -- what answers --------------------------------------------------------------------
     def _feature_default(self, feature: str) -> ModelTarget:
         """The feature's default model, else the first fallback whose backend runs."""
+        self._defaulted = True
         if self.stand_in is not None:
             return self.stand_in
         setting = self.catalogue.features.get(feature)

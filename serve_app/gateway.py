@@ -27,6 +27,8 @@ from core.types import (
 from deployments.handles import AssemblerClient, AuthClient, BackendClient
 from routing.catalogue import Catalogue
 from routing.model_router import ModelRouter
+from routing.resilience import route
+from routing.resilience.engine import Resilience
 from routing.selection import ModelSelection
 
 logger = logging.getLogger("aigw.gateway")
@@ -43,12 +45,14 @@ class Gateway:
         auth: AuthClient,
         assembler: AssemblerClient,
         backends: Mapping[str, BackendClient],
+        resilience: Resilience | None = None,
     ) -> None:
         self._catalogue = catalogue  # final: built once by the app builder
         self.auth = auth
         self.assembler = assembler
         self.backends = dict(backends)
         self.router = ModelRouter(catalogue, self.backends, settings.custom_models.enabled)
+        self.resilience = resilience if resilience is not None else Resilience()
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         return await self.auth.authenticate(headers)
@@ -69,10 +73,33 @@ class Gateway:
         return self._catalogue.definitions()
 
     def choose(self, feature: str, selection: ModelSelection | None = None) -> ModelTarget:
-        """The model that serves `feature` for what the request said about its model."""
-        return self.router.choose(feature, selection)
+        """The model that serves `feature` for what the request said about its model; the
+        request's route (that model, then its fallbacks) is kept for `generate`/`stream`."""
+        fallbacks = self.resilience.policy.model_fallbacks
+        return route.begin(self.router.route(feature, selection, fallbacks)).first
+
+    def served_target(self, chosen: ModelTarget) -> ModelTarget:
+        """The model that really answered (a fallback's), else `chosen`."""
+        current = route.current()
+        if current is not None and current.served_target is not None:
+            return current.served_target
+        return chosen
+
+    def served(self, assembled: AssembledSuggestion) -> AssembledSuggestion:
+        """The suggestion's prompt as the model that answered had it (a fallback's own)."""
+        current = route.current()
+        extra = current.served_extra if current is not None else None
+        return extra if isinstance(extra, AssembledSuggestion) else assembled
 
     async def assemble(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
+        current = route.current()
+        if current is not None and current.first is target and current.rebuild is None:
+
+            async def rebuild(other: ModelTarget) -> tuple[ModelRequest, AssembledSuggestion]:
+                assembled = await self.assembler.assemble_suggestion(inp, other)
+                return assembled.request, assembled
+
+            current.rebuild = rebuild  # a fallback model gets a prompt of its own family
         return await self.assembler.assemble_suggestion(inp, target)
 
     async def finish(
@@ -95,14 +122,29 @@ class Gateway:
 
     # Backends raise our error types only (each maps its provider's, and its replica's loss,
     # itself), so these pass them through untouched: errors are mapped once, at the API layer.
+    # The routing policy (routing/resilience) tries the request's route: retries, fallbacks,
+    # breakers, deadlines, and a stream's resume after a cut.
     async def generate(self, request: ModelRequest) -> ModelResult:
+        try:
+            return await self.resilience.generate(request, self._generate, route.current())
+        finally:
+            route.settle()
+
+    async def _generate(self, request: ModelRequest) -> ModelResult:
         return await self._backend(request).generate(request)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """An async generator, so that an unknown backend fails on the first chunk, inside
         the caller's stream handling, as a failing backend does."""
-        async for chunk in self._backend(request).stream(request):
-            yield chunk
+        current = route.current()
+        try:
+            async for chunk in self.resilience.stream(request, self._stream, current):
+                yield chunk
+        finally:
+            route.settle(current)
+
+    def _stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        return self._backend(request).stream(request)
 
     async def readiness(self) -> dict[str, bool]:
         """Ask every backend whether it can serve; a slow or failing one counts as not ready."""

@@ -19,6 +19,7 @@ from routing.catalogue import Catalogue
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
+from serve_app.resilience import refused_or_parsed, resilience_of
 from serve_app.services import Services
 from serve_app.user_config import IngressUserConfig
 
@@ -63,17 +64,23 @@ class Ingress:
                 else LocalAssembler(PromptAssembler(settings.prompt_assembler()))
             ),
             backends=clients,
+            resilience=resilience_of(telemetry),
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)
         self.services = Services.from_config(settings, catalogue.provider_models.litellm_prefixes)
         self.user_config = IngressUserConfig()
+        self._configured = False
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Serve calls this with the deployment's `user_config` at start and on every
-        `serve deploy` that changes it. An invalid config raises, so that Serve refuses the
-        update, and the running policy stays."""
-        self.user_config = IngressUserConfig.parse(config)
+        `serve deploy` that changes it. An invalid config at start raises (the replica does
+        not start). On a running replica it is refused and the running policy stays: Serve
+        2.60 answers a raising reconfigure by replacing the replica, and the new one fails
+        at start, round after round (tests/integration/test_routing_serve.py)."""
+        self.user_config = refused_or_parsed(self.user_config, config, self._configured)
+        self._configured = True
+        self.gateway.resilience.reload(self.user_config.routing)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         app = create_app(

@@ -35,8 +35,8 @@ async def complete(
     record: RequestRecord | None,
 ) -> FinishedSuggestion:
     result = await gateway.generate(assembled.request)
-    with Stopwatch(record, "post"):
-        return await gateway.finish(inp, assembled, result)
+    with Stopwatch(record, "post"):  # post-processed as the model that answered was asked
+        return await gateway.finish(inp, gateway.served(assembled), result)
 
 
 async def stream_text(

@@ -12,11 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from routing.resilience.policy import RoutingPolicy
+
 
 class IngressUserConfig(BaseModel):
     """The whole `user_config` of the Ingress deployment; unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    routing: RoutingPolicy = RoutingPolicy()
 
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> IngressUserConfig:

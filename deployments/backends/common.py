@@ -36,6 +36,8 @@ class Deadlines:
     first_byte_s: float
     total_s: float
     answer_bytes: int | None = None
+    connect_s: float | None = None
+    stall_s: float | None = None  # between two chunks of a stream, once content started
 
     @classmethod
     def of(
@@ -53,18 +55,29 @@ class Deadlines:
         timeouts = request.timeouts
         total = default_total_s if timeouts.total_s is None else timeouts.total_s
         first = default_first_byte_s if timeouts.first_byte_s is None else timeouts.first_byte_s
+        if timeouts.max_total_s is not None:
+            total = min(total, timeouts.max_total_s)
+        if timeouts.max_first_byte_s is not None:
+            first = min(first, timeouts.max_first_byte_s)
         cap = None
         if limits is not None:
             tokens = request.max_tokens or max_tokens or 0
             cap = max(limits.min_bytes, tokens * limits.bytes_per_token)
-        return cls(first_byte_s=min(first, total), total_s=total, answer_bytes=cap)
+        return cls(
+            first_byte_s=min(first, total),
+            total_s=total,
+            answer_bytes=cap,
+            connect_s=timeouts.connect_s,
+            stall_s=timeouts.stall_s,
+        )
 
     def http_timeout(self, streaming: bool) -> httpx2.Timeout:
         """The SDK's own timeout, a backstop to ours: a stalled stream fails after the first-byte
         deadline; a non-streamed answer may send nothing until its end, so it gets the total
         one (`within` holds it to the first-byte deadline until its response starts)."""
-        read = self.first_byte_s if streaming else self.total_s
-        return httpx2.Timeout(self.total_s, connect=min(5.0, self.first_byte_s), read=read)
+        read = max(self.first_byte_s, self.stall_s or 0.0) if streaming else self.total_s
+        connect = min(self.connect_s or 5.0, self.first_byte_s)
+        return httpx2.Timeout(self.total_s, connect=connect, read=read)
 
 
 def stop_sequences(request: ModelRequest, limit: int | None = None) -> list[str]:
@@ -214,17 +227,23 @@ async def guarded(
     context = contextvars.copy_context()
     context.run(_cap.set, cap)
     text_seen = 0
+    stall = deadlines.stall_s
     try:
         while True:
             now = loop.time()
-            limit = (end if got_first else min(first_by, end)) - now
+            if got_first:
+                limit = (min(end, now + stall) if stall else end) - now
+            else:
+                limit = min(first_by, end) - now
             step = loop.create_task(_next(iterator), context=context)
             try:
                 chunk = await asyncio.wait_for(step, max(limit, 0.0))
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                which = "total" if got_first else "first-byte"
+                which = "first-byte"
+                if got_first:
+                    which = "stall" if stall and loop.time() < end - 0.001 else "total"
                 raise ModelTimeout(f"{provider} missed its {which} deadline") from None
             except Exception:
                 if cap is not None and cap.exceeded:

@@ -30,7 +30,11 @@ _behaviour: ContextVar[Behaviour] = ContextVar("fake_behaviour")
 
 @dataclass
 class Behaviour:
-    kind: str = "ok"  # ok | status | malformed | reset | slow | cut
+    # ok | status | malformed | reset | slow | cut, and for resilience tests: hang_headers
+    # (headers, then nothing), stall (a stream stops sending mid-way and keeps the connection
+    # open), malformed_sse (a broken SSE message mid-stream), no_done (every text event but
+    # no terminating `[DONE]` / `message_stop`). A hang before the headers is `delay_s`.
+    kind: str = "ok"
     text: str = "hello there from the fake model"
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
@@ -40,6 +44,8 @@ class Behaviour:
     chunk_delay_s: float = 0.0  # pause after each SSE message of a streamed answer
     usage: tuple[int, int] | None = None  # (input, output) tokens to report
     sized: bool = False  # a non-streamed answer says its Content-Length (else: chunked)
+    cut_after: int | None = None  # cut/reset/stall/malformed_sse after this many SSE messages
+    hang_s: float = 60.0  # how long hang_headers and stall hold the connection open
 
     def __post_init__(self) -> None:
         if self.pieces:
@@ -182,6 +188,13 @@ class FakeProvider:
             await self.start(send, 200, "application/json", {})
             await send({"type": "http.response.body", "body": b'{"this is": not json'})
             return True
+        if behaviour.kind == "hang_headers":
+            await self.start(
+                send, 200, "text/event-stream" if streaming else "application/json", {}
+            )
+            await self.pause(behaviour.hang_s)
+            await send({"type": "http.response.body", "body": b""})
+            return True
         if behaviour.kind == "reset" and not streaming:
             await self.start(send, 200, "application/json", {})
             await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
@@ -192,9 +205,14 @@ class FakeProvider:
         """Send SSE messages one by one. `cut` ends the body cleanly after half of them (no
         terminating event); `reset` drops the connection there instead."""
         await self.start(send, 200, "text/event-stream", {"cache-control": "no-cache"})
-        broken = behaviour.kind in ("cut", "reset")
+        broken = behaviour.kind in ("cut", "reset", "stall", "malformed_sse")
         if broken:
-            events = events[: max(2, len(events) // 2)]
+            keep = behaviour.cut_after
+            events = events[: keep if keep is not None else max(2, len(events) // 2)]
+        if behaviour.kind == "no_done":
+            events = events[:-1]
+        if behaviour.kind == "malformed_sse":
+            events = [*events, 'data: {"choices": [{"delta": {"content": not json\n\n']
         for event in events:
             await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
             await self.pause(behaviour.chunk_delay_s)
@@ -202,6 +220,8 @@ class FakeProvider:
                 return
         if behaviour.kind == "reset":
             raise ResetConnection()
+        if behaviour.kind == "stall":
+            await self.pause(behaviour.hang_s)
         await send({"type": "http.response.body", "body": b""})
 
     # -- lifecycle ------------------------------------------------------------------------

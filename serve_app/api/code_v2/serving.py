@@ -92,7 +92,7 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
         body = error_policy.raw_text(body, correlation_id_of(request))
         return StreamingResponse(coalesced(body), media_type="text/event-stream")
     result = await suggestions.complete(gateway, inp, assembled, record_of(request))
-    target = assembled.request.target
+    target = gateway.served_target(assembled.request.target)
     model = SuggestionsModelDetails(
         engine=target.engine,
         name=target.name,

@@ -134,9 +134,9 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
     assembled = await suggestions.prepare(gateway, inp, selection, record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
-    target = assembled.request.target
     if inp.stream:
         pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
+        target = gateway.served_target(assembled.request.target)  # known at the first piece
         if not sse:
             raw = error_policy.raw_text(pieces, correlation_id_of(request))
             return StreamingResponse(coalesced(raw), media_type="text/event-stream")
@@ -147,6 +147,7 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
             headers=SSE_HEADERS,
         )
     result = await suggestions.complete(gateway, inp, assembled, record_of(request))
+    target = gateway.served_target(assembled.request.target)
     metadata = _metadata(request, target.engine, target.name, assembled.lang)
     return ModelJSONResponse(
         CompletionResponse(choices=choices_of(result.text), model=metadata.model, metadata=metadata)

@@ -17,6 +17,7 @@ from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
 from routing.builder import final_catalogue
+from routing.resilience.policy import RetryPolicy
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -26,6 +27,10 @@ from tests.fakes.server import Behaviour
 from tests.payloads import parse_sse, v2_body, v3_body
 
 KEY = "sk-customer-1234567890"
+
+# Attempts the routing policy makes on an explicitly chosen model before the client hears
+# of a failure (routing/resilience/policy.py RetryPolicy.attempts_per_target).
+ATTEMPTS = RetryPolicy().attempts_per_target
 
 
 def client(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, **settings: Any) -> TestClient:
@@ -108,7 +113,8 @@ def test_model_metadata_chooses_the_self_hosted_model(
 def test_v4_stream_cut_midway_ends_with_an_error_event(
     fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
 ) -> None:
-    fake_openai.will(Behaviour(kind="cut"))
+    # Every attempt the routing policy makes (issue 15: a retry resumes a cut stream) is cut.
+    fake_openai.will(*[Behaviour(kind="cut")] * ATTEMPTS)
     meta = {"provider": "openai", "name": "codestral", "endpoint": fake_openai.url + "/v1"}
     r = client(fake_openai, fake_anthropic).post(
         "/v4/code/suggestions", json={**v3_body(stream=True), "model_metadata": meta}
@@ -138,7 +144,7 @@ def test_upstream_errors_map_to_the_contract(
     status: int,
     retry_after: str | None,
 ) -> None:
-    fake_openai.will(behaviour)
+    fake_openai.will(*[behaviour] * ATTEMPTS)  # the retry fails the same way
     c = client(fake_openai, fake_anthropic, model_timeouts={"first_byte_s": 0.3, "total_s": 0.5})
     r = c.post("/v2/code/completions", json=litellm_body(fake_openai))
     assert r.status_code == status
@@ -159,7 +165,9 @@ def test_upstream_errors_map_to_the_contract(
 def test_upstream_retry_after_reaches_the_client_only_when_valid(
     fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, upstream: str, sent: str | None
 ) -> None:
-    fake_openai.will(Behaviour(kind="status", status=429, headers={"retry-after": upstream}))
+    fake_openai.will(
+        *[Behaviour(kind="status", status=429, headers={"retry-after": upstream})] * ATTEMPTS
+    )
     r = client(fake_openai, fake_anthropic).post(
         "/v2/code/completions", json=litellm_body(fake_openai)
     )
@@ -186,7 +194,7 @@ def test_non_streamed_answer_after_the_first_byte_deadline_is_503(
         c = client(fake_openai, fake_anthropic, model_timeouts=timeouts)
         return c.post("/v2/code/completions", json=body)
 
-    fake.will(Behaviour(kind="slow", delay_s=1.0))
+    fake.will(*[Behaviour(kind="slow", delay_s=1.0)] * ATTEMPTS)
     late = post()
     assert late.status_code == 503
     assert late.json() == {"detail": "Inference failed"}
@@ -279,7 +287,7 @@ def test_v2_raw_stream_cut_midway_is_logged(
     fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The body breaks off (a real server aborts the connection; TestClient just ends it)."""
-    fake_openai.will(Behaviour(kind="cut"))
+    fake_openai.will(*[Behaviour(kind="cut")] * ATTEMPTS)
     c = client(fake_openai, fake_anthropic)
     r = c.post("/v2/code/completions", json=litellm_body(fake_openai, stream=True))
     assert r.text and r.text != "hello there from the fake model"

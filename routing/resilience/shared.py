@@ -1,0 +1,184 @@
+"""Breaker states shared across ingress replicas through one small named Ray actor.
+
+Replicas never wait on it while serving: the hot path only updates a dict of pending
+reports (`SharedBreakers.report`); a background task sends them every `interval_s` and takes
+back the graph's view, which `Breakers` overlays on the local breakers. The actor (`Hub`)
+runs the same breaker rules over every replica's outcomes, and grants the half-open probe to
+one replica at a time: one probe in the whole graph. No answer for a while (actor lost or
+restarting) and each replica is back on its own breakers until it answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from routing.resilience.breaker import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    Breaker,
+    Breakers,
+    SharedView,
+)
+from routing.resilience.policy import BreakerPolicy
+
+logger = logging.getLogger("aigw.routing")
+
+PROBE_GRANT_S = 2.0  # a granted probe not reported by then goes to another replica
+NAMESPACE = "aigw"
+
+
+@dataclass(slots=True)
+class Report:
+    """What one replica saw of one target since its last sync."""
+
+    ok: int = 0
+    failed: int = 0
+    retry_after_s: float = 0.0
+    opened_until: float = 0.0  # this replica's breaker opened (until then)
+    probe: str = ""  # "ok" | "failed": the result of the probe this replica was granted
+
+
+class Hub:
+    """The graph's breakers (plain class: the Ray actor below only hosts it)."""
+
+    def __init__(self) -> None:
+        self.breakers: dict[str, Breaker] = {}
+        self.grants: dict[str, tuple[str, float]] = {}  # target -> (replica, expires)
+
+    def sync(
+        self, replica: str, reports: dict[str, Report], policy: BreakerPolicy, now: float
+    ) -> dict[str, tuple[str, float, bool]]:
+        """Fold in a replica's reports; the non-closed targets as (state, until, granted)."""
+        for target, report in reports.items():
+            breaker = self.breakers.get(target)
+            if breaker is None:
+                breaker = self.breakers[target] = Breaker(policy)
+            breaker.policy = policy
+            if report.probe == "ok":
+                breaker.success(now)
+                self.grants.pop(target, None)
+            elif report.probe == "failed":
+                breaker.trip(now, report.retry_after_s)
+                self.grants.pop(target, None)
+            if report.opened_until and breaker.state != OPEN:
+                breaker.trip(now, report.retry_after_s, until=report.opened_until)
+            if breaker.state == CLOSED:
+                for _ in range(min(report.failed, 1000)):
+                    if breaker.failure(now, report.retry_after_s or None):
+                        break
+                if report.ok and breaker.state == CLOSED:
+                    breaker.consecutive = 0
+                    breaker.window_total += report.ok
+        views: dict[str, tuple[str, float, bool]] = {}
+        for target, breaker in self.breakers.items():
+            if breaker.state == OPEN and now >= breaker.open_until:
+                breaker.state = HALF_OPEN
+            if breaker.state == CLOSED:
+                continue
+            granted = False
+            if breaker.state == HALF_OPEN:
+                holder = self.grants.get(target)
+                if holder is None or holder[1] <= now:
+                    holder = self.grants[target] = (replica, now + PROBE_GRANT_S)
+                granted = holder[0] == replica
+            views[target] = (breaker.state, breaker.open_until, granted)
+        return views
+
+
+class HubActor:
+    """The Ray actor around `Hub` (made with `ray.remote` where it is started)."""
+
+    def __init__(self) -> None:
+        self.hub = Hub()
+
+    def sync(
+        self, replica: str, reports: dict[str, Report], policy: BreakerPolicy
+    ) -> dict[str, tuple[str, float, bool]]:
+        return self.hub.sync(replica, reports, policy, time.time())
+
+    def state(self) -> dict[str, Any]:
+        """For operators and tests: each target's breaker and who holds its probe."""
+        return {
+            "now": time.time(),
+            "breakers": {t: (b.state, b.open_until) for t, b in self.hub.breakers.items()},
+            "grants": dict(self.hub.grants),
+        }
+
+
+def connect_hub(name: str) -> Any:
+    """The app's hub actor, started if no replica has started it yet (blocking: call it off
+    the event loop)."""
+    import ray
+
+    actor_cls = ray.remote(num_cpus=0, max_restarts=-1)(HubActor)
+    return actor_cls.options(
+        name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote()
+
+
+class SharedBreakers:
+    """A replica's side of the shared breakers: pending reports and the sync loop."""
+
+    def __init__(
+        self,
+        breakers: Breakers,
+        replica: str,
+        connect: Callable[[], Any],
+        interval_s: float = 0.25,
+    ) -> None:
+        self.breakers = breakers
+        self.replica = replica
+        self.connect = connect
+        self.interval_s = interval_s
+        self.pending: dict[str, Report] = {}
+        self._actor: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the sync loop in the running event loop (once; the engine calls this on
+        every request, so a replica learns the graph's states before it needs them)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def report(self, target: str) -> Report:
+        """The pending report of `target` (hot path: a dict lookup)."""
+        self.start()
+        report = self.pending.get(target)
+        if report is None:
+            report = self.pending[target] = Report()
+        return report
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            await self.sync_once()
+
+    async def sync_once(self) -> None:
+        batch, self.pending = self.pending, {}
+        sent_at = time.time()
+        try:
+            if self._actor is None:
+                self._actor = await asyncio.to_thread(self.connect)
+            raw = await asyncio.wait_for(
+                self._actor.sync.remote(self.replica, batch, self.breakers.policy),
+                timeout=4 * self.interval_s,
+            )
+        except Exception:  # lost or restarting: local breakers until it answers again
+            logger.debug("shared breaker sync failed", exc_info=True)
+            self._actor = None
+            return
+        views = {t: SharedView(s, until, granted) for t, (s, until, granted) in raw.items()}
+        self.breakers.apply(views, time.time() + 4 * self.interval_s, sent_at)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(RuntimeError):
+                self._task = None

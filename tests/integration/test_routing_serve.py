@@ -1,0 +1,184 @@
+"""Resilient routing through real Ray Serve with two ingress replicas: the breaker shared
+through the hub actor (after it opens, no replica sends to the target; one half-open probe
+in the whole graph), and the `routing:` policy hot-reloaded by a deploy of a changed
+user_config without a replica restart, an invalid block refused with the running policy kept.
+One app for the module (the Anthropic SDK in the ingress, against the fake)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.server import Behaviour
+from tests.integration.conftest import BYPASS, wait_ready
+from tests.payloads import v2_body
+
+APP, PREFIX = "aigw_route", "/route"
+CLAUDE = "claude_sonnet_4_5_20250929"
+BODY = v2_body(model_provider="anthropic", model_name="claude-sonnet-4-5-20250929")
+POLICY: dict[str, Any] = {
+    "version": "v1",
+    "retry": {"attempts_per_target": 1},
+    "breaker": {"consecutive_failures": 2, "cooldown_s": 2.0},
+}
+
+
+def deploy_config(anthropic: FakeAnthropic, routing: dict[str, Any]) -> None:
+    """What `serve deploy` sends the controller: the app by import path, Ingress overrides."""
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
+
+    settings = {
+        "auth": {"bypass_external_with_header": True},
+        "anthropic_api_key": "sk-ant-server",
+        "anthropic_base_url": anthropic.url,
+        "mock_model_responses": False,
+    }
+    app = {
+        "name": APP,
+        "route_prefix": PREFIX,
+        "import_path": "serve_app.app:build_app",
+        "args": {"settings": settings, "providers_in_ingress": ["mock", "anthropic"]},
+        "deployments": [
+            {
+                "name": "Ingress",
+                "num_replicas": 2,
+                "user_config": {"routing": routing},
+                "ray_actor_options": {"num_cpus": 0.1},
+            },
+            {"name": "LocalBackend", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1}},
+        ],
+    }
+    _get_global_client().deploy_apps(ServeDeploySchema.model_validate({"applications": [app]}))
+
+
+def ingress_actor_ids() -> set[str]:
+    from ray._private.state import state
+
+    return {
+        actor_id
+        for actor_id, info in state.actor_table(None).items()
+        if info["ActorClassName"].endswith(f"{APP}:Ingress") and info["State"] == "ALIVE"
+    }
+
+
+def wait_running(timeout_s: float = 180.0) -> str:
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    status = ""
+    while time.monotonic() < deadline:
+        app = serve.status().applications.get(APP)
+        status = app.status if app is not None else ""
+        if status == "RUNNING" and len(ingress_actor_ids()) == 2:
+            return status
+        if status == "DEPLOY_FAILED":
+            return status
+        time.sleep(0.25)
+    return status
+
+
+@pytest.fixture(scope="module")
+def routed(serve_instance: str, fakes: Any) -> Iterator[tuple[httpx.Client, FakeAnthropic]]:
+    anthropic = fakes[1]
+    deploy_config(anthropic, POLICY)
+    assert wait_running() == "RUNNING"
+    url = f"{serve_instance}{PREFIX}"
+    wait_ready(url)
+    with httpx.Client(base_url=url, headers=BYPASS, timeout=30) as client:
+        yield client, anthropic
+
+
+def wait_for_hub(timeout_s: float = 60.0) -> None:
+    """The hub actor is up (its first start costs a worker process), and a sync has passed."""
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(f"aigw-breakers-{APP}", namespace="aigw")
+            time.sleep(1.0)
+            return
+        except ValueError:
+            time.sleep(0.25)
+    raise TimeoutError("the breaker hub actor never started")
+
+
+def hub_state() -> Any:
+    import ray
+
+    return ray.get(ray.get_actor(f"aigw-breakers-{APP}", namespace="aigw").state.remote())
+
+
+def post(client: httpx.Client) -> httpx.Response:
+    """A request on a connection of its own: HAProxy balances connections, so a kept-alive
+    one would pin every request to one replica."""
+    return httpx.post(
+        f"{str(client.base_url).rstrip('/')}/v2/code/completions",
+        json=BODY,
+        headers={**BYPASS, "connection": "close"},
+        timeout=30,
+    )
+
+
+def test_breaker_opens_for_every_replica_and_half_opens_with_one_probe(
+    routed: tuple[httpx.Client, FakeAnthropic],
+) -> None:
+    client, fake = routed
+    fake.reset()
+    for _ in range(8):  # both replicas serve (and start syncing with the hub)
+        assert post(client).status_code == 200
+    wait_for_hub()
+    fake.reset()
+    fake.will(*[Behaviour(kind="status", status=503)] * 4)
+    for _ in range(4):
+        if "breaker=" in post(client).headers.get("x-gateway-route", ""):
+            break
+    time.sleep(1.0)  # the other replica has heard of it by now (syncs every 250 ms)
+    sent = len(fake.received)
+    answers = [post(client) for _ in range(20)]
+    assert len(fake.received) == sent  # nothing from either replica
+    assert all(r.status_code == 503 for r in answers)
+    assert all(f"breaker={CLAUDE}:open" in r.headers["x-gateway-route"] for r in answers)
+
+    time.sleep(2.5)  # the cooldown has passed: the hub grants one replica the probe
+    fake.reset()
+    fake.will(Behaviour(text="probe ok", delay_s=1.0))
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        batch = list(pool.map(lambda _: post(client), range(16)))
+    routes = [(r.status_code, r.headers.get("x-gateway-route")) for r in batch]
+    assert len(fake.received) == 1, (hub_state(), routes)  # one probe in the whole graph
+    assert sum(r.status_code == 200 for r in batch) == 1
+    time.sleep(0.6)
+    assert post(client).status_code == 200 and post(client).status_code == 200  # closed
+
+
+def test_policy_reloads_without_restart_and_an_invalid_block_is_refused(
+    routed: tuple[httpx.Client, FakeAnthropic],
+) -> None:
+
+    client, fake = routed
+    fake.reset()
+    before = ingress_actor_ids()
+    deploy_config(fake, {**POLICY, "version": "v2"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        routes = {post(client).headers.get("x-gateway-route", "") for _ in range(6)}
+        if all("policy=v2" in r for r in routes):
+            break
+        time.sleep(0.25)
+    assert all("policy=v2" in r for r in routes), routes
+    assert ingress_actor_ids() == before  # reconfigured in place, no replica restarted
+
+    deploy_config(fake, {**POLICY, "version": "v3", "retry": {"attempts_per_target": 0}})
+    assert wait_running(60.0) == "RUNNING"
+    time.sleep(2.0)
+    assert ingress_actor_ids() == before  # refused in place: no replica replaced
+    routes = {post(client).headers.get("x-gateway-route", "") for _ in range(6)}
+    assert all("policy=v2" in r for r in routes), routes  # the running policy stays
