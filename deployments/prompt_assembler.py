@@ -112,6 +112,7 @@ class PromptAssembler:
                 suffix=inp.content_below_cursor,
                 lang=assembled.lang,
                 max_output_tokens_used=max_used,
+                extension=assembled.extension,
             )
         usage = assembled.usage.model_copy(
             update={

@@ -182,8 +182,11 @@ def test_yaml_has_a_name_for_prompts() -> None:
 def test_pipeline_order_and_exclusion_by_name() -> None:
     names = [step.name for step in completion_steps("vertex-ai")]
     assert names == [
+        "remove_comment_only_completion",
         "clean_irrelevant_keywords",
         "strip_new_code_tags",
+        "trim_by_min_allowed_context",
+        "fix_end_block_errors",
         "clean_model_reflection",
         "strip_whitespaces",
         "strip_asterisks",
