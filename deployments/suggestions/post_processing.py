@@ -9,7 +9,7 @@ the language is unknown or has no grammar. `fix_end_block_errors_legacy` replace
 `overrides`); excluding either name skips it. Providers append their extras (Vertex Codestral:
 `strip_asterisks`; Fireworks: `fix_truncation`). Streams are not post-processed (§7.1).
 
-Generations (non-streaming): fence lines stripped, a leading newline when the code above the
+Generations (non-streaming): a leading fence line and trailing backticks stripped, a leading newline when the code above the
 cursor does not end in one, model reflection removed, whitespace-only dropped; Anthropic output
 gets only the whitespace check. Streams: line-buffered fence stripping (`FenceStripper`).
 """
@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from deployments.suggestions import syntax_steps
 from deployments.suggestions.reflection import clean_model_reflection as _reflection
 
-_FENCE_LINE = re.compile(r"^`{3}\S*[ \t]*\n", flags=re.MULTILINE)
+# A fence line that opens the text (blank lines before it go with it); later fence lines are
+# the code's own (a docstring's example, a Markdown file) and stay.
+_LEADING_FENCE = re.compile(r"\A\s*`{3}[^\s`]*[ \t]*\n")
 _ASTERISKS = re.compile(r"^\s*\*{5,}")
 _IRRELEVANT_KEYWORDS = ("<|cursor|>",)
 _NEW_CODE_TAGS = re.compile(r"^\s*<new_code>\n?|\n?</new_code>\s*$")
@@ -160,8 +162,8 @@ def post_process_completion(
 
 
 def strip_code_fence(text: str) -> str:
-    """Every markdown fence line (```` ```lang ````) and the trailing backticks."""
-    return _FENCE_LINE.sub("", text).rstrip("`")
+    """A leading markdown fence line (```` ```lang ````) and the trailing backticks (§7.5)."""
+    return _LEADING_FENCE.sub("", text, count=1).rstrip("`")
 
 
 def prepend_new_line(text: str, prefix: str) -> str:

@@ -260,3 +260,20 @@ def test_streamed_fences_are_stripped_line_by_line() -> None:
     pieces.append(list(stripper.finish()))
     # Lines are released as soon as they are complete, never before.
     assert pieces == [["Here:\n"], [], ["func a() {}\n"], [], [], [], ["tail"]]
+
+
+def test_generation_keeps_fence_lines_inside_the_code() -> None:
+    # Only the fence that opens the answer and the closing backticks go (§7.5): a docstring
+    # that shows Markdown keeps its own fences.
+    text = (
+        "```python\n"
+        "def usage():\n"
+        '    """Run it:\n\n    ```sh\n    make run\n    ```\n    """\n'
+        "```"
+    )
+    assert post_process_generation(text, "# usage text\n") == (
+        'def usage():\n    """Run it:\n\n    ```sh\n    make run\n    ```\n    """\n'
+    )
+    # A Markdown file being written: its fenced example stays whole.
+    md = "Install:\n\n```\npip install aigw\n```\n"
+    assert post_process_generation(md, "# Title\n") == md
