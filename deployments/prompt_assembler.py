@@ -167,7 +167,14 @@ class PromptAssembler:
         # max_tokens); the model family's stop sequences follow the prompt's (§6.4).
         sampling = prompt.sampling(target).over(target.sampling)
         model = answering(target, _call_of(kind, generation))
-        call = partial(model_request, model, sampling=sampling, stop=prompt.stop, stream=inp.stream)
+        call = partial(
+            model_request,
+            model,
+            sampling=sampling,
+            stop=prompt.stop,
+            timeout_s=prompt.params.timeout,  # the prompt file's deadline (§5.2)
+            stream=inp.stream,
+        )
         template_tokens = 0
         if kind != "fim":
             empty = prompt.render({**variables, "prefix": "", "suffix": ""})

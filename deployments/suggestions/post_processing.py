@@ -9,9 +9,10 @@ the language is unknown or has no grammar. `fix_end_block_errors_legacy` replace
 `overrides`); excluding either name skips it. Providers append their extras (Vertex Codestral:
 `strip_asterisks`; Fireworks: `fix_truncation`). Streams are not post-processed (§7.1).
 
-Generations (non-streaming): a leading fence line and trailing backticks stripped, a leading newline when the code above the
-cursor does not end in one, model reflection removed, whitespace-only dropped; Anthropic output
-gets only the whitespace check. Streams: line-buffered fence stripping (`FenceStripper`).
+Generations (non-streaming): a leading fence line and trailing backticks stripped, a leading
+newline when the code above the cursor does not end in one, model reflection removed,
+whitespace-only dropped; Anthropic output gets only the whitespace check. Streams:
+line-buffered fence stripping (`FenceStripper`).
 """
 
 from __future__ import annotations

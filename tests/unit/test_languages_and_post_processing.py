@@ -266,10 +266,7 @@ def test_generation_keeps_fence_lines_inside_the_code() -> None:
     # Only the fence that opens the answer and the closing backticks go (§7.5): a docstring
     # that shows Markdown keeps its own fences.
     text = (
-        "```python\n"
-        "def usage():\n"
-        '    """Run it:\n\n    ```sh\n    make run\n    ```\n    """\n'
-        "```"
+        '```python\ndef usage():\n    """Run it:\n\n    ```sh\n    make run\n    ```\n    """\n```'
     )
     assert post_process_generation(text, "# usage text\n") == (
         'def usage():\n    """Run it:\n\n    ```sh\n    make run\n    ```\n    """\n'
