@@ -142,6 +142,8 @@ class PromptAssembler:
             request, usage, unit_primitive = self._from_registry(inp, target, language)
         if not usage.input_tokens:
             usage = usage.model_copy(update={"input_tokens": self._count_request(request)})
+        if not inp.prompt_cache:
+            request = request.model_copy(update={"prompt_cache": False})
         return AssembledSuggestion(
             request=request,
             lang=language.lang if language else "",
