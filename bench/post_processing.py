@@ -105,7 +105,12 @@ def main() -> None:
                 syntax.sample.cache_clear()  # each request brings its own file
                 return post_process_completion(text, p, "vertex-ai", excluded, suffix=s, lang=lang)
 
-            rows = [("all", lambda: run([])), ("without tree-sitter", lambda: run(SYNTAX_STEPS))]
+            others = ["clean_model_reflection"]
+            rows = [
+                ("all", lambda: run([])),
+                ("without tree-sitter", lambda: run(SYNTAX_STEPS)),
+                ("tree-sitter steps only", lambda: run(others)),
+            ]
             for name, fn in rows:
                 p50, p99, cpu = timed(fn, args.n)
                 print(f"| {label} | {lang} | {name} | {p50:.2f} | {p99:.2f} | {cpu:.2f} |")

@@ -9,6 +9,7 @@ from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
 from observability.telemetry import Telemetry
 from serve_app.api import error_policy, openapi
+from serve_app.api.amazon_q import serving as amazon_q
 from serve_app.api.chat import serving as chat
 from serve_app.api.code_v2 import serving as code_v2
 from serve_app.api.code_v3 import serving as code_v3
@@ -54,6 +55,7 @@ def create_app(
     app.include_router(user_access_token.router)
     app.include_router(chat.router)
     app.include_router(prompts.router)
+    app.include_router(amazon_q.router)
     error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
     skip = AUTH_SKIP | {url for url in docs if url}
