@@ -55,7 +55,6 @@ GRAMMARS: dict[str, str] = {
     "bicep": "bicep",
     "cairo": "cairo",
     "clojure": "clojure",
-    "cobol": "cobol",
     "commonlisp": "commonlisp",
     "cuda": "cuda",
     "d": "d",

@@ -243,3 +243,24 @@ def test_the_legacy_variant_replaces_the_default_where_an_override_names_it() ->
     assert "fix_end_block_errors_legacy" not in [
         s.name for s in completion_steps("", ["fix_end_block_errors_legacy"], override)
     ]
+
+
+ODD_INPUTS = [b"x\n", b"def f(:\n  {", b'}\n)\n"unterminated', b"    // TODO\n", b"", b"end\n}}])"]
+
+
+def test_every_mapped_grammar_loads_and_parses_odd_input_promptly() -> None:
+    # A grammar that loops on some input would hang a replica (the pack's COBOL grammar never
+    # returns on "x\n", so COBOL is left out): each mapped one parses odd input, in a child
+    # process so that a hang fails this test instead of stalling the run.
+    import subprocess
+    import sys
+
+    code = (
+        "from deployments.suggestions import syntax\n"
+        f"inputs = {ODD_INPUTS!r}\n"
+        "for g in sorted(set(syntax.GRAMMARS.values()) | {'tsx'}):\n"
+        "    for s in inputs:\n"
+        "        syntax.parse(g, s)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=120, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
