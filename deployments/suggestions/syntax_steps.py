@@ -31,15 +31,21 @@ log = structlog.stdlib.get_logger("codesuggestions")
 
 # A model that repeats the suffix's first line many times is not worth a parse per repeat.
 MAX_CUTS = 16
+# Completions are a few lines (max_tokens 48-64 upstream); a far longer one (a mis-set limit, the
+# echo mock answering with the whole prompt) would make every parse cost milliseconds more, so
+# it is left as it is.
+MAX_COMPLETION_CHARS = 8_000
 
 
-def _grammar(ctx: CompletionContext) -> str | None:
+def _grammar(ctx: CompletionContext, text: str = "") -> str | None:
+    if len(text) > MAX_COMPLETION_CHARS:
+        return None
     return syntax.grammar_for(ctx.lang, ctx.extension)
 
 
 def remove_comment_only_completion(text: str, ctx: CompletionContext) -> str:
     """A completion that is nothing but comments becomes `""`."""
-    grammar = _grammar(ctx)
+    grammar = _grammar(ctx, text)
     if grammar is None or not text:
         return text
     if syntax.comments_only(syntax.parse(grammar, text)):
@@ -51,7 +57,7 @@ def remove_comment_only_completion(text: str, ctx: CompletionContext) -> str:
 def trim_by_min_allowed_context(text: str, ctx: CompletionContext) -> str:
     """Cut the completion at the end of the smallest block (a node over two lines or more)
     that holds its first non-whitespace character, parsed after the prefix."""
-    grammar = _grammar(ctx)
+    grammar = _grammar(ctx, text)
     offset = len(text) - len(text.lstrip())
     if grammar is None or offset == len(text):
         return text
@@ -88,7 +94,7 @@ def fix_end_block_errors(text: str, ctx: CompletionContext) -> str:
     """A completion that repeats the suffix's first line (a closing brace the editor already
     has) is cut before an occurrence of it, the last occurrence first, when the cut leaves no
     more parse errors before the cursor than the file had without the completion."""
-    grammar = _grammar(ctx)
+    grammar = _grammar(ctx, text)
     first_line = _suffix_first_line_needle(ctx.suffix)
     if grammar is None or not first_line or first_line not in text:
         return text
@@ -114,7 +120,7 @@ def fix_end_block_errors(text: str, ctx: CompletionContext) -> str:
 def fix_end_block_errors_legacy(text: str, ctx: CompletionContext) -> str:
     """The older variant: cut the suffix's first line off the completion's end only when the
     file then parses without any error."""
-    grammar = _grammar(ctx)
+    grammar = _grammar(ctx, text)
     first_line = _suffix_first_line(ctx.suffix)
     lookup = text.rstrip()
     if grammar is None or not first_line or not lookup.endswith(first_line):

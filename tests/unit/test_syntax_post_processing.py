@@ -264,3 +264,11 @@ def test_every_mapped_grammar_loads_and_parses_odd_input_promptly() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], timeout=120, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_a_completion_far_longer_than_any_model_writes_is_not_parsed() -> None:
+    from deployments.suggestions.syntax_steps import MAX_COMPLETION_CHARS
+
+    huge = "// note\n" * (MAX_COMPLETION_CHARS // 8 + 1)
+    assert remove_comment_only_completion(huge, ctx("js")) == huge
+    assert remove_comment_only_completion(huge[: MAX_COMPLETION_CHARS - 8], ctx("js")) == ""
