@@ -148,6 +148,9 @@ class ModelRequest(BaseModel):
     timeouts: Timeouts = Timeouts()  # None: the backend's configured deadline
     stream: bool = False
     correlation_id: str = ""
+    # The caller's prompt-caching hint (`X-Gitlab-Model-Prompt-Cache-Enabled`): a backend whose
+    # provider caches prompts (Fireworks) turns its cache off for the call when false.
+    prompt_cache: bool = True
 
 
 class ToolCall(BaseModel):
@@ -217,6 +220,7 @@ class SuggestionInput(BaseModel):
     prompt_enhancer: dict[str, Any] = Field(default_factory=dict)
     stream: bool = False
     model_provider: str | None = None  # as the caller sent it: post-processing keys on it
+    prompt_cache: bool = True  # `X-Gitlab-Model-Prompt-Cache-Enabled` (completions, §1.3)
 
 
 class TokenUsage(BaseModel):

@@ -114,6 +114,7 @@ class PromptAssembler:
                 max_output_tokens_used=max_used,
                 score=result.score,
                 score_threshold=self.settings.score_thresholds.get(request.target.identifier),
+                extension=assembled.extension,
             )
         usage = assembled.usage.model_copy(
             update={
@@ -143,6 +144,8 @@ class PromptAssembler:
             request, usage, unit_primitive = self._from_registry(inp, target, language)
         if not usage.input_tokens:
             usage = usage.model_copy(update={"input_tokens": self._count_request(request)})
+        if not inp.prompt_cache:
+            request = request.model_copy(update={"prompt_cache": False})
         return AssembledSuggestion(
             request=request,
             lang=language.lang if language else "",
@@ -168,7 +171,14 @@ class PromptAssembler:
         # max_tokens); the model family's stop sequences follow the prompt's (§6.4).
         sampling = prompt.sampling(target).over(target.sampling)
         model = answering(target, _call_of(kind, generation))
-        call = partial(model_request, model, sampling=sampling, stop=prompt.stop, stream=inp.stream)
+        call = partial(
+            model_request,
+            model,
+            sampling=sampling,
+            stop=prompt.stop,
+            timeout_s=prompt.params.timeout,  # the prompt file's deadline (§5.2)
+            stream=inp.stream,
+        )
         template_tokens = 0
         if kind != "fim":
             empty = prompt.render({**variables, "prefix": "", "suffix": ""})

@@ -49,6 +49,7 @@ GITLAB_LOG_HEADERS = {
     "x-gitlab-client-version": "gitlab_client_version",
     "x-gitlab-interface": "gitlab_interface",
     "x-gitlab-deployment-type": "gitlab_deployment_type",
+    "x-gitlab-subject-type": "gitlab_subject_type",
 }
 EXPANDED_LOGGING_FLAG = "expanded_ai_logging"
 

@@ -119,7 +119,9 @@ class Authenticator:
             logger.critical("no JWT verification keys at all: are the OIDC providers up?")
             raise AuthProviderUnavailable()
         if not entries:
-            raise verifier.Rejected("unknown kid")
+            # As upstream's python-jose, which matches signatures against the whole key set: a
+            # kid no issuer names (after the re-fetch above) is tried against every key.
+            entries = self.store.lookup(None)
         return entries
 
     def _log_rejection(self, token: str, kid: str | None, reason: str) -> None:

@@ -1,7 +1,10 @@
 """Language detection from the file extension, then the editor's language id (API.md §7.2).
 
-`LANGUAGES` is the contract's table: one entry per upstream `LanguageId` (100 languages), whose
-lower-cased enum name is what responses report as `model.lang`. `EXTRA_LANGUAGES` are file
+`LANGUAGES` is the contract's table: one entry per upstream `LanguageId` (100 languages), with
+upstream's names, extensions and editor ids exactly (`tests/unit/test_language_table_upstream.py`
+lists the differences: none), whose lower-cased enum name is what responses report as
+`model.lang`. A file upstream does not know by its extension (`.mjs`, `.pyi`) is known by the
+editor's language id, as upstream does. `EXTRA_LANGUAGES` are file
 types the upstream table lacks (HTML, YAML, JSON...): they give prompts a language name, but the
 response reports `lang: ""` for them, as the upstream gateway does.
 
@@ -39,17 +42,17 @@ def _l(
 
 LANGUAGES: tuple[Language, ...] = (
     _l("c", "C", "c h"),
-    _l("cpp", "C++", "cpp hpp c++ h++ cc hh C H cxx hxx", "cpp"),
+    _l("cpp", "C++", "cpp hpp c++ h++ cc hh C H", "cpp"),
     _l("csharp", "C#", "cs", "csharp"),
     _l("go", "Go", "go"),
     _l("java", "Java", "java"),
-    _l("js", "JavaScript", "js jsx mjs cjs", "javascript javascriptreact", "javascript"),
+    _l("js", "JavaScript", "js jsx", "javascript javascriptreact", "javascript"),
     _l("php", "PHP", "php php3 php4 php5 phps phpt"),
-    _l("python", "Python", "py pyi pyw"),
-    _l("ruby", "Ruby", "rb rake gemspec"),
+    _l("python", "Python", "py"),
+    _l("ruby", "Ruby", "rb"),
     _l("rust", "Rust", "rs"),
-    _l("scala", "Scala", "scala sc"),
-    _l("ts", "TypeScript", "ts tsx mts cts", "typescript typescriptreact", "typescript"),
+    _l("scala", "Scala", "scala"),
+    _l("ts", "TypeScript", "ts tsx", "typescript typescriptreact", "typescript"),
     _l("kotlin", "Kotlin", "kt kts"),
     _l("ada", "Ada", "adb ads ada"),
     _l("apex", "Apex", "cls trigger"),
@@ -61,7 +64,7 @@ LANGUAGES: tuple[Language, ...] = (
     _l("bicep", "Bicep", "bicep"),
     _l("c3", "C3", "c3"),
     _l("cairo", "Cairo", "cairo"),
-    _l("clojure", "Clojure", "clj cljs cljc edn"),
+    _l("clojure", "Clojure", "clj cljs cljc"),
     _l("cobol", "COBOL", "cbl cob cobol"),
     _l("commonlisp", "Common Lisp", "lisp cl lsp", "commonlisp lisp", "lisp"),
     _l("crystal", "Crystal", "cr"),
@@ -81,7 +84,7 @@ LANGUAGES: tuple[Language, ...] = (
     _l("gdscript", "GDScript", "gd"),
     _l("gleam", "Gleam", "gleam"),
     _l("glsl", "GLSL", "glsl vert frag"),
-    _l("groovy", "Groovy", "groovy gvy gy gsh gradle"),
+    _l("groovy", "Groovy", "groovy gvy gy gsh"),
     _l("hack", "Hack", "hack"),  # `.hh` belongs to C++ headers
     _l("hare", "Hare", "ha"),
     _l("haskell", "Haskell", "hs lhs"),

@@ -3,25 +3,31 @@
 Completions run an ordered pipeline of named steps; any step can be switched off by name with
 `AIGW_FEATURE_FLAGS__EXCL_POST_PROCESS`, and an empty result ends the pipeline with `""`.
 Steps that need a syntax tree (`remove_comment_only_completion`, `trim_by_min_allowed_context`,
-`fix_end_block_errors`) hold their place in the order but are skipped: no parser is installed
-yet, exactly as upstream skips them when the language is unknown. Providers append their extras
-(Vertex Codestral: `strip_asterisks`; Fireworks: `fix_truncation`).
+`fix_end_block_errors`, `syntax_steps.py`) parse with tree-sitter and leave the text alone when
+the language is unknown or has no grammar. `fix_end_block_errors_legacy` replaces
+`fix_end_block_errors` where an override names it (`STEP_OVERRIDES`, as upstream's
+`overrides`); excluding either name skips it. Providers append their extras (Vertex Codestral:
+`strip_asterisks`; Fireworks: `fix_truncation`). Streams are not post-processed (§7.1).
 
-Generations (non-streaming): fence lines stripped, a leading newline when the code above the
-cursor does not end in one, model reflection removed, whitespace-only dropped; Anthropic output
-gets only the whitespace check. Streams: line-buffered fence stripping (`FenceStripper`).
+Generations (non-streaming): a leading fence line and trailing backticks stripped, a leading
+newline when the code above the cursor does not end in one, model reflection removed,
+whitespace-only dropped; Anthropic output gets only the whitespace check. Streams:
+line-buffered fence stripping (`FenceStripper`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from deployments.suggestions import syntax_steps
 from deployments.suggestions.reflection import clean_model_reflection as _reflection
 from deployments.suggestions.score import filter_score
 
-_FENCE_LINE = re.compile(r"^`{3}\S*[ \t]*\n", flags=re.MULTILINE)
+# A fence line that opens the text (blank lines before it go with it); later fence lines are
+# the code's own (a docstring's example, a Markdown file) and stay.
+_LEADING_FENCE = re.compile(r"\A\s*`{3}[^\s`]*[ \t]*\n")
 _ASTERISKS = re.compile(r"^\s*\*{5,}")
 _IRRELEVANT_KEYWORDS = ("<|cursor|>",)
 _NEW_CODE_TAGS = re.compile(r"^\s*<new_code>\n?|\n?</new_code>\s*$")
@@ -38,6 +44,7 @@ class CompletionContext:
     max_output_tokens_used: bool = False
     score: float | None = None  # Fireworks: the first token's logprob
     score_threshold: float | None = None
+    extension: str = ""  # the file's, without its dot: picks a grammar variant (`.tsx`)
 
 
 Step = Callable[[str, CompletionContext], str]
@@ -82,18 +89,27 @@ def fix_truncation(text: str, ctx: CompletionContext) -> str:
 @dataclass(frozen=True, slots=True)
 class NamedStep:
     name: str
-    run: Step | None  # None: needs a syntax tree, not available yet
+    run: Step
 
 
 COMPLETION_STEPS: tuple[NamedStep, ...] = (
-    NamedStep("remove_comment_only_completion", None),
+    NamedStep("remove_comment_only_completion", syntax_steps.remove_comment_only_completion),
     NamedStep("clean_irrelevant_keywords", clean_irrelevant_keywords),
     NamedStep("strip_new_code_tags", strip_new_code_tags),
-    NamedStep("trim_by_min_allowed_context", None),
-    NamedStep("fix_end_block_errors", None),
+    NamedStep("trim_by_min_allowed_context", syntax_steps.trim_by_min_allowed_context),
+    NamedStep("fix_end_block_errors", syntax_steps.fix_end_block_errors),
     NamedStep("clean_model_reflection", clean_model_reflection),
     NamedStep("strip_whitespaces", strip_whitespaces),
 )
+# Steps that only run in place of another one, when an override names them.
+ALTERNATIVE_STEPS: dict[str, NamedStep] = {
+    "fix_end_block_errors_legacy": NamedStep(
+        "fix_end_block_errors_legacy", syntax_steps.fix_end_block_errors_legacy
+    ),
+}
+# Per engine: step name -> the step that runs in its place (upstream's `overrides`; none of
+# upstream's LATEST engines uses one, so the table is empty until an engine needs it).
+STEP_OVERRIDES: dict[str, dict[str, str]] = {}
 PROVIDER_EXTRA_STEPS: dict[str, tuple[NamedStep, ...]] = {
     "vertex-ai": (NamedStep("strip_asterisks", strip_asterisks),),
     "fireworks_ai": (
@@ -108,13 +124,28 @@ PROVIDER_EXTRA_STEPS: dict[str, tuple[NamedStep, ...]] = {
 UNPROCESSED_ENGINES = frozenset({"anthropic", "litellm"})
 
 
-def completion_steps(engine: str = "", excluded: Iterable[str] = ()) -> list[NamedStep]:
-    """The steps that will run, in order, for this engine and exclusion list."""
+def completion_steps(
+    engine: str = "",
+    excluded: Iterable[str] = (),
+    overrides: Mapping[str, str] | None = None,
+) -> list[NamedStep]:
+    """The steps that will run, in order, for this engine, exclusion list and overrides
+    (by default the engine's own, `STEP_OVERRIDES`)."""
     skip = set(excluded)
+    replace = STEP_OVERRIDES.get(engine, {}) if overrides is None else overrides
     steps = (*COMPLETION_STEPS, *PROVIDER_EXTRA_STEPS.get(engine, ()))
     if engine in UNPROCESSED_ENGINES:
         steps = tuple(s for s in steps if s.name == "strip_whitespaces")
-    return [step for step in steps if step.run is not None and step.name not in skip]
+    chosen = []
+    for step in steps:
+        if step.name in skip:
+            continue
+        if step.name in replace:
+            step = ALTERNATIVE_STEPS[replace[step.name]]
+            if step.name in skip:
+                continue
+        chosen.append(step)
+    return chosen
 
 
 def post_process_completion(
@@ -128,12 +159,13 @@ def post_process_completion(
     max_output_tokens_used: bool = False,
     score: float | None = None,
     score_threshold: float | None = None,
+    extension: str = "",
+    overrides: Mapping[str, str] | None = None,
 ) -> str:
     ctx = CompletionContext(
-        prefix, suffix, lang, text, max_output_tokens_used, score, score_threshold
+        prefix, suffix, lang, text, max_output_tokens_used, score, score_threshold, extension
     )
-    for step in completion_steps(engine, excluded):
-        assert step.run is not None
+    for step in completion_steps(engine, excluded, overrides):
         text = step.run(text, ctx)
         if not text:
             return ""
@@ -141,8 +173,8 @@ def post_process_completion(
 
 
 def strip_code_fence(text: str) -> str:
-    """Every markdown fence line (```` ```lang ````) and the trailing backticks."""
-    return _FENCE_LINE.sub("", text).rstrip("`")
+    """A leading markdown fence line (```` ```lang ````) and the trailing backticks (§7.5)."""
+    return _LEADING_FENCE.sub("", text, count=1).rstrip("`")
 
 
 def prepend_new_line(text: str, prefix: str) -> str:

@@ -9,6 +9,7 @@ from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
 from observability.telemetry import Telemetry
 from serve_app.api import error_policy, openapi
+from serve_app.api.amazon_q import serving as amazon_q
 from serve_app.api.body import BigBodies
 from serve_app.api.body_timeout import BodyReadTimeoutMiddleware
 from serve_app.api.chat import serving as chat
@@ -64,6 +65,7 @@ def create_app(
     app.include_router(prompts.router)
     app.include_router(search.router)
     app.include_router(embeddings.router)
+    app.include_router(amazon_q.router)
     error_policy.install(app, verbose_validation=settings.verbose_validation_errors)
 
     skip = AUTH_SKIP | {url for url in docs if url}

@@ -84,3 +84,8 @@ def version_at_least(version: str | None, minimum: tuple[int, ...]) -> bool:
     if pre_release and tuple(parts) == minimum:
         return False  # 7.17.1-rc1 comes before 7.17.1
     return tuple(parts) >= minimum
+
+
+def prompt_cache_enabled(request: Request) -> bool:
+    """`X-Gitlab-Model-Prompt-Cache-Enabled` (API.md §1.3, §2.7): on unless it says `false`."""
+    return request.headers.get("x-gitlab-model-prompt-cache-enabled", "true").lower() != "false"

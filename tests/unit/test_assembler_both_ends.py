@@ -125,7 +125,7 @@ def suggestion(feature: str, **extra: object) -> SuggestionInput:
 
 
 def test_a_completion_is_post_processed_with_the_configured_exclusions() -> None:
-    text = "****** return 1\n"  # Vertex Codestral's asterisks (§7.4 strip_asterisks)
+    text = "****** return 1"  # Vertex Codestral's asterisks (§7.4 strip_asterisks)
     result = ModelResult(text=text, output_tokens=4)
     default = PromptAssembler().finish_suggestion(
         suggestion("code_completions"), assembled(VERTEX, max_tokens=4), result

@@ -182,8 +182,11 @@ def test_yaml_has_a_name_for_prompts() -> None:
 def test_pipeline_order_and_exclusion_by_name() -> None:
     names = [step.name for step in completion_steps("vertex-ai")]
     assert names == [
+        "remove_comment_only_completion",
         "clean_irrelevant_keywords",
         "strip_new_code_tags",
+        "trim_by_min_allowed_context",
+        "fix_end_block_errors",
         "clean_model_reflection",
         "strip_whitespaces",
         "strip_asterisks",
@@ -257,3 +260,17 @@ def test_streamed_fences_are_stripped_line_by_line() -> None:
     pieces.append(list(stripper.finish()))
     # Lines are released as soon as they are complete, never before.
     assert pieces == [["Here:\n"], [], ["func a() {}\n"], [], [], [], ["tail"]]
+
+
+def test_generation_keeps_fence_lines_inside_the_code() -> None:
+    # Only the fence that opens the answer and the closing backticks go (§7.5): a docstring
+    # that shows Markdown keeps its own fences.
+    text = (
+        '```python\ndef usage():\n    """Run it:\n\n    ```sh\n    make run\n    ```\n    """\n```'
+    )
+    assert post_process_generation(text, "# usage text\n") == (
+        'def usage():\n    """Run it:\n\n    ```sh\n    make run\n    ```\n    """\n'
+    )
+    # A Markdown file being written: its fenced example stays whole.
+    md = "Install:\n\n```\npip install aigw\n```\n"
+    assert post_process_generation(md, "# Title\n") == md

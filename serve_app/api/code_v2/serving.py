@@ -27,6 +27,7 @@ from serve_app.api.context import (
     correlation_id_of,
     enabled_feature_flags,
     gateway_of,
+    prompt_cache_enabled,
     record_of,
     require,
     settings_of,
@@ -84,6 +85,8 @@ def selection_of(payload: SuggestionsRequestBase) -> ModelSelection:
 async def respond(request: Request, payload: SuggestionsRequestBase, feature: str) -> Response:
     gateway = gateway_of(request)
     inp = to_input(payload, feature)
+    if feature == "code_completions":
+        inp.prompt_cache = prompt_cache_enabled(request)
     assembled = await suggestions.prepare(gateway, inp, selection_of(payload), record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED[feature])

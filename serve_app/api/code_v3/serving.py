@@ -34,6 +34,7 @@ from serve_app.api.context import (
     correlation_id_of,
     enabled_feature_flags,
     gateway_of,
+    prompt_cache_enabled,
     record_of,
     require,
     settings_of,
@@ -84,7 +85,9 @@ def to_input(request: Request, body: CodeSuggestionsRequest) -> SuggestionInput:
             common["raw_messages"] = [Message(role=m.role, content=m.content) for m in prompt]
         elif isinstance(prompt, str):
             common["raw_prompt"] = prompt
-        return SuggestionInput(feature="code_completions", **common)
+        return SuggestionInput(
+            feature="code_completions", prompt_cache=prompt_cache_enabled(request), **common
+        )
     assert isinstance(first, GenerationComponent)
     # Only the completion branch refuses gateway-minted tokens (API.md §2.3).
     require(request, "generate_code", UNAUTHORIZED)

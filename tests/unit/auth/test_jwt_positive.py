@@ -6,6 +6,7 @@ import hashlib
 import logging
 import time
 
+import jwt
 import pytest
 
 from tests.auth_support import SERVICE, USER_ID, claims, headers
@@ -171,3 +172,21 @@ def test_an_iat_ahead_of_our_clock_is_accepted(client, gitlab):
     token = gitlab.sign(claims(gitlab.url, iat=now + 30, nbf=now - 5))
     assert post(client, token).status_code == 200
     assert post(client, gitlab.sign(claims(gitlab.url, nbf=now + 30))).json() == FORBIDDEN
+
+
+@pytest.mark.parametrize("kid", ["no-such-kid", ""])
+def test_token_whose_kid_no_key_names_is_tried_against_every_key(client, gitlab, customers, kid):
+    # python-jose, upstream's library, ignores the kid and tries every key of the set: a token
+    # from an instance that names its key differently (or leaves the name empty) still works.
+    token = jwt.encode(
+        claims(customers.url), customers.key.private, algorithm="RS256", headers={"kid": kid}
+    )
+    assert post(client, token).status_code == 200
+
+
+def test_a_kid_no_key_names_is_still_rs256_only(client, customers):
+    token = jwt.encode(claims(customers.url), "a-shared-secret", algorithm="HS256")
+    r = post(client, token)
+    assert r.status_code == 401 and r.json() == FORBIDDEN
+    stranger = KeyPair().sign(claims(customers.url), kid="no-such-kid")
+    assert post(client, stranger).json() == FORBIDDEN
