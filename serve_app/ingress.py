@@ -16,6 +16,7 @@ from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
 from routing.builder import final_catalogue
 from routing.catalogue import Catalogue
+from serve_app.admission_store import admission
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -61,6 +62,7 @@ class Ingress:
                 else LocalAssembler(PromptAssembler(settings.prompt_assembler()))
             ),
             backends=clients,
+            admission=admission(telemetry),
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)
@@ -70,7 +72,9 @@ class Ingress:
         """Serve calls this with the deployment's `user_config` at start and on every
         `serve deploy` that changes it. An invalid config raises, so that Serve refuses the
         update, and the running policy stays."""
-        self.user_config = IngressUserConfig.parse(config)
+        user_config = IngressUserConfig.parse(config)
+        self.gateway.admission.configure(user_config.limits)
+        self.user_config = user_config
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         app = create_app(

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from routing.admission.rules import LimitRule, check_unique
 
 
 class IngressUserConfig(BaseModel):
     """The whole `user_config` of the Ingress deployment; unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limits: list[LimitRule] = []  # admission rules (routing/admission/rules.py)
+
+    @field_validator("limits")
+    @classmethod
+    def _unique_limits(cls, rules: list[LimitRule]) -> list[LimitRule]:
+        check_unique(rules)
+        return rules
 
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> IngressUserConfig:
