@@ -42,6 +42,9 @@ class AdmissionStoreActor:
     def epoch(self) -> str:
         return self.store.epoch
 
+    def used(self, bucket: str) -> int:
+        return self.store.used(bucket)
+
 
 def actor_name(app_name: str) -> str:
     return f"aigw-admission:{app_name or 'default'}"
@@ -66,6 +69,16 @@ class RayStore:
                 name=self.name, namespace=NAMESPACE, get_if_exists=True
             ).remote()
         return self._actor
+
+    def warm(self, timeout_s: float = 30.0) -> None:
+        """Create (or find) the actor and wait until it answers: its first start takes a
+        process spawn, far longer than the bounded wait of a request."""
+        import ray
+
+        try:
+            ray.get(self._handle().epoch.remote(), timeout=timeout_s)
+        except Exception as exc:
+            self._lost(exc)
 
     async def take(self, asks: Sequence[Ask], returns: Sequence[Return] = ()) -> list[Grant]:
         try:

@@ -74,6 +74,9 @@ class Ingress:
         update, and the running policy stays."""
         user_config = IngressUserConfig.parse(config)
         self.gateway.admission.configure(user_config.limits)
+        warm = getattr(self.gateway.admission.store, "warm", None)
+        if user_config.limits and warm is not None:
+            warm()
         self.user_config = user_config
 
     def __serve_build_asgi_app__(self) -> FastAPI:

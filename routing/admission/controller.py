@@ -20,9 +20,9 @@ from routing.admission import headers
 from routing.admission.leases import LeaseBook, Maintainer, StoreClient, StoreUnavailable
 from routing.admission.metrics import AdmissionMetrics
 from routing.admission.rules import CompiledRule, LimitRule, Subject, check_unique
-from routing.admission.store import Ask, Grant, lease_extra
+from routing.admission.store import Ask, Grant, Return, lease_extra
 
-STORE_WAIT_S = 0.5  # the bounded wait for the shared store
+STORE_WAIT_S = 1.0  # the bounded wait for the shared store
 STORE_RETRY_S = 1.0  # after a failed call, how long requests are decided without asking
 DEFAULT_OUTPUT_RESERVATION = 1024  # a request that names no max_tokens reserves this many
 
@@ -69,6 +69,8 @@ class Ticket:
         self._needs = needs
         self.headers = fields or {}
         self.max_tokens = max_tokens
+        # A stream is cut here: a backend that streams past max_tokens must not overrun.
+        self.output_cap = max_tokens if any(n.quota == "t" for n in needs) else None
         self.input_tokens = input_tokens
         self.output_tokens = 0
         self._settled = False
@@ -90,11 +92,18 @@ class Ticket:
         if self._admission is not None:
             self._admission.settle(self._needs, self.input_tokens + self.output_tokens)
 
+    async def release(self) -> None:
+        """Settle, then hand the store at once what an exact (small) bucket got back, so a
+        freed slot is not held by this replica while another one is refused."""
+        self.settle()
+        if self._admission is not None:
+            await self._admission.flush()
+
     async def __aenter__(self) -> Ticket:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.settle()
+        await self.release()
 
 
 NO_LIMITS = Ticket(None)
@@ -145,7 +154,7 @@ class Admission:
         needs = [n for c in rules for n in _needs(c, subject, inp, out)]
         failed = await self._take(needs)
         refused = self._refusals(needs, failed)
-        fields = headers.fields([n.state(self.book) for n in needs])
+        fields = headers.fields(rules, [n.state(self.book) for n in needs])
         if refused is not None:
             self._undo(needs)
             raise refused(fields)
@@ -171,10 +180,10 @@ class Admission:
         needs the store could not be asked for."""
         asks: list[tuple[int, Ask]] = []
         for i, n in enumerate(needs):
-            if self.book.available(n.bucket) >= n.full:
+            have = self.book.available(n.bucket)
+            if have >= n.full:
                 self._spend(n)
                 continue
-            have = self.book.available(n.bucket)
             asks.append((i, Ask(n.bucket, n.limit, n.window_s, max(0, n.least - have),
                                 n.full - have, lease_extra(n.limit))))  # fmt: skip
         if not asks:
@@ -261,12 +270,23 @@ class Admission:
         """A request ended: slots go back, token reservations are charged at `used_tokens`
         and the rest goes back (a request never reserves less than it may use)."""
         for n in needs:
-            if n.quota == "c":
+            if n.quota == "c" and not lease_extra(n.limit):
+                self.book.pending.append(Return(n.bucket, n.window, n.epoch, n.taken))
+            elif n.quota == "c":
                 self.book.put_back(n.bucket, n.window, n.epoch, n.taken)
             elif n.quota == "t":
                 self.book.put_back(n.bucket, n.window, n.epoch, n.taken - used_tokens)
                 if self.metrics is not None:
                     self.metrics.tokens(n.rule.rule.name, committed=min(n.taken, used_tokens))
+
+    async def flush(self) -> None:
+        if not self.book.pending or time.monotonic() < self._down_until:
+            return
+        owed, self.book.pending = self.book.pending, []
+        try:
+            await asyncio.wait_for(self.store.give_back(owed), self.store_wait_s)
+        except (TimeoutError, StoreUnavailable):
+            self._down_until = time.monotonic() + STORE_RETRY_S
 
     def close(self) -> None:
         self.maintainer.stop()

@@ -3,8 +3,9 @@ one list member per quota of each rule that matched the request, admitted or not
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 QUOTA_SUFFIX = {"r": "", "t": "-tokens", "c": "-concurrent"}
 QUOTA_UNIT = {"r": "", "t": ';qu="tokens"', "c": ';qu="concurrent-requests"'}
@@ -40,8 +41,19 @@ def current(states: Iterable[QuotaState]) -> str:
     )
 
 
-def fields(states: list[QuotaState]) -> dict[str, str]:
-    out = {"RateLimit-Policy": policy(states)} if states else {}
+def rule_policy(rule: str, limits: Iterable[tuple[str, int, float]]) -> str:
+    """One rule's members of `RateLimit-Policy` (fixed while the rule is: built once)."""
+    states = [QuotaState(rule, quota, limit, window, None, 0) for quota, limit, window in limits]
+    return policy(states)
+
+
+class HasPolicy(Protocol):
+    @property
+    def policy(self) -> str: ...
+
+
+def fields(rules: Sequence[HasPolicy], states: list[QuotaState]) -> dict[str, str]:
+    out = {"RateLimit-Policy": ", ".join(r.policy for r in rules)} if rules else {}
     now = current(states)
     if now:
         out["RateLimit"] = now

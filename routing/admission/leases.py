@@ -102,13 +102,17 @@ class LeaseBook:
         """Unused units of a finished request (or the slot it held): kept for the next
         request while their lease is in the book, else owed to the store (a slot must never
         leak, or the key stays one request short for good)."""
-        if amount <= 0:
+        if amount == 0:
             return
         lease = self.get(bucket)
         if lease is not None and (lease.window, lease.epoch) == (window, epoch):
-            lease.available += amount
+            covered = max(amount, -lease.available)  # a charge is paid from the lease first
+            lease.available += covered
             lease.touched = self.clock()
-        elif window < 0 or lease is None:
+            amount -= covered
+            if amount:
+                self.pending.append(Return(bucket, window, epoch, amount))
+        elif window < 0 or lease is None or amount < 0:
             self.pending.append(Return(bucket, window, epoch, amount))
 
     def surrender(self, bucket: str) -> None:

@@ -88,12 +88,24 @@ class CompiledRule:
     primitives: frozenset[str] | None
     models: frozenset[str] | None
     realms: frozenset[str] | None
+    policy: str  # its RateLimit-Policy members
 
     @classmethod
     def of(cls, rule: LimitRule) -> CompiledRule:
+        from routing.admission.headers import rule_policy
+
         m = rule.match
+        quotas = [
+            (q, limit, rule.window_s)
+            for q, limit in (
+                ("r", rule.requests_per_minute),
+                ("t", rule.tokens_per_minute),
+                ("c", rule.max_concurrent),
+            )
+            if limit
+        ]
         return cls(rule, _names(m.feature), _names(m.unit_primitive), _names(m.model),
-                   _names(m.realm))  # fmt: skip
+                   _names(m.realm), rule_policy(rule.name, quotas))  # fmt: skip
 
     def matches(self, s: Subject) -> bool:
         return (

@@ -78,11 +78,14 @@ class CounterStore:
 
     def give_back(self, returns: Sequence[Return]) -> None:
         """Unused allowance: counted again only if it is still the same window of the same
-        store (a lease of a past window or of the store before a restart is dropped)."""
+        store (a lease of a past window or of the store before a restart is dropped). A
+        negative amount is a charge: tokens a request used beyond its reservation."""
         for r in returns:
-            if r.epoch != self.epoch or r.amount <= 0:
+            if r.epoch != self.epoch or r.amount == 0:
                 continue
             if r.window < 0:
+                if r.amount < 0:
+                    continue
                 self._slots[r.bucket] = max(0, self._slots.get(r.bucket, 0) - r.amount)
                 continue
             current = self._windows.get(r.bucket)
@@ -106,6 +109,11 @@ class CounterStore:
     def _sweep(self, now: float) -> None:
         self._windows = {b: w for b, w in self._windows.items() if w[2] > now}
         self._slots = {b: n for b, n in self._slots.items() if n > 0}
+
+    def used(self, bucket: str) -> int:
+        """What the current window of `bucket` has granted and not had back (introspection)."""
+        current = self._windows.get(bucket)
+        return current[1] if current is not None else self._slots.get(bucket, 0)
 
     def buckets(self) -> int:
         return len(self._windows) + len(self._slots)

@@ -15,8 +15,11 @@ async def metered(ticket: Ticket, chunks: AsyncIterator[Chunk]) -> AsyncIterator
         async for chunk in chunks:
             if chunk.text:
                 pieces += 1  # a backend that reports no counts until the end: a token a piece
+                if ticket.output_cap is not None and pieces > ticket.output_cap:
+                    return  # past what was reserved: the answer ends as at max_tokens
             ticket.observe(max(chunk.output_tokens, pieces))
             yield chunk
     finally:
-        ticket.settle()
+        ticket.settle()  # first: an await below may be cancelled with the request
         await chunks.aclose()  # type: ignore[attr-defined]
+        await ticket.release()

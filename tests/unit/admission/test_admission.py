@@ -52,7 +52,9 @@ def replicas(n: int, rules: list[LimitRule], store: InProcessStore | None = None
     shared = store or SlowStore()
     out = []
     for _ in range(n):
-        admission = Admission(shared)
+        # A generous wait: on a loaded machine a store call may be slow, and this is not
+        # the test of what a store that does not answer means.
+        admission = Admission(shared, store_wait_s=10.0)
         admission.configure(rules)
         out.append(admission)
     return out
