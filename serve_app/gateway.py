@@ -25,6 +25,7 @@ from core.types import (
     UserTokenGrant,
 )
 from deployments.handles import AssemblerClient, AuthClient, BackendClient
+from routing.admission import Admission, InProcessStore, Subject, Ticket
 from routing.catalogue import Catalogue
 from routing.model_router import ModelRouter
 from routing.resilience import route
@@ -46,6 +47,7 @@ class Gateway:
         assembler: AssemblerClient,
         backends: Mapping[str, BackendClient],
         resilience: Resilience | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._catalogue = catalogue  # final: built once by the app builder
         self.auth = auth
@@ -53,6 +55,25 @@ class Gateway:
         self.backends = dict(backends)
         self.router = ModelRouter(catalogue, self.backends, settings.custom_models.enabled)
         self.resilience = resilience if resilience is not None else Resilience()
+        self.admission = admission or Admission(InProcessStore())
+        self._tokenizer: Any = None
+
+    async def admit(self, subject: Subject, request: ModelRequest, input_tokens: int) -> Ticket:
+        """Admission control for one model call (its own step: the serving modules call it
+        before `generate`/`stream` and settle the ticket when the request ends)."""
+        return await self.admission.admit(
+            subject, lambda: input_tokens or self._count(request), request.max_tokens
+        )
+
+    def _count(self, request: ModelRequest) -> int:
+        """Input tokens of a call the assembler did not count (chat, registry prompts), by
+        the ingress's tokenizer; only a token rule asks."""
+        if self._tokenizer is None:
+            from deployments.suggestions.token_counting import load_tokenizer
+
+            self._tokenizer = load_tokenizer()
+        text = request.prefix + request.suffix + "".join(m.content for m in request.messages)
+        return int(self._tokenizer.count(text)) if text else 0
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         return await self.auth.authenticate(headers)

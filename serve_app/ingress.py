@@ -16,6 +16,7 @@ from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
 from routing.builder import final_catalogue
 from routing.catalogue import Catalogue
+from serve_app.admission_store import admission
 from serve_app.api.app import create_app
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
@@ -65,6 +66,7 @@ class Ingress:
             ),
             backends=clients,
             resilience=resilience_of(telemetry),
+            admission=admission(telemetry),
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)
@@ -78,9 +80,14 @@ class Ingress:
         not start). On a running replica it is refused and the running policy stays: Serve
         2.60 answers a raising reconfigure by replacing the replica, and the new one fails
         at start, round after round (tests/integration/test_routing_serve.py)."""
-        self.user_config = refused_or_parsed(self.user_config, config, self._configured)
+        user_config = refused_or_parsed(self.user_config, config, self._configured)
         self._configured = True
-        self.gateway.resilience.reload(self.user_config.routing)
+        self.gateway.resilience.reload(user_config.routing)
+        self.gateway.admission.configure(user_config.limits)
+        warm = getattr(self.gateway.admission.store, "warm", None)
+        if user_config.limits and warm is not None:
+            warm()
+        self.user_config = user_config
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         app = create_app(

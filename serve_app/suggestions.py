@@ -11,6 +11,8 @@ from core.types import AssembledSuggestion, FinishedSuggestion, SuggestionInput
 from deployments.suggestions.post_processing import FenceStripper
 from observability.record import RequestRecord
 from observability.timing import Stopwatch
+from routing.admission import NO_LIMITS, Ticket
+from routing.admission.streams import metered
 from routing.selection import ModelSelection
 from serve_app.gateway import Gateway
 
@@ -33,17 +35,24 @@ async def complete(
     inp: SuggestionInput,
     assembled: AssembledSuggestion,
     record: RequestRecord | None,
+    ticket: Ticket = NO_LIMITS,
 ) -> FinishedSuggestion:
-    result = await gateway.generate(assembled.request)
+    async with ticket:
+        result = await gateway.generate(assembled.request)
+        ticket.observe(result.output_tokens)
     with Stopwatch(record, "post"):  # post-processed as the model that answered was asked
         return await gateway.finish(inp, gateway.served(assembled), result)
 
 
 async def stream_text(
-    gateway: Gateway, inp: SuggestionInput, assembled: AssembledSuggestion
+    gateway: Gateway,
+    inp: SuggestionInput,
+    assembled: AssembledSuggestion,
+    ticket: Ticket = NO_LIMITS,
 ) -> AsyncIterator[str]:
-    """Text pieces as the model produces them; generations lose their markdown fences."""
-    chunks = gateway.stream(assembled.request)
+    """Text pieces as the model produces them; generations lose their markdown fences. The
+    admission ticket settles when the stream ends, however it ends."""
+    chunks = metered(ticket, gateway.stream(assembled.request))
     try:
         if inp.feature != "code_generations":
             async for chunk in chunks:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from routing.admission.rules import LimitRule, check_unique
 from routing.resilience.policy import RoutingPolicy
 
 
@@ -20,7 +21,14 @@ class IngressUserConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    routing: RoutingPolicy = RoutingPolicy()
+    routing: RoutingPolicy = RoutingPolicy()  # retries, fallbacks, deadlines, breakers
+    limits: list[LimitRule] = []  # admission rules (routing/admission/rules.py)
+
+    @field_validator("limits")
+    @classmethod
+    def _unique_limits(cls, rules: list[LimitRule]) -> list[LimitRule]:
+        check_unique(rules)
+        return rules
 
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> IngressUserConfig:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from core.errors import (
+    AdmissionUnavailable,
     AuthenticationError,
     BadGatewayError,
     GatewayError,
@@ -32,6 +33,7 @@ from core.errors import (
     ModelStatusError,
     ModelTimeout,
     ModelUnavailable,
+    RateLimitExceeded,
 )
 from deployments.chat import react
 from serve_app.api.context import correlation_id_of
@@ -96,6 +98,9 @@ def error_response(exc: GatewayError, correlation_id: str = "") -> Response:
     if isinstance(exc, ModelRateLimited):
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
         return ModelJSONResponse(ErrorDetail(detail=TOO_MANY_REQUESTS), 429, headers)
+    if isinstance(exc, RateLimitExceeded | AdmissionUnavailable):  # our own admission control
+        headers = {**exc.headers, "Retry-After": str(exc.retry_after)}
+        return ModelJSONResponse(ErrorDetail(detail=exc.message), exc.status_code, headers)
     if isinstance(exc, ModelError):
         logger.error("model error: %s", exc.message, extra={"correlation_id": correlation_id})
         return ModelJSONResponse(ErrorDetail(detail=INFERENCE_FAILED), 503)

@@ -84,6 +84,8 @@ class RequestContextMiddleware:
                 if self.echo_request_id:
                     headers["X-Request-ID"] = correlation_id
                 headers["X-Process-Time"] = f"{time.perf_counter() - started:.6f}"
+                for name, value in state.get("rate_limit_headers", {}).items():
+                    headers[name] = value  # admission's RateLimit-Policy / RateLimit
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -14,6 +14,8 @@ from deployments.chat import react
 from deployments.registry_prompts import today
 from deployments.tool_calls import ToolCallAssembler
 from observability.record import RequestRecord
+from routing.admission import NO_LIMITS, Ticket
+from routing.admission.streams import metered
 from serve_app.api import error_policy
 from serve_app.api.chat.protocol import AgentMessage, AgentRequest
 from serve_app.chat import prompts
@@ -112,13 +114,15 @@ def _tool_actions(calls: list[ToolCall], thought: str) -> list[react.AgentEvent]
     return [react.action(call.name, json.dumps(call.args), thought) for call in calls]
 
 
-async def events(gateway: Gateway, call: ModelRequest) -> AsyncIterator[str]:
+async def events(
+    gateway: Gateway, call: ModelRequest, ticket: Ticket = NO_LIMITS
+) -> AsyncIterator[str]:
     """NDJSON lines as the model streams: final-answer deltas at once, then the action or
     unknown text, then usage; a failure becomes an `error` event (the status is sent)."""
     parser = react.ReActStreamParser()
     if call.messages and call.messages[-1].role == "assistant":
         parser.prime(call.messages[-1].content)
-    chunks = gateway.stream(call)
+    chunks = metered(ticket, gateway.stream(call))
     input_tokens = output_tokens = 0
     tool_calls = ToolCallAssembler()  # whole or pieced, as the backend streamed them
     try:

@@ -9,6 +9,8 @@ from core import calls
 from core.errors import ModelError, NotFoundError
 from core.mock_models import answering
 from core.types import Message, ModelRequest, ModelTarget, Sampling
+from routing.admission import NO_LIMITS, Ticket
+from routing.admission.streams import metered
 from routing.selection import ModelSelection
 from serve_app.api import error_policy
 from serve_app.api.chat.protocol import (
@@ -82,8 +84,10 @@ def model_request(
     )
 
 
-async def text_stream(gateway: Gateway, request: ModelRequest) -> AsyncIterator[str]:
-    chunks = gateway.stream(request)
+async def text_stream(
+    gateway: Gateway, request: ModelRequest, ticket: Ticket = NO_LIMITS
+) -> AsyncIterator[str]:
+    chunks = metered(ticket, gateway.stream(request))
     try:
         async for chunk in chunks:
             if chunk.text:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
-from serve_app.api import error_policy
+from serve_app.api import admission, error_policy
 from serve_app.api.body import LeanJsonRoute
 from serve_app.api.chat.protocol import AgentRequest, ChatMetadata, ChatRequest, ChatResponse
 from serve_app.api.context import (
@@ -46,11 +46,14 @@ async def chat_v1(
     call = legacy.model_request(
         gateway, component.payload, payload.stream, correlation_id_of(request)
     )
+    ticket, call = await admission.admit(request, legacy.FEATURE, call)
     if payload.stream:
-        body = await started(legacy.text_stream(gateway, call))
+        body = await started(legacy.text_stream(gateway, call, ticket))
         return StreamingResponse(body, media_type="text/event-stream")
     try:
-        result = await gateway.generate(call)
+        async with ticket:
+            result = await gateway.generate(call)
+            ticket.observe(result.output_tokens)
     except ModelError as exc:
         raise error_policy.legacy_chat_error(exc) from None
     metadata = ChatMetadata(
@@ -75,4 +78,5 @@ async def chat_agent(request: Request, payload: Annotated[AgentRequest, Body()])
     call = await agent.prepare(
         gateway, request.state.identity, payload, correlation_id_of(request), record_of(request)
     )
-    return StreamingResponse(agent.events(gateway, call), media_type=agent.NDJSON)
+    ticket, call = await admission.admit(request, legacy.FEATURE, call)
+    return StreamingResponse(agent.events(gateway, call, ticket), media_type=agent.NDJSON)

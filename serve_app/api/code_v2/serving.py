@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
-from serve_app.api import error_policy
+from serve_app.api import admission, error_policy
 from serve_app.api.body import LeanJsonRoute
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v2.protocol import (
@@ -90,11 +90,16 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
     assembled = await suggestions.prepare(gateway, inp, selection_of(payload), record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED[feature])
+    ticket, call = await admission.admit(
+        request, feature, assembled.request, assembled.usage.input_tokens
+    )
+    assembled.request = call
     if inp.stream:
-        body = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
+        pieces = suggestions.stream_text(gateway, inp, assembled, ticket)
+        body = await suggestions.started(pieces)
         body = error_policy.raw_text(body, correlation_id_of(request))
         return StreamingResponse(coalesced(body), media_type="text/event-stream")
-    result = await suggestions.complete(gateway, inp, assembled, record_of(request))
+    result = await suggestions.complete(gateway, inp, assembled, record_of(request), ticket)
     target = gateway.served_target(assembled.request.target)
     model = SuggestionsModelDetails(
         engine=target.engine,

@@ -13,7 +13,7 @@ from core.errors import UnprocessableError
 from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
 from serve_app import suggestions
-from serve_app.api import error_policy
+from serve_app.api import admission, error_policy
 from serve_app.api.body import LeanJsonRoute
 from serve_app.api.coalesce import coalesced
 from serve_app.api.code_v3.protocol import (
@@ -137,8 +137,11 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
     assembled = await suggestions.prepare(gateway, inp, selection, record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED)
+    ticket, assembled.request = await admission.admit(
+        request, inp.feature, assembled.request, assembled.usage.input_tokens
+    )
     if inp.stream:
-        pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled))
+        pieces = await suggestions.started(suggestions.stream_text(gateway, inp, assembled, ticket))
         target = gateway.served_target(assembled.request.target)  # known at the first piece
         if not sse:
             raw = error_policy.raw_text(pieces, correlation_id_of(request))
@@ -149,7 +152,7 @@ async def _answer(request: Request, body: CodeSuggestionsRequest, sse: bool) -> 
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
-    result = await suggestions.complete(gateway, inp, assembled, record_of(request))
+    result = await suggestions.complete(gateway, inp, assembled, record_of(request), ticket)
     target = gateway.served_target(assembled.request.target)
     metadata = _metadata(request, target.engine, target.name, assembled.lang)
     return ModelJSONResponse(

@@ -11,7 +11,10 @@ from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
 from core.types import ModelRequest
-from serve_app.api import error_policy
+from deployments.registry_prompts import feature_of
+from routing.admission import NO_LIMITS, Ticket
+from routing.admission.streams import metered
+from serve_app.api import admission, error_policy
 from serve_app.api.body import LeanJsonRoute
 from serve_app.api.context import correlation_id_of, gateway_of, identity_of, record_of
 from serve_app.api.framing import ModelJSONResponse, ndjson_line
@@ -45,10 +48,12 @@ async def _prepare(request: Request, prompt_id: str, payload: PromptRequest) -> 
     return assembled.request
 
 
-async def _pieces(gateway: Gateway, call: ModelRequest, v2: bool) -> AsyncIterator[str]:
+async def _pieces(
+    gateway: Gateway, call: ModelRequest, v2: bool, ticket: Ticket = NO_LIMITS
+) -> AsyncIterator[str]:
     """Raw text (v1) or one `PromptResponse` a line (v2; a last `{"content": "", "usage"}`
     line only when the model reported token counts, as the non-streamed body omits usage)."""
-    chunks = gateway.stream(call)
+    chunks = metered(ticket, gateway.stream(call))
     input_tokens = output_tokens = 0
     try:
         async for chunk in chunks:
@@ -78,11 +83,14 @@ def _usage(
 async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: bool) -> Response:
     gateway = gateway_of(request)
     call = await _prepare(request, prompt_id, payload)
+    ticket, call = await admission.admit(request, feature_of(prompt_id), call)
     if payload.stream:
-        body = await started(_pieces(gateway, call, v2))
+        body = await started(_pieces(gateway, call, v2, ticket))
         return StreamingResponse(body, media_type="text/event-stream")
     try:
-        result = await gateway.generate(call)
+        async with ticket:
+            result = await gateway.generate(call)
+            ticket.observe(result.output_tokens)
     except ModelError as exc:
         raise error_policy.prompts_error(exc) from None
     if not v2:

@@ -1,0 +1,114 @@
+"""Admission control numbers for the note (issue 16), in one process, no Ray:
+
+- CPU per request of admit + settle with 3 enforced rules (requests, tokens, concurrency,
+  all with ample budget) vs no rules, same run: what the hot path adds to a request.
+- Exactness: replicas (Admission objects) over one store whose calls yield like an actor
+  hop, 40 concurrent requests against 10 rpm and 100 streamed requests against a token
+  budget; admitted vs allowed.
+
+`python -m bench.admission` (seconds). The Serve-level checks are the integration tests
+(tests/integration/test_admission_serve.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from core.errors import RateLimitExceeded
+from routing.admission import Admission, CounterStore, InProcessStore, LimitRule, Subject
+from routing.admission.store import Ask, Grant, Return
+
+SUBJECT = Subject("code_completions", "complete_code", ("codestral",), "saas", "u1", "i1")
+RULES = [
+    LimitRule(name="rpm", requests_per_minute=10_000_000),
+    LimitRule(name="tpm", tokens_per_minute=10_000_000_000),
+    LimitRule(name="conc", max_concurrent=1_000_000, key="instance"),
+]
+
+
+class HopStore(InProcessStore):
+    async def take(self, asks: Sequence[Ask], returns: Sequence[Return] = ()) -> list[Grant]:
+        await asyncio.sleep(0.001)  # an actor call is about a millisecond here
+        return await super().take(asks, returns)
+
+
+async def cpu_per_request(rules: list[LimitRule], n: int = 50_000) -> tuple[float, int]:
+    store = InProcessStore(CounterStore(lambda: 30.0))
+    admission = Admission(store)
+    admission.configure(rules)
+    for _ in range(1000):  # warm: the first lease
+        await (await admission.admit(SUBJECT, lambda: 200, 64)).release()
+    calls = store.calls
+    started = time.process_time()
+    for _ in range(n):
+        ticket = await admission.admit(SUBJECT, lambda: 200, 64)
+        ticket.observe(40)
+        await ticket.release()
+    spent = time.process_time() - started
+    admission.close()
+    return spent / n * 1e6, store.calls - calls
+
+
+async def exactness(replicas: int) -> tuple[int, int]:
+    store = HopStore(CounterStore(lambda: 30.0))
+    reps = [Admission(store) for _ in range(replicas)]
+    for r in reps:
+        r.configure([LimitRule(name="rpm", requests_per_minute=10)])
+
+    async def one(i: int) -> bool:
+        try:
+            await (await reps[i % replicas].admit(SUBJECT, lambda: 0, 0)).release()
+            return True
+        except RateLimitExceeded:
+            return False
+
+    admitted = sum(await asyncio.gather(*(one(i) for i in range(40))))
+    for r in reps:
+        r.close()
+    return admitted, 10
+
+
+async def token_exactness(replicas: int, budget: int = 5000) -> tuple[int, int, int]:
+    store = HopStore(CounterStore(lambda: 30.0))
+    reps = [Admission(store) for _ in range(replicas)]
+    for r in reps:
+        r.configure([LimitRule(name="tpm", tokens_per_minute=budget)])
+
+    async def stream(i: int) -> int:
+        try:
+            ticket = await reps[i % replicas].admit(SUBJECT, lambda: 30, 64)
+        except RateLimitExceeded:
+            return 0
+        for used in range(1, (ticket.max_tokens or 0) + 1):
+            await asyncio.sleep(0)
+            ticket.observe(used)
+        await ticket.release()
+        return 30 + ticket.output_tokens
+
+    spent = await asyncio.gather(*(stream(i) for i in range(100)))
+    for r in reps:
+        r.close()
+    return sum(spent), budget, sum(1 for s in spent if s)
+
+
+async def main() -> None:
+    base, _ = await cpu_per_request([])
+    limited, store_calls = await cpu_per_request(RULES)
+    print(f"CPU per request, admit+settle: no rules {base:.2f} µs, 3 enforced rules "
+          f"{limited:.2f} µs (+{limited - base:.2f} µs = {(limited - base) / 1000:.4f} ms); "
+          f"store calls in 50,000 requests: {store_calls}")  # fmt: skip
+    print(
+        "| replicas | 40 concurrent vs 10 rpm: admitted / allowed | 100 streams: tokens "
+        "spent / budget (admitted) |"
+    )
+    print("|---|---|---|")
+    for n in (2, 4):
+        admitted, allowed = await exactness(n)
+        spent, budget, count = await token_exactness(n)
+        print(f"| {n} | {admitted} / {allowed} | {spent} / {budget} ({count}) |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
