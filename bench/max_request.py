@@ -96,7 +96,7 @@ def over_limit(url: str) -> list[str]:
     import subprocess
     import tempfile
 
-    from core.settings import DEFAULT_MAX_BODY_BYTES
+    from core.edge_settings import DEFAULT_MAX_BODY_BYTES
 
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         handle.write(b"x" * (DEFAULT_MAX_BODY_BYTES + 1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr
 
+from core.edge_settings import AnswerLimitSettings
 from core.provider_settings import (
     DocsSearchSettings,
     EmbeddingSettings,
@@ -13,7 +14,6 @@ from core.provider_settings import (
     VertexSearchSettings,
 )
 from core.settings import (
-    AnswerLimitSettings,
     Config,
     LocalModelSettings,
     ModelTimeoutSettings,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from core.settings import Listener
+from core.edge_settings import Listener
 
 
 def bind_error(host: str, port: int) -> OSError | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.settings import EdgeSettings, Listener
+    from core.edge_settings import EdgeSettings, Listener
     from serve_app.haproxy import EdgeFlags
 
 # An operator's value wins over these.
@@ -55,7 +55,7 @@ def export_serve_env(
     Values already present are kept; `overrides` always win. The HAProxy wrapper applies
     `flags` (default: `edge_flags()`). Returns the effective values.
     """
-    from core.settings import RayServeEnv
+    from core.edge_settings import RayServeEnv
     from serve_app.haproxy import is_wrapper, nosplice_wrapper
 
     wanted = {**SERVE_ENV_DEFAULTS, **(overrides or {})}

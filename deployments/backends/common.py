@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import httpx
 import httpx2
 
+from core.edge_settings import AnswerLimitSettings
 from core.errors import GatewayError, ModelError, ModelRateLimited, ModelTimeout
-from core.settings import AnswerLimitSettings
 from core.types import Chunk, ModelRequest
 
 logger = logging.getLogger("aigw.backends")

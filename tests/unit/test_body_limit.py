@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from core.settings import DEFAULT_MAX_BODY_BYTES
+from core.edge_settings import DEFAULT_MAX_BODY_BYTES
 from tests.payloads import v2_body
 from tests.unit.conftest import make_client
 
