@@ -18,8 +18,9 @@ class FireworksSettings(BaseModel):
     # Provider model (`codestral-2501`) -> the Fireworks model or deployment to call
     # (`accounts/<account>/deployedModels/<name>`); unnamed ones get the public serverless id.
     models: dict[str, str] = Field(default_factory=dict)
-    # Fireworks caches prompt prefixes per replica; upstream turns it off for completions.
-    prompt_cache: bool = False
+    # Fireworks caches prompt prefixes per replica. A call uses the cache when the client's
+    # `X-Gitlab-Model-Prompt-Cache-Enabled` allows it (default true, as upstream) and this does.
+    prompt_cache: bool = True
 
 
 class VertexSearchSettings(BaseModel):

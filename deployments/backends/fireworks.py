@@ -103,7 +103,7 @@ class FireworksBackend:
             "max_tokens": max_tokens(request, DEFAULT_MAX_TOKENS),
             "timeout": deadlines.http_timeout(streaming),
         }
-        if not self.prompt_cache:
+        if not (self.prompt_cache and request.prompt_cache):
             params["extra_body"] = {"prompt_cache_max_len": 0}
         stops = stop_sequences(request, MAX_STOPS)
         if stops:

@@ -56,12 +56,13 @@ def codestral(config: Config, ident: str = "codestral_2501_fireworks") -> Any:
     return target_of(final_catalogue(config).models[ident])
 
 
-async def test_completion_is_codestral_fim_with_logprobs_and_no_prompt_cache(
+async def test_completion_is_codestral_fim_with_logprobs_and_the_clients_cache_hint(
     fake: FakeFireworks,
 ) -> None:
     config = settings(fake, models={"codestral-2501": "accounts/gitlab/deployedModels/cs-1"})
     fake.will(Behaviour(text="return f'hi {name}'"))
     request = model_request(codestral(config), prefix="def greet(name):\n    ", suffix="\n# end")
+    request.prompt_cache = False  # X-Gitlab-Model-Prompt-Cache-Enabled: false
     result = await FireworksBackend(fireworks_backend(config)).generate(request)
     assert result.text == "return f'hi {name}'"
     assert result.score == pytest.approx(-0.05)
@@ -73,6 +74,13 @@ async def test_completion_is_codestral_fim_with_logprobs_and_no_prompt_cache(
     assert body["logprobs"] == 1
     assert body["prompt_cache_max_len"] == 0
     assert body["max_tokens"] == 48 and body["temperature"] == 0.7
+    request.prompt_cache = True  # the header's default: Fireworks keeps its prompt cache
+    await FireworksBackend(fireworks_backend(config)).generate(request)
+    assert "prompt_cache_max_len" not in fake.last.json()
+    # ...unless the operator turned it off (AIGW_FIREWORKS__PROMPT_CACHE=false)
+    no_cache = settings(fake, prompt_cache=False)
+    await FireworksBackend(fireworks_backend(no_cache)).generate(request)
+    assert fake.last.json()["prompt_cache_max_len"] == 0
 
 
 async def test_unnamed_models_are_the_serverless_ones_and_streams_end_with_usage(
