@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import GatewayError
+from serve_app.api.body_guard import Message, answer_refusal
 from serve_app.api.error_policy import error_response
-
-Message = MutableMapping[str, Any]
 
 
 class RequestBodyTimeout(GatewayError):
@@ -36,7 +34,7 @@ class RequestBodyTimeout(GatewayError):
         return (type(self), (self.timeout_s,))
 
 
-def _answer(exc: RequestBodyTimeout) -> Any:
+def _answer(exc: GatewayError) -> Any:
     # The rest of the body may still come: the connection cannot carry another request.
     response = error_response(exc)
     response.headers["Connection"] = "close"
@@ -52,10 +50,11 @@ class BodyReadTimeoutMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body_done = timed_out = started = replaced = False
+        body_done = False
+        refused: RequestBodyTimeout | None = None
 
         async def timed_receive() -> Message:
-            nonlocal body_done, timed_out
+            nonlocal body_done, refused
             if body_done:  # after the body, receive() waits for a disconnect: not timed
                 return await receive()
             waited_from = time.monotonic()
@@ -64,29 +63,21 @@ class BodyReadTimeoutMiddleware:
             except TimeoutError:
                 if time.monotonic() - waited_from < self.timeout_s / 2:
                     raise  # the server's own receive() gave up: not ours to answer
-                timed_out = True
-                raise RequestBodyTimeout(self.timeout_s) from None
+                refused = RequestBodyTimeout(self.timeout_s)
+                raise refused from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        async def checked_send(message: Message) -> None:
-            nonlocal started, replaced
-            if replaced:
-                return
-            if message["type"] == "http.response.start":
-                # Whatever a handler made of the timeout, the answer is ours: 408 (the client
-                # was too slow, nothing else failed) and the connection closed.
-                if timed_out:
-                    replaced = True
-                    await _answer(RequestBodyTimeout(self.timeout_s))(scope, receive, send)
-                    return
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, checked_send)
-        except Exception:
-            if not timed_out or started or replaced:
-                raise
-            await _answer(RequestBodyTimeout(self.timeout_s))(scope, receive, send)
+        # Whatever a handler made of the timeout, the answer is ours: 408 (the client was too
+        # slow, nothing else failed) and the connection closed.
+        await answer_refusal(
+            self.app,
+            scope,
+            receive,
+            send,
+            timed_receive,
+            lambda: refused,
+            _answer,
+            keep_own_status=False,
+        )

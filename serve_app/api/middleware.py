@@ -13,6 +13,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import BadRequestError, ContentTooLarge, GatewayError
+from serve_app.api.body_guard import answer_refusal
 from serve_app.api.error_policy import error_response
 
 Message = MutableMapping[str, Any]
@@ -167,35 +168,27 @@ class BodyLimitMiddleware:
             await error_response(ContentTooLarge(self.max_bytes))(scope, receive, send)
             return
         received = 0
-        exceeded = started = replaced = False
+        refused: ContentTooLarge | None = None
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    exceeded = True
-                    raise ContentTooLarge(self.max_bytes)
+                    refused = ContentTooLarge(self.max_bytes)
+                    raise refused
             return message
 
-        async def checked_send(message: Message) -> None:
-            nonlocal started, replaced
-            if replaced:
-                return
-            if message["type"] == "http.response.start":
-                # A route that turned the 413 into its own error (a proxy's 502) still
-                # answers 413: the body was refused, not the upstream.
-                if exceeded and message["status"] != 413:
-                    replaced = True
-                    await error_response(ContentTooLarge(self.max_bytes))(scope, receive, send)
-                    return
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, checked_send)
-        except Exception:
-            if not exceeded or started or replaced:
-                raise
-            await error_response(ContentTooLarge(self.max_bytes))(scope, receive, send)
+        # A route that turned the 413 into its own error (a proxy's 502) still answers 413:
+        # the body was refused, not the upstream.
+        await answer_refusal(
+            self.app,
+            scope,
+            receive,
+            send,
+            limited_receive,
+            lambda: refused,
+            error_response,
+            keep_own_status=True,
+        )
