@@ -162,32 +162,26 @@ class ModelStatusError(GatewayError):
         return cls(f"{upstream_status}: {reason}")
 
 
-class RateLimitExceeded(GatewayError):
-    """429 from our own admission control: the rule that refused, and when to come back (the
-    seconds left in the rule's window)."""
+class AdmissionRefusal(GatewayError):
+    """A request our own admission control refused: the rule, and when to come back."""
+
+    def __init__(self, message: str = "", rule: str = "", retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.retry_after = max(1, retry_after)
+        self.headers: dict[str, str] = {}  # RateLimit-Policy / RateLimit of the request
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.message, self.rule, self.retry_after))
+
+
+class RateLimitExceeded(AdmissionRefusal):
+    """429: the rule's budget is spent; `retry_after` is the seconds left in its window."""
 
     status_code = 429
 
-    def __init__(self, message: str = "", rule: str = "", retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.retry_after = max(1, retry_after)
-        self.headers: dict[str, str] = {}  # RateLimit-Policy / RateLimit of the request
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (type(self), (self.message, self.rule, self.retry_after))
-
-
-class AdmissionUnavailable(GatewayError):
+class AdmissionUnavailable(AdmissionRefusal):
     """503: a rule that fails closed could not reach the shared limit store in time."""
 
     status_code = 503
-
-    def __init__(self, message: str = "", rule: str = "", retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.retry_after = max(1, retry_after)
-        self.headers: dict[str, str] = {}  # RateLimit-Policy / RateLimit of the request
-
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (type(self), (self.message, self.rule, self.retry_after))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from core.errors import AdmissionUnavailable, RateLimitExceeded
+from core.errors import AdmissionRefusal
 from core.types import ModelRequest
 from routing.admission import NO_LIMITS, Subject, Ticket
 from serve_app.api.context import gateway_of, identity_of, record_of
@@ -39,7 +39,7 @@ async def admit(
     state = request.scope.setdefault("state", {})
     try:
         ticket = await gateway.admit(subject, call, input_tokens)
-    except (RateLimitExceeded, AdmissionUnavailable) as exc:
+    except AdmissionRefusal as exc:
         state[HEADERS_STATE] = exc.headers
         if record is not None:
             record.fields["rate_limit_rule"] = exc.rule

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from core.errors import (
-    AdmissionUnavailable,
+    AdmissionRefusal,
     AuthenticationError,
     BadGatewayError,
     GatewayError,
@@ -33,7 +33,6 @@ from core.errors import (
     ModelStatusError,
     ModelTimeout,
     ModelUnavailable,
-    RateLimitExceeded,
 )
 from deployments.chat import react
 from serve_app.api.context import correlation_id_of
@@ -98,7 +97,7 @@ def error_response(exc: GatewayError, correlation_id: str = "") -> Response:
     if isinstance(exc, ModelRateLimited):
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
         return ModelJSONResponse(ErrorDetail(detail=TOO_MANY_REQUESTS), 429, headers)
-    if isinstance(exc, RateLimitExceeded | AdmissionUnavailable):  # our own admission control
+    if isinstance(exc, AdmissionRefusal):  # our own admission control
         headers = {**exc.headers, "Retry-After": str(exc.retry_after)}
         return ModelJSONResponse(ErrorDetail(detail=exc.message), exc.status_code, headers)
     if isinstance(exc, ModelError):
