@@ -112,11 +112,23 @@ def fakes() -> Iterator[tuple[FakeOpenAI, FakeAnthropic]]:
     anthropic_fake.close()
 
 
+def with_user_config(app: Any, user_config: dict[str, Any]) -> Any:
+    """The app with its Ingress deployment's `user_config` set, as serve_config.yaml sets it."""
+    from ray.serve.deployment import Application
+
+    return Application(app._bound_deployment.options(user_config=user_config))
+
+
 def provider_gateway(
-    serve_instance: str, anthropic: FakeAnthropic, name: str, timeouts: dict[str, float]
+    serve_instance: str,
+    anthropic: FakeAnthropic,
+    name: str,
+    timeouts: dict[str, float],
+    routing: dict[str, Any] | None = None,
 ) -> Iterator[httpx.Client]:
     """A gateway app at `/<name>` whose Anthropic backend talks to the fake and whose
-    self-hosted (OpenAI-compatible) endpoints are allowed; a client with the bypass header."""
+    self-hosted (OpenAI-compatible) endpoints are allowed; a client with the bypass header.
+    `routing`: the Ingress's routing policy (user_config), else the defaults."""
     from serve_app.app import build_app
 
     settings: dict[str, Any] = {
@@ -126,7 +138,10 @@ def provider_gateway(
         "anthropic_base_url": anthropic.url,
         "model_timeouts": timeouts,
     }
-    deploy(build_app({"settings": settings}), f"aigw_{name}", f"/{name}")
+    app = build_app({"settings": settings})
+    if routing is not None:
+        app = with_user_config(app, {"routing": routing})
+    deploy(app, f"aigw_{name}", f"/{name}")
     url = f"{serve_instance}/{name}"
     wait_ready(url)
     with httpx.Client(base_url=url, headers=BYPASS, timeout=30) as client:

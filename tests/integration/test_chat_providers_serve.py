@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from routing.resilience.policy import RetryPolicy
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
@@ -22,12 +23,23 @@ pytestmark = pytest.mark.serve
 KEY = "sk-self-hosted-abcdef"
 CLAUDE = "claude-sonnet-4-5-20250929"  # Duo Chat's default model in configs/
 COMMIT = {"inputs": {"diff": "+fix the typo"}}
+# A model the client names is retried on itself only, never swapped (issue 15): the upstream's
+# error reaches the client after the routing policy's attempts on it.
+NAMED = {"provider": "gitlab", "identifier": "claude_sonnet_4_5_20250929"}
+ATTEMPTS = RetryPolicy().attempts_per_target
+# Each test here makes the fake fail on purpose: no breaker opens and no retry budget runs out
+# across tests, so each one sees the default attempts (the breaker has its own tests).
+ROUTING = {
+    "version": "chat-providers-tests",
+    "retry": {"budget_floor": 1000},
+    "breaker": {"consecutive_failures": 1000, "min_requests": 1000},
+}
 
 
 @pytest.fixture(scope="module")
 def chat(serve_instance: str, fakes: tuple[FakeOpenAI, FakeAnthropic]) -> Iterator[httpx.Client]:
     timeouts = {"first_byte_s": 1.0, "total_s": 1.5}
-    yield from provider_gateway(serve_instance, fakes[1], "chat_providers", timeouts)
+    yield from provider_gateway(serve_instance, fakes[1], "chat_providers", timeouts, ROUTING)
 
 
 def v1_chat(content: Any, stream: bool = False, **payload: Any) -> dict[str, Any]:
@@ -153,10 +165,27 @@ def test_v1_chat_upstream_errors(
     status: int,
     detail: str,
 ) -> None:
-    anthropic_fake.will(behaviour)
-    r = chat.post("/v1/chat/explain_code", json=v1_chat("x", stream=stream))
+    anthropic_fake.will(*[behaviour] * ATTEMPTS)
+    body = v1_chat("x", stream=stream, provider="anthropic", model=CLAUDE)
+    r = chat.post("/v1/chat/explain_code", json=body)
     assert (r.status_code, r.json()) == (status, {"detail": detail})
-    assert len(anthropic_fake.received) == 1  # no retry behind the caller's back
+    # The router's own retries only (SDK retries are off); no other model was asked.
+    assert len(anthropic_fake.received) == ATTEMPTS
+
+
+def test_v1_chat_falls_back_to_the_local_model_when_claude_fails(
+    chat: httpx.Client, anthropic_fake: FakeAnthropic
+) -> None:
+    """Duo Chat's default model fails on every attempt: its fallback (the embedded model)
+    answers, and the route header says so (issue 15 item 1)."""
+    anthropic_fake.will(*[Behaviour(kind="status", status=529)] * ATTEMPTS)
+    r = chat.post("/v1/chat/explain_code", json=v1_chat("Say hi"))
+    assert r.status_code == 200, r.text
+    assert r.json()["response"]
+    route = r.headers["x-gateway-route"]
+    assert route.startswith("served=smollm2_135m_local;"), route
+    assert "claude_sonnet_4_5_20250929:529" in route and "fallback=1" in route
+    assert len(anthropic_fake.received) == ATTEMPTS
 
 
 @pytest.mark.parametrize(
@@ -174,8 +203,8 @@ def test_prompt_provider_error_is_421(
     status: int,
     detail: str,
 ) -> None:
-    anthropic_fake.will(Behaviour(kind="status", status=status))
-    r = chat.post(path, json={**COMMIT, "stream": stream})
+    anthropic_fake.will(*[Behaviour(kind="status", status=status)] * ATTEMPTS)
+    r = chat.post(path, json={**COMMIT, "stream": stream, "model_metadata": NAMED})
     assert (r.status_code, r.json()) == (421, {"detail": detail})
     assert anthropic_fake.last.json()["model"] == CLAUDE
 
@@ -255,8 +284,8 @@ def test_agent_action_after_a_scratchpad_step(
 def test_agent_upstream_error_is_an_error_event(
     chat: httpx.Client, anthropic_fake: FakeAnthropic
 ) -> None:
-    anthropic_fake.will(Behaviour(kind="status", status=529))
-    r = chat.post("/v2/chat/agent", json=agent_body("hi"))
+    anthropic_fake.will(*[Behaviour(kind="status", status=529)] * ATTEMPTS)
+    r = chat.post("/v2/chat/agent", json=agent_body("hi", model_metadata=NAMED))
     assert r.status_code == 200
     (event,) = ndjson(r.text)
     assert event["type"] == "error" and event["data"]["retryable"] is True
