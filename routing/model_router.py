@@ -75,6 +75,10 @@ class ModelRouter:
             target = self.targets[ident]
             if target.backend not in self.backends:
                 continue
+            if out and target.backend == MOCK_BACKEND:
+                # The echo mock stands in when nothing else is configured; after a real model
+                # failed, its echo would be a wrong answer reported as a success.
+                continue
             served = MOCK_TEXT if target.backend == MOCK_BACKEND else target
             if out or served is first:
                 out.append((ident, served))

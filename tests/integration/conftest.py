@@ -112,6 +112,16 @@ def fakes() -> Iterator[tuple[FakeOpenAI, FakeAnthropic]]:
     anthropic_fake.close()
 
 
+# For modules whose fakes fail on purpose test after test: no breaker opens and no retry
+# budget runs out across tests, so each test sees the default attempts (the breaker and the
+# budget have their own tests: test_routing_serve.py, tests/unit/resilience).
+FAULT_TEST_ROUTING: dict[str, Any] = {
+    "version": "fault-tests",
+    "retry": {"budget_floor": 1000},
+    "breaker": {"consecutive_failures": 1000, "min_requests": 1000},
+}
+
+
 def with_user_config(app: Any, user_config: dict[str, Any]) -> Any:
     """The app with its Ingress deployment's `user_config` set, as serve_config.yaml sets it."""
     from ray.serve.deployment import Application

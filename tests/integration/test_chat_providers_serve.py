@@ -16,7 +16,7 @@ from routing.resilience.policy import RetryPolicy
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
-from tests.integration.conftest import provider_gateway
+from tests.integration.conftest import FAULT_TEST_ROUTING, provider_gateway
 
 pytestmark = pytest.mark.serve
 
@@ -27,19 +27,14 @@ COMMIT = {"inputs": {"diff": "+fix the typo"}}
 # error reaches the client after the routing policy's attempts on it.
 NAMED = {"provider": "gitlab", "identifier": "claude_sonnet_4_5_20250929"}
 ATTEMPTS = RetryPolicy().attempts_per_target
-# Each test here makes the fake fail on purpose: no breaker opens and no retry budget runs out
-# across tests, so each one sees the default attempts (the breaker has its own tests).
-ROUTING = {
-    "version": "chat-providers-tests",
-    "retry": {"budget_floor": 1000},
-    "breaker": {"consecutive_failures": 1000, "min_requests": 1000},
-}
 
 
 @pytest.fixture(scope="module")
 def chat(serve_instance: str, fakes: tuple[FakeOpenAI, FakeAnthropic]) -> Iterator[httpx.Client]:
     timeouts = {"first_byte_s": 1.0, "total_s": 1.5}
-    yield from provider_gateway(serve_instance, fakes[1], "chat_providers", timeouts, ROUTING)
+    yield from provider_gateway(
+        serve_instance, fakes[1], "chat_providers", timeouts, FAULT_TEST_ROUTING
+    )
 
 
 def v1_chat(content: Any, stream: bool = False, **payload: Any) -> dict[str, Any]:

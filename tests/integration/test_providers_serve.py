@@ -8,20 +8,27 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from routing.resilience.policy import RetryPolicy
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Behaviour
 from tests.integration.conftest import (
     BYPASS,
+    FAULT_TEST_ROUTING,
     deploy,
     litellm,
     provider_gateway,
     wait_ready,
+    with_user_config,
 )
 from tests.integration.conftest import (
     SELF_HOSTED_KEY as KEY,
 )
 from tests.payloads import parse_sse, v2_body, v3_body
+
+# A model the client named is retried on itself only (issue 15): each of its attempts must
+# fail for the client to see the contract's error.
+ATTEMPTS = RetryPolicy().attempts_per_target
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +36,7 @@ def providers(
     serve_instance: str, fakes: tuple[FakeOpenAI, FakeAnthropic]
 ) -> Iterator[httpx.Client]:
     timeouts = {"first_byte_s": 0.5, "total_s": 2.0}
-    yield from provider_gateway(serve_instance, fakes[1], "providers", timeouts)
+    yield from provider_gateway(serve_instance, fakes[1], "providers", timeouts, FAULT_TEST_ROUTING)
 
 
 def test_self_hosted_completion(providers: httpx.Client, openai_fake: FakeOpenAI) -> None:
@@ -64,7 +71,7 @@ def test_rate_limit_passes_retry_after(providers: httpx.Client, openai_fake: Fak
 def test_broken_upstream_is_503(
     providers: httpx.Client, openai_fake: FakeOpenAI, kind: str
 ) -> None:
-    openai_fake.will(Behaviour(kind=kind, delay_s=2.5 if kind == "slow" else 0.0))
+    openai_fake.will(*[Behaviour(kind=kind, delay_s=2.5 if kind == "slow" else 0.0)] * ATTEMPTS)
     r = providers.post("/v2/code/completions", json=litellm(openai_fake))
     assert r.status_code == 503
     assert r.json() == {"detail": "Inference failed"}
@@ -82,7 +89,7 @@ def test_stream_with_slow_first_byte_is_503(
 def test_v4_stream_cut_midway_sends_error_event(
     providers: httpx.Client, openai_fake: FakeOpenAI
 ) -> None:
-    openai_fake.will(Behaviour(kind="cut"))
+    openai_fake.will(*[Behaviour(kind="cut")] * ATTEMPTS)  # a retry would resume the stream
     meta = {"provider": "openai", "name": "codestral", "endpoint": f"{openai_fake.url}/v1"}
     r = providers.post(
         "/v4/code/suggestions", json={**v3_body(stream=True), "model_metadata": meta}
@@ -147,7 +154,8 @@ def colocated(
         },
         "providers_in_ingress": ["openai_compat"],
     }
-    deploy(build_app(args), "aigw_providers_colocated", "/colocated")
+    app = with_user_config(build_app(args), {"routing": FAULT_TEST_ROUTING})
+    deploy(app, "aigw_providers_colocated", "/colocated")
     url = f"{serve_instance}/colocated"
     wait_ready(url)
     with httpx.Client(base_url=url, headers=BYPASS, timeout=30) as client:
@@ -161,7 +169,7 @@ def test_colocated_backend_serves_and_reports_cut_streams(
     r = colocated.post("/v2/code/completions", json=litellm(openai_fake))
     assert r.status_code == 200, r.text
     assert r.json()["choices"][0]["text"] == "return 1"
-    openai_fake.will(Behaviour(kind="cut"))
+    openai_fake.will(*[Behaviour(kind="cut")] * ATTEMPTS)  # a retry would resume the stream
     meta = {"provider": "openai", "name": "codestral", "endpoint": f"{openai_fake.url}/v1"}
     r = colocated.post(
         "/v4/code/suggestions", json={**v3_body(stream=True), "model_metadata": meta}

@@ -76,9 +76,9 @@ def fuzz(settings: dict[str, Any], auth_headers: dict[str, str], coverage: bool)
     }
     repeated = aliases(client.get("/openapi.json").json())
     if coverage and repeated:  # an alias is still fuzzed, only its coverage phase is skipped
-        config["operations"] = [
+        config["operations"].append(
             {"include-path": repeated, "phases": {"coverage": {"enabled": False}}}
-        ]
+        )
     if auth_headers:
         config["headers"] = auth_headers
     schema = schemathesis.openapi.from_asgi(
