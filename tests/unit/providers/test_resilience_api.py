@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from core.mock_models import MOCK_TEXT
 from core.settings import Config
 from deployments.auth import AuthService
 from deployments.backends.anthropic import AnthropicBackend
@@ -21,6 +20,7 @@ from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
 from routing.builder import final_catalogue
+from routing.catalogue import load_catalogue, target_of
 from routing.resilience.engine import Resilience
 from routing.resilience.policy import RoutingPolicy
 from serve_app.api.app import create_app
@@ -33,6 +33,7 @@ from tests.payloads import parse_sse, v2_body, v3_body
 
 CLAUDE = "claude_sonnet_4_5_20250929"
 # Generations: a fast first-byte deadline, so a hang costs the test well under a second.
+LOCAL = target_of(load_catalogue().models["smollm2_135m_local"])
 FAST = {"features": {"code_generations": {"deadlines": {"first_byte_s": 0.5, "stall_s": 0.5}}}}
 
 
@@ -52,6 +53,9 @@ def client(
         assembler=LocalAssembler(PromptAssembler(config.prompt_assembler())),
         backends={
             "mock": MockBackend(),
+            # The embedded model's backend, answered by the echo class: the fallback a real
+            # model has (the echo mock never is one), without loading llama.cpp in this tier.
+            "local": MockBackend(),
             "openai_compat": OpenAICompatBackend(config.openai_compat_backend()),
             "anthropic": AnthropicBackend(config.anthropic_backend()),
         },
@@ -73,9 +77,9 @@ def test_default_model_529_falls_back_to_the_next_configured_model(
     fake_anthropic.will(overloaded, overloaded)
     r = client(fake_openai, fake_anthropic).post("/v4/code/suggestions", json=generation(False))
     assert r.status_code == 200, r.text
-    assert r.json()["model"]["engine"] == MOCK_TEXT.engine  # names what really served
+    assert r.json()["model"]["engine"] == LOCAL.engine  # names what really served
     route = r.headers["x-gateway-route"]
-    assert route == f"served=mock_echo; tried={CLAUDE}:529,{CLAUDE}:529; fallback=1"
+    assert route == f"served=smollm2_135m_local; tried={CLAUDE}:529,{CLAUDE}:529; fallback=1"
     assert len(fake_anthropic.received) == 2
 
 
@@ -115,7 +119,7 @@ def test_hang_after_headers_falls_back_within_the_first_byte_deadline(
     events = parse_sse(r.text)
     assert events[0][0] == "stream_start" and events[-1][0] == "stream_end"
     start = json.loads(events[0][1])
-    assert start["metadata"]["model"]["engine"] == MOCK_TEXT.engine
+    assert start["metadata"]["model"]["engine"] == LOCAL.engine
     assert time.monotonic() - started < 2 * 0.5 + 1.5  # two first-byte deadlines, no more
 
 
