@@ -24,13 +24,30 @@ DEFAULT_API_PORT = 5052
 
 
 class RayServeEnv(BaseSettings):
-    """The Ray Serve knobs an operator may have set that `aigw run` decides around (Serve reads
-    them itself from the environment; the launcher only needs to know them)."""
+    """The Ray Serve knobs an operator may have set, which `aigw run` keeps or decides around
+    (Serve reads them itself from the environment of the processes it starts)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     enable_ha_proxy: str | None = Field(None, validation_alias="RAY_SERVE_ENABLE_HA_PROXY")
     haproxy_binary_path: str | None = Field(None, validation_alias="RAY_SERVE_HAPROXY_BINARY_PATH")
+    throughput_optimized: str | None = Field(
+        None, validation_alias="RAY_SERVE_THROUGHPUT_OPTIMIZED"
+    )
+    direct_ingress_draining_s: str | None = Field(
+        None, validation_alias="RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"
+    )
+    proxy_draining_s: str | None = Field(
+        None, validation_alias="RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S"
+    )
+
+    def present(self) -> dict[str, str]:
+        """The knobs set, by their environment names."""
+        return {
+            str(field.validation_alias): value
+            for name, field in type(self).model_fields.items()
+            if (value := getattr(self, name)) is not None
+        }
 
 
 class EdgeSettings(BaseModel):

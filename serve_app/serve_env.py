@@ -58,22 +58,21 @@ def export_serve_env(
     from core.edge_settings import RayServeEnv
     from serve_app.haproxy import is_wrapper, nosplice_wrapper
 
-    wanted = {**SERVE_ENV_DEFAULTS, **(overrides or {})}
-    present = RayServeEnv()  # type: ignore[call-arg]  # read from the environment
-    haproxy_on = present.enable_ha_proxy or wanted["RAY_SERVE_ENABLE_HA_PROXY"]
-    named = present.haproxy_binary_path
+    overrides = overrides or {}
+    wanted = {**SERVE_ENV_DEFAULTS, **overrides}
+    present = RayServeEnv().present()  # type: ignore[call-arg]  # read from the environment
+    haproxy_on = present.get("RAY_SERVE_ENABLE_HA_PROXY", wanted["RAY_SERVE_ENABLE_HA_PROXY"])
+    named = present.get(HAPROXY_BINARY)
     # The image's wrapper holds the settings of its build; this process may have others.
     ours = named is not None and is_wrapper(named)
+    wrapper = None
     if haproxy_on == "1" and (named is None or ours) and HAPROXY_BINARY not in wanted:
         cache = Path.home() / ".cache" / "aigw-serve" / "bin"
         wrapper = nosplice_wrapper(cache, flags or edge_flags())
-        if wrapper is not None:
-            wanted[HAPROXY_BINARY] = wrapper
-            if ours:
-                os.environ[HAPROXY_BINARY] = wrapper
-    for key, value in wanted.items():
-        if overrides and key in overrides:
-            os.environ[key] = value
-        else:
-            os.environ.setdefault(key, value)
-    return {key: os.environ[key] for key in wanted}
+    effective = {
+        key: value if key in overrides else present.get(key, value) for key, value in wanted.items()
+    }
+    if wrapper is not None:
+        effective[HAPROXY_BINARY] = wrapper
+    os.environ.update(effective)  # written, never read: Serve's processes inherit them
+    return effective
