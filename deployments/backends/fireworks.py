@@ -16,36 +16,22 @@ from typing import Any
 
 import openai
 
-from core.errors import GatewayError, ModelError, ModelTimeout
 from core.provider_slices import FireworksBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
     event_hooks,
-    from_status,
     guarded,
     max_tokens,
     stop_sequences,
-    unexpected,
-    usage_int,
     within,
 )
-from deployments.backends.openai_compat import OpenAICompatBackend
+from deployments.backends.openai_compat import chunks_of, map_error, result_of
 
 PROVIDER = "fireworks"
 DEFAULT_MAX_TOKENS = 64
 SERVERLESS_PREFIX = "accounts/fireworks/models/"
 MAX_STOPS = 4  # Fireworks, like OpenAI, takes at most four stop sequences
-
-
-def map_error(exc: Exception) -> GatewayError:
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return ModelTimeout(f"{PROVIDER} timed out")
-    if isinstance(exc, openai.APIStatusError):
-        return from_status(exc.status_code, exc.response.headers, PROVIDER)
-    return unexpected(PROVIDER, exc)
 
 
 def first_token_logprob(choice: Any) -> float | None:
@@ -132,26 +118,16 @@ class FireworksBackend:
         try:
             response = await within(api.create(**params), deadlines, PROVIDER)
         except Exception as exc:
-            raise map_error(exc) from None
-        if not response.choices:
-            raise ModelError(f"{PROVIDER} answered no choices")
-        choice = response.choices[0]
+            raise map_error(exc, PROVIDER) from None
         chat = request.kind == "chat"
-        text = choice.message.content if chat else choice.text
-        usage = response.usage
-        return ModelResult(
-            text=text or "",
-            input_tokens=usage_int(usage.prompt_tokens) if usage else 0,
-            output_tokens=usage_int(usage.completion_tokens) if usage else 0,
-            finish_reason=choice.finish_reason or "length",
-            score=None if chat else first_token_logprob(choice),
-        )
+        score = None if chat or not response.choices else first_token_logprob(response.choices[0])
+        return result_of(response, chat, PROVIDER, score)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         api, params, deadlines = self._call(request, streaming=True)
         try:
-            chunks = OpenAICompatBackend._chunks(api, params, request.kind == "chat")
+            chunks = chunks_of(api, params, request.kind == "chat", PROVIDER)
             async for chunk in guarded(chunks, deadlines, PROVIDER):
                 yield chunk
         except Exception as exc:
-            raise map_error(exc) from None
+            raise map_error(exc, PROVIDER) from None

@@ -36,14 +36,58 @@ NO_KEY = "dummy_key"  # what upstream sends a keyless custom_openai endpoint
 PROVIDER = "openai-compatible"
 
 
-def map_error(exc: Exception) -> GatewayError:
+def map_error(exc: Exception, provider: str = PROVIDER) -> GatewayError:
+    """An `openai` SDK failure as our error (this backend's, and Fireworks' on the same SDK)."""
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, openai.APITimeoutError):
-        return ModelTimeout(f"{PROVIDER} timed out")
+        return ModelTimeout(f"{provider} timed out")
     if isinstance(exc, openai.APIStatusError):
-        return from_status(exc.status_code, exc.response.headers, PROVIDER)
-    return unexpected(PROVIDER, exc)
+        return from_status(exc.status_code, exc.response.headers, provider)
+    return unexpected(provider, exc)
+
+
+def result_of(
+    response: Any, chat: bool, provider: str = PROVIDER, score: float | None = None
+) -> ModelResult:
+    """A non-streamed completions / chat completions answer as our result."""
+    if not response.choices:
+        raise ModelError(f"{provider} answered no choices")
+    choice = response.choices[0]
+    text = choice.message.content if chat else choice.text
+    usage = response.usage
+    return ModelResult(
+        text=text or "",
+        input_tokens=usage_int(usage.prompt_tokens) if usage else 0,
+        output_tokens=usage_int(usage.completion_tokens) if usage else 0,
+        finish_reason=choice.finish_reason or "length",
+        score=score,
+    )
+
+
+async def chunks_of(
+    api: Any, params: dict[str, Any], chat: bool, provider: str = PROVIDER
+) -> AsyncIterator[Chunk]:
+    """A streamed answer as our chunks; a stream that ends without a finish_reason fails."""
+    stream = await api.create(**params, stream=True, stream_options={"include_usage": True})
+    finished = False
+    input_tokens = output_tokens = 0
+    try:
+        async for event in stream:
+            if event.usage:
+                input_tokens = usage_int(event.usage.prompt_tokens)
+                output_tokens = usage_int(event.usage.completion_tokens)
+            for choice in event.choices:
+                text = (choice.delta.content if chat else choice.text) or ""
+                if text:
+                    yield Chunk(text=text)
+                if choice.finish_reason:
+                    finished = True
+    finally:
+        await stream.close()
+    if not finished:  # the server hung up before saying why it stopped: not a clean end
+        raise ModelError(f"{provider} stream ended before a finish_reason")
+    yield Chunk(text="", input_tokens=input_tokens, output_tokens=output_tokens, final=True)
 
 
 class OpenAICompatBackend:
@@ -127,17 +171,7 @@ class OpenAICompatBackend:
             response = await within(api.create(**params), deadlines, PROVIDER)
         except Exception as exc:
             raise map_error(exc) from None
-        if not response.choices:
-            raise ModelError(f"{PROVIDER} answered no choices")
-        choice = response.choices[0]
-        text = choice.message.content if request.kind == "chat" else choice.text
-        usage = response.usage
-        return ModelResult(
-            text=text or "",
-            input_tokens=usage_int(usage.prompt_tokens) if usage else 0,
-            output_tokens=usage_int(usage.completion_tokens) if usage else 0,
-            finish_reason=choice.finish_reason or "length",
-        )
+        return result_of(response, request.kind == "chat")
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         if self.disable_streaming:  # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: one whole answer
@@ -153,30 +187,8 @@ class OpenAICompatBackend:
         api, params, deadlines = self._call(request, streaming=True)
         try:
             async for chunk in guarded(
-                self._chunks(api, params, request.kind == "chat"), deadlines, PROVIDER
+                chunks_of(api, params, request.kind == "chat"), deadlines, PROVIDER
             ):
                 yield chunk
         except Exception as exc:
             raise map_error(exc) from None
-
-    @staticmethod
-    async def _chunks(api: Any, params: dict[str, Any], chat: bool) -> AsyncIterator[Chunk]:
-        stream = await api.create(**params, stream=True, stream_options={"include_usage": True})
-        finished = False
-        input_tokens = output_tokens = 0
-        try:
-            async for event in stream:
-                if event.usage:
-                    input_tokens = usage_int(event.usage.prompt_tokens)
-                    output_tokens = usage_int(event.usage.completion_tokens)
-                for choice in event.choices:
-                    text = (choice.delta.content if chat else choice.text) or ""
-                    if text:
-                        yield Chunk(text=text)
-                    if choice.finish_reason:
-                        finished = True
-        finally:
-            await stream.close()
-        if not finished:  # the server hung up before saying why it stopped: not a clean end
-            raise ModelError(f"{PROVIDER} stream ended before a finish_reason")
-        yield Chunk(text="", input_tokens=input_tokens, output_tokens=output_tokens, final=True)
