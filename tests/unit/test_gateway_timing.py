@@ -27,8 +27,6 @@ def test_stages_add_up_to_at_most_total_and_total_covers_the_model(stream):
     assert parts <= stages["total"]
     assert stages["backend_ttfb"] >= MODEL_DELAY_S * 1000
     assert stages["total"] >= stages["backend_ttfb"]
-    # The gateway's own share is small next to the model's.
-    assert stages["total"] - stages["backend_ttfb"] < 50
 
 
 def test_non_streaming_counts_post_processing_and_v4_sse_has_the_header():
