@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from deployments.suggestions import syntax
-from deployments.suggestions.post_processing import post_process_completion
+from deployments.suggestions.post_processing import COMPLETION_STEPS, post_process_completion
 
 SYNTAX_STEPS = [
     "remove_comment_only_completion",
@@ -27,6 +27,9 @@ SYNTAX_STEPS = [
     "fix_end_block_errors",
 ]
 NOT_SYNTAX = ["clean_model_reflection"]  # the one other step whose cost grows with the file
+# Fireworks' `fix_truncation` alone: it parses twice (the text, the text cut back) only when the
+# answer used every token, was left alone by the steps before and ends mid-word.
+ALL_BUT_TRUNCATION = [step.name for step in COMPLETION_STEPS] + ["filter_score"]
 BIG = 100_000
 
 
@@ -106,10 +109,20 @@ def main() -> None:
                 syntax.sample.cache_clear()  # each request brings its own file
                 return post_process_completion(text, p, "vertex-ai", excluded, suffix=s, lang=lang)
 
+            def truncated(
+                p: str = prefix, s: str = suffix, text: str = completion.rstrip(), lang: str = lang
+            ) -> str:
+                syntax.sample.cache_clear()
+                return post_process_completion(
+                    text, p, "fireworks_ai", ALL_BUT_TRUNCATION, suffix=s, lang=lang,
+                    max_output_tokens_used=True,
+                )  # fmt: skip
+
             rows = [
                 ("all", lambda: run([])),
                 ("without tree-sitter", lambda: run(SYNTAX_STEPS)),
                 ("tree-sitter steps only", lambda: run(NOT_SYNTAX)),
+                ("fix_truncation only, at the token limit", truncated),
             ]
             for name, fn in rows:
                 p50, p99, cpu = timed(fn, args.n)

@@ -151,6 +151,9 @@ class ModelRequest(BaseModel):
     # The caller's prompt-caching hint (`X-Gitlab-Model-Prompt-Cache-Enabled`): a backend whose
     # provider caches prompts (Fireworks) turns its cache off for the call when false.
     prompt_cache: bool = True
+    # The caller's `X-Gitlab-Global-User-Id` (completions): Fireworks gets it as
+    # `x-session-affinity`, so one user's requests reach the replica holding their prompt cache.
+    session_affinity: str = ""
 
 
 class ToolCall(BaseModel):
@@ -221,6 +224,7 @@ class SuggestionInput(BaseModel):
     stream: bool = False
     model_provider: str | None = None  # as the caller sent it: post-processing keys on it
     prompt_cache: bool = True  # `X-Gitlab-Model-Prompt-Cache-Enabled` (completions, §1.3)
+    session_affinity: str = ""  # `X-Gitlab-Global-User-Id` (completions): `ModelRequest`'s
 
 
 class TokenUsage(BaseModel):

@@ -144,8 +144,10 @@ class PromptAssembler:
             request, usage, unit_primitive = self._from_registry(inp, target, language)
         if not usage.input_tokens:
             usage = usage.model_copy(update={"input_tokens": self._count_request(request)})
-        if not inp.prompt_cache:
-            request = request.model_copy(update={"prompt_cache": False})
+        if not inp.prompt_cache or inp.session_affinity:
+            request = request.model_copy(
+                update={"prompt_cache": inp.prompt_cache, "session_affinity": inp.session_affinity}
+            )
         return AssembledSuggestion(
             request=request,
             lang=language.lang if language else "",

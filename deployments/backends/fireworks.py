@@ -5,8 +5,10 @@ Fireworks speaks OpenAI's protocol, so this is the `openai` SDK pointed at
 model's fill-in-the-middle format, Codestral's is suffix-first), chat to `/chat/completions`.
 As upstream, a completion asks for `logprobs=1` and reports its first token's logprob as the
 result's `score` (the `filter_score` post-processor reads it), and prompt caching is off
-unless `AIGW_FIREWORKS__PROMPT_CACHE=true`. The `fireworks-ai` SDK is not used: it wraps the
-same HTTP API and would bring a second client stack for nothing these calls need.
+unless `AIGW_FIREWORKS__PROMPT_CACHE=true`. A completion carries the caller's global user id
+as `x-session-affinity` (upstream's session header), so Fireworks keeps one user's requests on
+the replica that caches their prompt. The `fireworks-ai` SDK is not used: it wraps the same
+HTTP API and would bring a second client stack for nothing these calls need.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ class FireworksBackend:
             params["prompt"] = request.prefix
         if not streaming:
             params["logprobs"] = 1
+        if request.session_affinity:
+            params["extra_headers"] = {"x-session-affinity": request.session_affinity}
         return self.client.completions, params, deadlines
 
     async def check(self) -> bool:

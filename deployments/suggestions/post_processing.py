@@ -3,11 +3,12 @@
 Completions run an ordered pipeline of named steps; any step can be switched off by name with
 `AIGW_FEATURE_FLAGS__EXCL_POST_PROCESS`, and an empty result ends the pipeline with `""`.
 Steps that need a syntax tree (`remove_comment_only_completion`, `trim_by_min_allowed_context`,
-`fix_end_block_errors`, `syntax_steps.py`) parse with tree-sitter and leave the text alone when
-the language is unknown or has no grammar. `fix_end_block_errors_legacy` replaces
-`fix_end_block_errors` where an override names it (`STEP_OVERRIDES`, as upstream's
-`overrides`); excluding either name skips it. Providers append their extras (Vertex Codestral:
-`strip_asterisks`; Fireworks: `fix_truncation`). Streams are not post-processed (§7.1).
+`fix_end_block_errors`, Fireworks' `fix_truncation`: `syntax_steps.py`) parse with tree-sitter
+and leave the text alone when the language is unknown or has no grammar.
+`fix_end_block_errors_legacy` replaces `fix_end_block_errors` where an override names it
+(`STEP_OVERRIDES`, as upstream's `overrides`); excluding either name skips it. Providers
+append their extras (Vertex Codestral: `strip_asterisks`; Fireworks: `filter_score`,
+`fix_truncation`). Streams are not post-processed (§7.1).
 
 Generations (non-streaming): a leading fence line and trailing backticks stripped, a leading
 newline when the code above the cursor does not end in one, model reflection removed,
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from deployments.suggestions import syntax_steps
 from deployments.suggestions.reflection import clean_model_reflection as _reflection
 from deployments.suggestions.score import filter_score
+from deployments.suggestions.syntax_steps import fix_truncation
 
 # A fence line that opens the text (blank lines before it go with it); later fence lines are
 # the code's own (a docstring's example, a Markdown file) and stay.
@@ -72,18 +74,6 @@ def strip_whitespaces(text: str, ctx: CompletionContext | str = "") -> str:
 
 def strip_asterisks(text: str, ctx: CompletionContext) -> str:
     return "" if _ASTERISKS.match(text) else text
-
-
-def fix_truncation(text: str, ctx: CompletionContext) -> str:
-    """A completion cut off by the token limit is trimmed back to its last space (or its last
-    line dropped), unless that would leave no code. Only when it used exactly the limit, no
-    earlier step changed it, and it does not already end in whitespace."""
-    if not (ctx.max_output_tokens_used and text == ctx.raw and text == text.rstrip()):
-        return text
-    last_line = text.splitlines()[-1]
-    space = last_line.rfind(" ")
-    trimmed = text.removesuffix(last_line[space:] if space != -1 else last_line).rstrip()
-    return trimmed if trimmed.strip() else text
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,3 +135,25 @@ def _decoded(data: bytes, fallback: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:  # a cut inside a character: the tree was not about this text
         return fallback
+
+
+def fix_truncation(text: str, ctx: CompletionContext) -> str:
+    """Fireworks: a completion cut off by the token limit is trimmed back to its last space
+    (or its last line dropped), unless that would leave no code or the file would then parse
+    with more errors than with the cut-off text (a whole `max(a, b)` that happened to use
+    every token stays whole rather than becoming `max(a,`). Only when the completion used
+    exactly the limit, no earlier step changed it and it does not end in whitespace."""
+    if not (text and ctx.max_output_tokens_used and text == ctx.raw and text == text.rstrip()):
+        return text
+    grammar = _grammar(ctx, text)
+    if grammar is None:
+        return text
+    last_line = text.splitlines()[-1]
+    space = last_line.rfind(" ")
+    trimmed = text.removesuffix(last_line[space:] if space != -1 else last_line).rstrip()
+    if not trimmed.strip():
+        return text
+    parsed = syntax.sample(grammar, ctx.prefix, ctx.suffix)
+    errors_before = len(syntax.error_starts(parsed.with_text(text.encode("utf-8"))))
+    errors_after = len(syntax.error_starts(parsed.with_text(trimmed.encode("utf-8"))))
+    return trimmed if errors_after <= errors_before else text

@@ -7,6 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from core.settings import ApiSettings
 from observability.middleware import ObservabilityMiddleware
+from observability.retrieval_metrics import RetrievalMetrics
 from observability.telemetry import Telemetry
 from serve_app.api import error_policy, openapi
 from serve_app.api.amazon_q import serving as amazon_q
@@ -57,6 +58,7 @@ def create_app(
     app.state.api_settings = settings
     app.state.proxy = proxy
     app.state.services = services or Services()  # docs search, embeddings (None: 503)
+    app.state.retrieval_metrics = RetrievalMetrics(telemetry.metrics.factory)
     app.state.big_bodies = BigBodies(settings.big_body_parses)
     for router in (monitoring.router, code_v2.router, code_v3.router, proxies.router):
         app.include_router(router)

@@ -86,6 +86,13 @@ def version_at_least(version: str | None, minimum: tuple[int, ...]) -> bool:
     return tuple(parts) >= minimum
 
 
+def session_affinity(request: Request) -> str:
+    """`X-Gitlab-Global-User-Id`, which upstream hands Fireworks as `x-session-affinity`; ""
+    when absent or not a plain ASCII token (it goes out as a header of ours)."""
+    value = request.headers.get("x-gitlab-global-user-id", "").strip()
+    return value if value.isascii() and value.isprintable() and len(value) <= 255 else ""
+
+
 def prompt_cache_enabled(request: Request) -> bool:
     """`X-Gitlab-Model-Prompt-Cache-Enabled` (API.md §1.3, §2.7): on unless it says `false`."""
     return request.headers.get("x-gitlab-model-prompt-cache-enabled", "true").lower() != "false"

@@ -216,16 +216,18 @@ def test_reflection_keeps_single_comment_and_prose_blocks() -> None:
 
 
 def test_fix_truncation_for_fireworks() -> None:
-    ctx = CompletionContext(prefix="", raw="foo(a, b)\nbar = baz(qu", max_output_tokens_used=True)
-    assert fix_truncation("foo(a, b)\nbar = baz(qu", ctx) == "foo(a, b)\nbar ="
-    one_line = CompletionContext(prefix="", raw="abc", max_output_tokens_used=True)
+    raw = "foo(a, b)\nbar = baz(qu"
+    ctx = CompletionContext(prefix="", raw=raw, max_output_tokens_used=True, lang="python")
+    assert fix_truncation(raw, ctx) == "foo(a, b)\nbar ="
+    one_line = CompletionContext(prefix="", raw="abc", max_output_tokens_used=True, lang="python")
     assert fix_truncation("abc", one_line) == "abc"  # would remove everything
     not_full = CompletionContext(prefix="", raw="foo bar", max_output_tokens_used=False)
     assert fix_truncation("foo bar", not_full) == "foo bar"
+    # It needs a parser, like the other syntax steps: an unknown language is left as it is.
+    unknown = CompletionContext(prefix="", raw=raw, max_output_tokens_used=True)
+    assert fix_truncation(raw, unknown) == raw
     assert (
-        post_process_completion(
-            "foo(a, b)\nbar = baz(qu", "", "fireworks_ai", max_output_tokens_used=True
-        )
+        post_process_completion(raw, "", "fireworks_ai", max_output_tokens_used=True, lang="python")
         == "foo(a, b)\nbar ="
     )
 

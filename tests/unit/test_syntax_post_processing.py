@@ -17,6 +17,7 @@ from deployments.suggestions.post_processing import (
 from deployments.suggestions.syntax_steps import (
     fix_end_block_errors,
     fix_end_block_errors_legacy,
+    fix_truncation,
     remove_comment_only_completion,
     trim_by_min_allowed_context,
 )
@@ -243,6 +244,55 @@ def test_the_legacy_variant_replaces_the_default_where_an_override_names_it() ->
     assert "fix_end_block_errors_legacy" not in [
         s.name for s in completion_steps("", ["fix_end_block_errors_legacy"], override)
     ]
+
+
+# -- fix_truncation (Fireworks) -------------------------------------------------------------
+# The answer used every token it was allowed and stopped mid-word: it is cut back to the last
+# space, since the cut adds no parse error (both are an unfinished statement).
+TRUNCATED = [
+    ("python", "def f(a, b):\n    ", "total = add(a, b)\n    result = transform(tot", "\n"),
+    ("js", "function f(a, b) {\n  ", "const t = add(a, b);\n  const r = transform(t", "\n}\n"),
+    ("ts", "function f(a: number, b: number) {\n  ", "const r = transform(a, b", "\n}\n"),
+    ("go", "func f(a, b int) int {\n\t", "total := add(a, b)\n\tresult := transform(tot", "\n}\n"),
+    ("java", "class A {\n  int f(int a) {\n    ", "int r = transform(a, b", "\n  }\n}\n"),
+    ("ruby", "def f(a, b)\n  ", "total = add(a, b)\n  result = transform(tot", "\nend\n"),
+    ("c", "int f(int a, int b) {\n  ", "int t = add(a, b);\n  int r = transform(t", "\n}\n"),
+]
+# The answer happened to end exactly at the limit but is whole: cutting it at its last space
+# would leave broken code (`max(a,`), so it stays.
+WHOLE_AT_THE_LIMIT = [
+    ("python", "def f(a, b):\n    return ", "max(a, b)", "\n"),
+    ("js", "function f(a, b) {\n  return ", "Math.max(a, b);", "\n}\n"),
+    ("ts", "function f(a: number, b: number): number {\n  return ", "Math.max(a, b);", "\n}\n"),
+    ("go", "func f(a, b int) int {\n\treturn ", "max(a, b)", "\n}\n"),
+    ("java", "class A {\n  int f(int a, int b) {\n    return ", "Math.max(a, b);", "\n  }\n}\n"),
+    ("ruby", "def f(a, b)\n  ", "[a, b].max", "\nend\n"),
+    ("c", "int f(int a, int b) {\n  return ", "a > b ? a : b;", "\n}\n"),
+]
+
+
+def at_the_limit(lang: str, prefix: str, raw: str, suffix: str) -> CompletionContext:
+    return CompletionContext(prefix, suffix, lang, raw=raw, max_output_tokens_used=True)
+
+
+@pytest.mark.parametrize(("lang", "prefix", "completion", "suffix"), TRUNCATED)
+def test_a_truncated_completion_is_cut_back_to_its_last_space(
+    lang: str, prefix: str, completion: str, suffix: str
+) -> None:
+    expected = completion[: completion.rfind(" ")].rstrip()
+    assert fix_truncation(completion, at_the_limit(lang, prefix, completion, suffix)) == expected
+
+
+@pytest.mark.parametrize(("lang", "prefix", "completion", "suffix"), WHOLE_AT_THE_LIMIT)
+def test_a_whole_completion_at_the_limit_is_not_cut_into_a_parse_error(
+    lang: str, prefix: str, completion: str, suffix: str
+) -> None:
+    ctx = at_the_limit(lang, prefix, completion, suffix)
+    assert fix_truncation(completion, ctx) == completion
+    kept = post_process_completion(
+        completion, prefix, "fireworks_ai", suffix=suffix, lang=lang, max_output_tokens_used=True
+    )
+    assert kept == completion
 
 
 ODD_INPUTS = [b"x\n", b"def f(:\n  {", b'}\n)\n"unterminated', b"    // TODO\n", b"", b"end\n}}])"]

@@ -30,6 +30,7 @@ from serve_app.api.context import (
     prompt_cache_enabled,
     record_of,
     require,
+    session_affinity,
     settings_of,
 )
 from serve_app.api.framing import ModelJSONResponse
@@ -87,6 +88,7 @@ async def respond(request: Request, payload: SuggestionsRequestBase, feature: st
     inp = to_input(payload, feature)
     if feature == "code_completions":
         inp.prompt_cache = prompt_cache_enabled(request)
+        inp.session_affinity = session_affinity(request)
     assembled = await suggestions.prepare(gateway, inp, selection_of(payload), record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED[feature])

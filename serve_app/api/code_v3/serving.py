@@ -37,6 +37,7 @@ from serve_app.api.context import (
     prompt_cache_enabled,
     record_of,
     require,
+    session_affinity,
     settings_of,
     version_at_least,
 )
@@ -86,7 +87,10 @@ def to_input(request: Request, body: CodeSuggestionsRequest) -> SuggestionInput:
         elif isinstance(prompt, str):
             common["raw_prompt"] = prompt
         return SuggestionInput(
-            feature="code_completions", prompt_cache=prompt_cache_enabled(request), **common
+            feature="code_completions",
+            prompt_cache=prompt_cache_enabled(request),
+            session_affinity=session_affinity(request),
+            **common,
         )
     assert isinstance(first, GenerationComponent)
     # Only the completion branch refuses gateway-minted tokens (API.md §2.3).

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
 from core.errors import ModelUnavailable
+from observability.retrieval_metrics import RetrievalMetrics
 from serve_app.api.body import LeanJsonRoute
 from serve_app.api.context import require
 from serve_app.api.embeddings.protocol import (
@@ -32,13 +33,16 @@ ERRORS = (400, 401, 403, 422, 429, 503, 504)
 async def _embed(request: Request, payload: EmbeddingsRequest) -> Response:
     require(request, UNIT_PRIMITIVE, FORBIDDEN)
     services: Services = request.app.state.services
-    if services.embedder is None or services.embedding_router is None:
-        raise ModelUnavailable("embeddings are not configured")
-    meta = payload.model_metadata
-    target = services.embedding_router.choose(
-        meta.provider, meta.identifier, meta.name, meta.endpoint, meta.api_key
-    )
-    vectors = await services.embedder.embed(target, payload.contents, payload.dimensions)
+    metrics: RetrievalMetrics = request.app.state.retrieval_metrics
+    with metrics.embeddings() as measured:
+        if services.embedder is None or services.embedding_router is None:
+            raise ModelUnavailable("embeddings are not configured")
+        meta = payload.model_metadata
+        target = services.embedding_router.choose(
+            meta.provider, meta.identifier, meta.name, meta.endpoint, meta.api_key
+        )
+        measured.backend = "mock" if services.embedder.mock else target.kind
+        vectors = await services.embedder.embed(target, payload.contents, payload.dimensions)
     return ModelJSONResponse(
         EmbeddingsResponse(
             model=EmbeddingsModel(

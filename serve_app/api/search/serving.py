@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
 from deployments.search.types import SearchUnavailable
+from observability.retrieval_metrics import RetrievalMetrics
 from serve_app.api.body import LeanJsonRoute
 from serve_app.api.context import require
 from serve_app.api.framing import ModelJSONResponse
@@ -34,11 +35,13 @@ async def gitlab_docs(request: Request, search: Annotated[SearchRequest, Body()]
     """Search the docs of `metadata.version`; `page_size` results at most."""
     require(request, UNIT_PRIMITIVE, FORBIDDEN)
     services: Services = request.app.state.services
+    metrics: RetrievalMetrics = request.app.state.retrieval_metrics
     searcher = services.docs_search
-    if searcher is None:
-        raise SearchUnavailable()
     payload = search.payload
-    hits = await searcher.search(payload.query, search.metadata.version, payload.page_size)
+    with metrics.docs_search(searcher.provider if searcher is not None else None):
+        if searcher is None:
+            raise SearchUnavailable()
+        hits = await searcher.search(payload.query, search.metadata.version, payload.page_size)
     results = [SearchResult(id=h.id, content=h.content, metadata=h.metadata) for h in hits]
     return ModelJSONResponse(
         SearchResponse(

@@ -17,6 +17,7 @@ from deployments.auth import AuthService
 from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
+from observability.metrics import MemoryMetrics
 from observability.telemetry import Telemetry
 from routing.builder import final_catalogue
 from serve_app.api.app import create_app
@@ -237,3 +238,30 @@ def test_the_embedded_model_is_the_default_without_a_google_project(local: TestC
         400,
         {"detail": "dimensions must be at most 576 for SmolLM2-135M-Instruct.Q4_1"},
     )
+
+
+def test_embeddings_are_counted_and_timed_by_backend_and_outcome(
+    local: TestClient, vertex: TestClient, vertex_fake: FakeVertex, openai_fake: FakeOpenAI
+) -> None:
+    metrics: MemoryMetrics = local.app.state.retrieval_metrics.factory  # type: ignore[attr-defined]
+    cases = [("local", "ok"), ("openai", "rate_limited"), ("none", "rejected")]
+
+    def counts() -> list[float]:
+        return [metrics.total("embeddings_requests_total", backend=b, outcome=o) for b, o in cases]
+
+    before = counts()
+    assert local.post(ROUTES[0], json=body(contents=["x = 1"])).status_code == 200
+    openai_fake.reset()
+    openai_fake.will(Behaviour(kind="status", status=429))
+    assert local.post(ROUTES[1], json=self_hosted(openai_fake)).status_code == 429
+    unknown = body(identifier="claude_sonnet_4_5_20250929")
+    assert local.post(ROUTES[2], json=unknown).status_code == 422
+    assert [a - b for a, b in zip(counts(), before, strict=True)] == [1, 1, 1]
+    assert metrics.observed("embeddings_request_duration_seconds", backend="local")
+    # The label is the backend kind, never the customer's endpoint, model or key.
+    labels = {tag for (name, tags) in metrics.values for tag in tags if name.startswith("embed")}
+    assert {k for k, _ in labels} == {"backend", "outcome"}
+    vertex_fake.reset()
+    assert vertex.post(ROUTES[0], json=body()).status_code == 200
+    on_vertex: MemoryMetrics = vertex.app.state.retrieval_metrics.factory  # type: ignore[attr-defined]
+    assert on_vertex.total("embeddings_requests_total", backend="vertex", outcome="ok") >= 1

@@ -28,7 +28,7 @@ from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
 from tests.fakes.fireworks import KEY, FakeFireworks
 from tests.fakes.server import Behaviour
-from tests.payloads import v2_body
+from tests.payloads import v2_body, v3_body
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +157,24 @@ def test_the_gitlab_ids_answer_once_a_key_is_set_and_are_the_default(
     body = {**v2_body(), "model_metadata": meta}
     assert client(config).post("/v2/code/completions", json=body).status_code == 200
     assert fake.last.json()["model"] == "accounts/fireworks/models/codestral-2501"
+
+
+def test_the_callers_global_user_id_reaches_fireworks_as_session_affinity(
+    fake: FakeFireworks,
+) -> None:
+    # Upstream's session header: Fireworks routes one user's completions to the replica that
+    # holds their prompt cache. Fireworks is the default completion model here.
+    config = settings(fake)
+    user = {"X-Gitlab-Global-User-Id": "4b1d-77"}
+    fake.will(*[Behaviour(text="return name")] * 3)
+    sent = []
+    for path, body in (("/v2/code/completions", v2_body()), ("/v4/code/suggestions", v3_body())):
+        assert client(config).post(path, json=body, headers=user).status_code == 200
+        sent.append(fake.last.headers.get("x-session-affinity"))
+    assert sent == ["4b1d-77"] * 2
+    # No global user id from the caller: no header, not an empty one.
+    assert completions(client(config)).status_code == 200
+    assert "x-session-affinity" not in fake.last.headers
 
 
 def test_without_a_key_the_ids_stay_503(fake: FakeFireworks) -> None:

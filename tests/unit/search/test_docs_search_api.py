@@ -15,6 +15,7 @@ from deployments.backends.mock import MockBackend
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from deployments.search.docs_index import build_index
+from observability.metrics import MemoryMetrics
 from observability.telemetry import Telemetry
 from routing.builder import final_catalogue
 from serve_app.api.app import create_app
@@ -169,3 +170,26 @@ def test_a_failing_vertex_is_503_not_500(engine: FakeDiscoveryEngine) -> None:
     engine.will(Behaviour(kind="status", status=500))
     r = vertex(engine).post(PATH, json=body())
     assert (r.status_code, r.json()) == (503, {"detail": "Vertex API Search Error."})
+
+
+def searches(c: TestClient, backend: str, outcome: str) -> float:
+    metrics: MemoryMetrics = c.app.state.retrieval_metrics.factory  # type: ignore[attr-defined]
+    return metrics.total("docs_search_requests_total", backend=backend, outcome=outcome)
+
+
+def test_searches_are_counted_and_timed_by_backend_and_outcome(
+    local: TestClient, engine: FakeDiscoveryEngine
+) -> None:
+    before = searches(local, "local", "ok")
+    assert local.post(PATH, json=body()).status_code == 200
+    assert searches(local, "local", "ok") == before + 1
+    metrics: MemoryMetrics = local.app.state.retrieval_metrics.factory  # type: ignore[attr-defined]
+    assert metrics.observed("docs_search_request_duration_seconds", backend="local")
+    engine.reset()
+    engine.stores = {"gitlab-docs-17-3": [document("a1", "Pipelines run", "CI", "https://d/ci")]}
+    with vertex(engine, fallback="") as on_vertex:  # one event loop for the three
+        assert on_vertex.post(PATH, json=body()).status_code == 200
+        assert on_vertex.post(PATH, json=body(version="99.1")).status_code == 400
+        engine.will(Behaviour(kind="status", status=500))
+        assert on_vertex.post(PATH, json=body()).status_code == 503
+    assert [searches(on_vertex, "vertex", o) for o in ("ok", "rejected", "error")] == [1, 1, 1]
