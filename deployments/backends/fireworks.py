@@ -4,8 +4,9 @@ Fireworks speaks OpenAI's protocol, so this is the `openai` SDK pointed at
 `AIGW_FIREWORKS__BASE_URL` with the gateway's own key: completions go to `/completions` (the
 model's fill-in-the-middle format, Codestral's is suffix-first), chat to `/chat/completions`.
 As upstream, a completion asks for `logprobs=1` and reports its first token's logprob as the
-result's `score` (the `filter_score` post-processor reads it), and prompt caching is off
-unless `AIGW_FIREWORKS__PROMPT_CACHE=true`. A completion carries the caller's global user id
+result's `score` (the `filter_score` post-processor reads it), and prompt caching is on
+unless the client's `X-Gitlab-Model-Prompt-Cache-Enabled` or the operator's
+`AIGW_FIREWORKS__PROMPT_CACHE=false` turns it off. A completion carries the caller's global user id
 as `x-session-affinity` (upstream's session header), so Fireworks keeps one user's requests on
 the replica that caches their prompt. The `fireworks-ai` SDK is not used: it wraps the same
 HTTP API and would bring a second client stack for nothing these calls need.
