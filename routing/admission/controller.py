@@ -19,6 +19,7 @@ from core.errors import AdmissionUnavailable, RateLimitExceeded
 from routing.admission import headers
 from routing.admission.leases import LeaseBook, Maintainer, StoreClient, StoreUnavailable
 from routing.admission.metrics import AdmissionMetrics
+from routing.admission.priority import Priorities, Slot
 from routing.admission.rules import CompiledRule, LimitRule, Subject, check_unique
 from routing.admission.store import Ask, Grant, Return, lease_extra
 
@@ -74,6 +75,22 @@ class Ticket:
         self.input_tokens = input_tokens
         self.output_tokens = 0
         self._settled = False
+        self._slot: Slot | None = None  # its place at a saturated backend (priority.py)
+
+    def holding(self, slot: Slot | None, max_tokens: int | None) -> Ticket:
+        """This ticket (a new one in place of the shared NO_LIMITS) holding `slot` too."""
+        if slot is None:
+            return self
+        ticket = self if self is not NO_LIMITS else Ticket(None, max_tokens=max_tokens)
+        ticket._slot = slot
+        return ticket
+
+    async def refund(self) -> None:
+        """Give back everything taken, as if never admitted (a request shed after it)."""
+        self._settled = True
+        if self._admission is not None:
+            self._admission._give_back(self._needs)
+            await self._admission.flush()
 
     @property
     def rules(self) -> list[str]:
@@ -87,6 +104,8 @@ class Ticket:
         if self._settled:
             return
         self._settled = True
+        if self._slot is not None:
+            self._slot.release()
         if output_tokens is not None:
             self.output_tokens = output_tokens
         if self._admission is not None:
@@ -122,6 +141,7 @@ class Admission:
         self.book = LeaseBook(clock)
         self.maintainer = Maintainer(self.book, store)
         self.store_wait_s = store_wait_s
+        self.priorities = Priorities(metrics)
         self._rules: tuple[CompiledRule, ...] = ()
         self._down_until = 0.0
 
@@ -174,6 +194,23 @@ class Admission:
         kept = [n for n in needs if n.taken and n.counted]
         new_max = granted_out if enforced_tokens else max_tokens
         return Ticket(self, kept, fields, new_max, inp)
+
+    async def queue_for(
+        self, ticket: Ticket, backend: str, subject: Subject, max_tokens: int | None
+    ) -> Ticket:
+        """`ticket` holding a slot at `backend` if a priority gate guards it; shed (429), it
+        gives back what it took, so a shed request costs its sender no budget."""
+        gate = self.priorities.gate(backend)
+        if gate is None:
+            return ticket
+        try:
+            slot = await gate.enter(subject.feature, subject.instance or subject.user or "-")
+        except BaseException as exc:
+            if isinstance(exc, RateLimitExceeded):
+                exc.headers = ticket.headers
+            await ticket.refund()
+            raise
+        return ticket.holding(slot, max_tokens)
 
     async def _take(self, needs: list[Need]) -> set[int]:
         """Spend from local leases; ask the store once for whatever they lack. The indices of
@@ -290,6 +327,7 @@ class Admission:
 
     def close(self) -> None:
         self.maintainer.stop()
+        self.priorities.close()
 
 
 def _needs(c: CompiledRule, s: Subject, inp: int, out: int) -> list[Need]:
