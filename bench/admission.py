@@ -5,6 +5,10 @@
 - Exactness: replicas (Admission objects) over one store whose calls yield like an actor
   hop, 40 concurrent requests against 10 rpm and 100 streamed requests against a token
   budget; admitted vs allowed.
+- Priority under a saturated slow backend: 32 clients in a closed loop (16 completions of
+  20 ms, 16 chats of 100 ms) against a backend that takes 8 at once and queues the rest first
+  come, first served (as a Serve handle does), with and without the priority gate in front;
+  p50/p99 per class and what was shed.
 
 `python -m bench.admission` (seconds). The Serve-level checks are the integration tests
 (tests/integration/test_admission_serve.py).
@@ -17,7 +21,15 @@ import time
 from collections.abc import Sequence
 
 from core.errors import RateLimitExceeded
-from routing.admission import Admission, CounterStore, InProcessStore, LimitRule, Subject
+from routing.admission import (
+    NO_LIMITS,
+    Admission,
+    CounterStore,
+    InProcessStore,
+    LimitRule,
+    Subject,
+)
+from routing.admission.priority import PriorityPolicy, Shed
 from routing.admission.store import Ask, Grant, Return
 
 SUBJECT = Subject("code_completions", "complete_code", ("codestral",), "saas", "u1", "i1")
@@ -93,6 +105,50 @@ async def token_exactness(replicas: int, budget: int = 5000) -> tuple[int, int, 
     return sum(spent), budget, sum(1 for s in spent if s)
 
 
+SERVICE_S = {"code_completions": 0.02, "duo_chat": 0.1}
+BACKEND_SLOTS = 8
+
+
+async def saturated(
+    priority: bool, seconds: float = 3.0
+) -> dict[str, tuple[float, float, int, int]]:
+    """Per feature: p50 and p99 ms of answered requests, answered, shed."""
+    backend = asyncio.Semaphore(BACKEND_SLOTS)  # Serve's handle queue: first come, first served
+    admission = Admission(InProcessStore())
+    if priority:
+        capacity = {"local": {"max_ongoing_requests": BACKEND_SLOTS}}
+        admission.priorities.configure(PriorityPolicy.model_validate({"backends": capacity}))
+    latencies: dict[str, list[float]] = {f: [] for f in SERVICE_S}
+    shed = dict.fromkeys(SERVICE_S, 0)
+    stop = time.perf_counter() + seconds
+
+    async def client(feature: str, tenant: str) -> None:
+        subject = Subject(feature, feature, ("m",), "saas", tenant, tenant)
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            try:
+                ticket = await admission.queue_for(NO_LIMITS, "local", subject, None)
+            except Shed:
+                shed[feature] += 1
+                await asyncio.sleep(0.05)
+                continue
+            async with backend:
+                await asyncio.sleep(SERVICE_S[feature])
+            ticket.settle()
+            latencies[feature].append((time.perf_counter() - started) * 1000)
+
+    features = list(SERVICE_S)
+    await asyncio.gather(*(client(features[i % 2], f"i{i % 4}") for i in range(32)))
+    admission.close()
+    out = {}
+    for feature, values in latencies.items():
+        values.sort()
+        p50 = values[len(values) // 2] if values else 0.0
+        p99 = values[min(len(values) - 1, int(len(values) * 0.99))] if values else 0.0
+        out[feature] = (p50, p99, len(values), shed[feature])
+    return out
+
+
 async def main() -> None:
     base, _ = await cpu_per_request([])
     limited, store_calls = await cpu_per_request(RULES)
@@ -108,6 +164,15 @@ async def main() -> None:
         admitted, allowed = await exactness(n)
         spent, budget, count = await token_exactness(n)
         print(f"| {n} | {admitted} / {allowed} | {spent} / {budget} ({count}) |")
+    print(f"\nSaturated backend ({BACKEND_SLOTS} at once), c=32: 16 completions "
+          "(20 ms) + 16 chats (100 ms), closed loop, 3 s")  # fmt: skip
+    print("| priority classes | completions p50 / p99 ms (answered, shed) | "
+          "chat p50 / p99 ms (answered, shed) |")  # fmt: skip
+    print("|---|---|---|")
+    for priority in (False, True):
+        rows = await saturated(priority)
+        cells = [f"{p50:.1f} / {p99:.1f} ({n}, {s})" for p50, p99, n, s in rows.values()]
+        print(f"| {'on' if priority else 'off'} | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

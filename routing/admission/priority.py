@@ -43,6 +43,10 @@ class PriorityClass(BaseModel):
     # The longest a request of this class waits for a slot; past it a client is better off
     # with a 429 now than an answer after the feature's own deadline. 0: never queued.
     max_wait_s: float = Field(default=1.0, ge=0, le=300)
+    # Slots handed to this class per slot handed to a class of weight 1 while both wait: a
+    # lower class is served behind, never starved (strict order would leave chat nothing
+    # while completions alone fill the backend).
+    weight: float = Field(default=1.0, gt=0, le=1000)
 
 
 class BackendCapacity(BaseModel):
@@ -55,8 +59,8 @@ class BackendCapacity(BaseModel):
 
 
 DEFAULT_CLASSES = (
-    PriorityClass(name="completions", features=["code_completions"], max_wait_s=1.0),
-    PriorityClass(name="generations", features=["code_generations"], max_wait_s=5.0),
+    PriorityClass(name="completions", features=["code_completions"], max_wait_s=1.0, weight=16),
+    PriorityClass(name="generations", features=["code_generations"], max_wait_s=5.0, weight=4),
     PriorityClass(name="chat", max_wait_s=10.0),
 )
 
@@ -101,6 +105,8 @@ class _Waiter:
 class _Queue:
     tenants: OrderedDict[str, deque[_Waiter]] = field(default_factory=OrderedDict)
     size: int = 0
+    step: float = 1.0  # 1 / weight: how far a slot handed out moves the class's pass
+    passed: float = 0.0  # stride scheduling: the class with the lowest pass is served next
 
 
 class Slot:
@@ -143,7 +149,8 @@ class PriorityGate:
         self.policy = policy
         self.classes = policy.classes
         self._class_of = {f: i for i, c in enumerate(policy.classes) for f in c.features}
-        self._queues = [_Queue() for _ in policy.classes]
+        self._queues = [_Queue(step=1 / c.weight) for c in policy.classes]
+        self._virtual = 0.0  # the pass of the class served last
         self.max_ongoing = policy.backends[self.backend].max_ongoing_requests
         self.waiting = 0
         if old:  # waiters keep their place, in a class of the same rank (or the last)
@@ -244,26 +251,34 @@ class PriorityGate:
 
     def _enqueue(self, w: _Waiter) -> None:
         queue = self._queues[w.cls]
+        if not queue.size:  # a class that was idle banks no credit, and waits its stride
+            queue.passed = max(queue.passed, self._virtual + queue.step)
         queue.tenants.setdefault(w.tenant, deque()).append(w)
         queue.size += 1
         self.waiting += 1
         self._report(w.cls)
 
     def _next(self) -> _Waiter | None:
-        """The first waiter of the highest class with any, tenants taking turns."""
-        for cls, queue in enumerate(self._queues):
-            while queue.tenants:
-                tenant, dq = next(iter(queue.tenants.items()))
-                w = dq.popleft()
-                if dq:
-                    queue.tenants.move_to_end(tenant)
-                else:
-                    del queue.tenants[tenant]
-                queue.size -= 1
-                self.waiting -= 1
-                self._report(cls)
-                if not w.future.done():
-                    return w
+        """The next waiter: of the waiting class with the lowest pass (the higher class on a
+        tie), its tenants taking turns."""
+        while self.waiting:
+            cls, queue = min(
+                ((i, q) for i, q in enumerate(self._queues) if q.size),
+                key=lambda iq: (iq[1].passed, iq[0]),
+            )
+            tenant, dq = next(iter(queue.tenants.items()))
+            w = dq.popleft()
+            if dq:
+                queue.tenants.move_to_end(tenant)
+            else:
+                del queue.tenants[tenant]
+            queue.size -= 1
+            self.waiting -= 1
+            self._report(cls)
+            if not w.future.done():
+                self._virtual = queue.passed
+                queue.passed += queue.step
+                return w
         return None
 
     def _remove(self, w: _Waiter) -> None:

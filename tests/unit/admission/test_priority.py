@@ -51,6 +51,32 @@ async def test_completions_jump_the_queue_of_a_saturated_backend() -> None:
     assert gate.in_flight == 0 and gate.waiting == 0
 
 
+async def test_a_flood_of_completions_slows_chat_but_never_starves_it() -> None:
+    gate = PriorityGate("local", policy())
+    held = await gate.enter("code_completions", "i")
+    served: list[str] = []
+
+    async def call(feature: str) -> None:
+        slot = await gate.enter(feature, "i")
+        served.append(feature)
+        await asyncio.sleep(0)
+        slot.release()
+
+    tasks = [asyncio.create_task(call("code_completions")) for _ in range(20)]
+    await settle_loop()
+    for _ in range(3):  # chat keeps arriving behind the completions
+        tasks.append(asyncio.create_task(call("duo_chat")))
+        await settle_loop()
+    tasks += [asyncio.create_task(call("code_completions")) for _ in range(30)]
+    await settle_loop()
+    held.release()
+    await asyncio.gather(*tasks)
+    chats = [i for i, f in enumerate(served) if f == "duo_chat"]
+    # Weights 16:1: about one chat per 16 completions while both wait, not none until the end.
+    assert chats[0] <= 16 and chats[1] <= 34, chats
+    assert served[:3] == ["code_completions"] * 3
+
+
 async def test_within_a_class_tenants_take_turns() -> None:
     gate = PriorityGate("local", policy())
     held = await gate.enter("code_completions", "big")
