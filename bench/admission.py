@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 from core.errors import RateLimitExceeded
+from observability.metrics import Metric, _Buffered, _BufferedMetric
 from routing.admission import (
     NO_LIMITS,
     Admission,
@@ -29,6 +30,7 @@ from routing.admission import (
     LimitRule,
     Subject,
 )
+from routing.admission.metrics import AdmissionMetrics
 from routing.admission.priority import PriorityPolicy, Shed
 from routing.admission.store import Ask, Grant, Return
 
@@ -40,15 +42,36 @@ RULES = [
 ]
 
 
+class BufferedOnly:
+    """The replica's metrics (RayMetrics) up to the hand-over to Ray: the per-request dict
+    update of its buffer, flushed once a second to nothing."""
+
+    def __init__(self) -> None:
+        self.buffer = _Buffered()
+
+    def counter(self, name: str, description: str, tag_keys: Sequence[str]) -> Metric:
+        return _BufferedMetric(self.buffer.add, lambda value, tags: None)
+
+    def histogram(
+        self, name: str, description: str, boundaries: Sequence[float], tag_keys: Sequence[str]
+    ) -> Metric:
+        return _BufferedMetric(self.buffer.add, lambda value, tags: None)
+
+    def gauge(self, name: str, description: str, tag_keys: Sequence[str]) -> Metric:
+        return _BufferedMetric(self.buffer.set, lambda value, tags: None)
+
+
 class HopStore(InProcessStore):
     async def take(self, asks: Sequence[Ask], returns: Sequence[Return] = ()) -> list[Grant]:
         await asyncio.sleep(0.001)  # an actor call is about a millisecond here
         return await super().take(asks, returns)
 
 
-async def cpu_per_request(rules: list[LimitRule], n: int = 50_000) -> tuple[float, int]:
+async def cpu_per_request(
+    rules: list[LimitRule], n: int = 50_000, metrics: bool = False
+) -> tuple[float, int]:
     store = InProcessStore(CounterStore(lambda: 30.0))
-    admission = Admission(store)
+    admission = Admission(store, AdmissionMetrics(BufferedOnly()) if metrics else None)
     admission.configure(rules)
     for _ in range(1000):  # warm: the first lease
         await (await admission.admit(SUBJECT, lambda: 200, 64)).release()
@@ -152,9 +175,11 @@ async def saturated(
 async def main() -> None:
     base, _ = await cpu_per_request([])
     limited, store_calls = await cpu_per_request(RULES)
+    counted, _ = await cpu_per_request(RULES, metrics=True)
     print(f"CPU per request, admit+settle: no rules {base:.2f} µs, 3 enforced rules "
           f"{limited:.2f} µs (+{limited - base:.2f} µs = {(limited - base) / 1000:.4f} ms); "
-          f"store calls in 50,000 requests: {store_calls}")  # fmt: skip
+          f"store calls in 50,000 requests: {store_calls}; with the rules' metrics "
+          f"buffered as a replica does {counted:.2f} µs (+{counted - base:.2f} µs)")  # fmt: skip
     print(
         "| replicas | 40 concurrent vs 10 rpm: admitted / allowed | 100 streams: tokens "
         "spent / budget (admitted) |"
