@@ -211,7 +211,9 @@ class PriorityGate:
         now = self.clock()
         self._freed = self._freed * 0.5 ** ((now - self._freed_at) / RATE_HALF_LIFE_S) + 1
         self._freed_at = now
-        waiter = self._next()
+        # Past capacity (the backend lost replicas, or a reload narrowed the share), a freed
+        # slot is not passed on.
+        waiter = self._next() if self.in_flight <= self.capacity else None
         if waiter is None:
             self.in_flight -= 1
         else:

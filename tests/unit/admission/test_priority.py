@@ -154,8 +154,18 @@ async def test_capacity_follows_the_backend_and_ingress_replica_counts() -> None
     gate.scale(backend_replicas=3, ingress_replicas=2)  # autoscaling added replicas
     await settle_loop()
     assert waiting.done() and gate.capacity == 3 and gate.in_flight == 2
-    first.release()
+    third = await gate.enter("duo_chat", "i")  # room for a third at once
+    fourth = asyncio.create_task(gate.enter("duo_chat", "i"))
+    await settle_loop()
+    gate.scale(backend_replicas=1, ingress_replicas=2)  # and took them away again
+    first.release()  # 3 in flight, 1 allowed: freed slots are not passed on
     waiting.result().release()
+    await settle_loop()
+    assert not fourth.done() and gate.in_flight == 1
+    third.release()
+    await settle_loop()
+    assert fourth.done() and gate.in_flight == 1
+    fourth.result().release()
     assert gate.in_flight == 0
 
 
