@@ -10,6 +10,7 @@ fixed request count, driven by curl (C, libcurl multi).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import json
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 import yaml
 
-from bench import big_file, max_request
+from bench import admission, big_file, max_request
 from bench.auth_setup import auth_setup
 from bench.cpu import app_cpu_seconds
 from bench.isolation import free_port, init_ray, isolated_serve_env
@@ -39,6 +40,15 @@ FASTAPI_FLOOR_IMPORT_PATH = "bench.floor:build_fastapi_floor"
 FLOOR = "floor (canned body)"
 FASTAPI_FLOOR = "floor + FastAPI route, our v2 model"
 FASTAPI_FLOOR_PATH = "/fastapi-floor/v2/code/completions"
+GATEWAY_V2 = "gateway /v2/code/completions"
+LIMITED_V2 = "gateway /v2 + 3 enforced limit rules"
+# Admission (issue 16): the gateway again with three rules every request passes (requests,
+# tokens, concurrency; budgets far above what the bench sends), beside the one without.
+LIMITS: list[dict[str, Any]] = [
+    {"name": "rpm", "requests_per_minute": 10_000_000},
+    {"name": "tpm", "tokens_per_minute": 10_000_000_000},
+    {"name": "conc", "max_concurrent": 1_000_000, "key": "instance"},
+]
 
 
 def start_serve() -> str:
@@ -67,6 +77,17 @@ def gateway_app(config: dict[str, Any], name: str, prefix: str, settings: dict[s
     return app
 
 
+def with_limits(app: dict[str, Any]) -> dict[str, Any]:
+    """`app` with LIMITS in its Ingress deployment's user_config (as serve_config.yaml sets
+    it), which declares that deployment if serve_config.yaml did not."""
+    ingress = next((d for d in app["deployments"] if d["name"] == "Ingress"), None)
+    if ingress is None:
+        ingress = {"name": "Ingress"}
+        app["deployments"].append(ingress)
+    ingress["user_config"] = {**ingress.get("user_config", {}), "limits": LIMITS}
+    return app
+
+
 def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
     """The gateway as serve_config.yaml declares it, in mock mode with auth bypassed at `/`
     and with JWT auth at `/jwt`, and the floor at `/floor`, in one declarative deploy."""
@@ -74,13 +95,17 @@ def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
 
     config = yaml.safe_load(SERVE_CONFIG.read_text())
     mock = {"mock_model_responses": True}
+    bypass = {"auth": {"bypass_external": True}}
     host, port = base.removeprefix("http://").split(":")
     schema = ServeDeploySchema.model_validate(
         {
             "http_options": {"host": host, "port": int(port)},
             "applications": [
-                gateway_app(config, "aigw", "/", {**mock, "auth": {"bypass_external": True}}),
+                gateway_app(config, "aigw", "/", {**mock, **bypass}),
                 gateway_app(config, "aigw_jwt", "/jwt", {**mock, **auth_overrides}),
+                with_limits(
+                    gateway_app(config, "aigw_limits", "/limits", {**mock, **bypass}),
+                ),
                 {"name": "floor", "route_prefix": "/floor", "import_path": FLOOR_IMPORT_PATH},
                 {
                     "name": "fastapi_floor",
@@ -91,7 +116,8 @@ def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
         }
     )
     _deploy(schema)
-    _wait_ready(base, ("/monitoring/ready", "/jwt/monitoring/ready", "/floor", FASTAPI_FLOOR_PATH))
+    ready = ("/monitoring/ready", "/jwt/monitoring/ready", "/limits/monitoring/ready")
+    _wait_ready(base, (*ready, "/floor", FASTAPI_FLOOR_PATH))
 
 
 def deploy_gateway_only(base: str) -> None:
@@ -147,7 +173,8 @@ def scenarios(base: str, jwt_headers: dict[str, str]) -> list[Scenario]:
     return [
         (FLOOR, f"{base}/floor", None, {}, "floor"),
         (FASTAPI_FLOOR, base + FASTAPI_FLOOR_PATH, v2_body(), {}, "fastapi_floor"),
-        ("gateway /v2/code/completions", f"{base}/v2/code/completions", v2_body(), {}, "aigw"),
+        (GATEWAY_V2, f"{base}/v2/code/completions", v2_body(), {}, "aigw"),
+        (LIMITED_V2, f"{base}/limits/v2/code/completions", v2_body(), {}, "aigw_limits"),
         (
             "gateway /v2 + JWT auth (valid token)",
             f"{base}/jwt/v2/code/completions",
@@ -217,6 +244,22 @@ def ratios(cells: list[Cell]) -> list[str]:
     return sorted(lines)
 
 
+def admission_cost(cells: list[Cell]) -> list[str]:
+    """What the three rules add to a request, cell by cell of the same run (issue 16's target:
+    at most 0.05 ms of CPU)."""
+    by = {(c.target, c.concurrency): c for c in cells}
+    lines = []
+    for c in CONCURRENCY:
+        plain, limited = by.get((GATEWAY_V2, c)), by.get((LIMITED_V2, c))
+        if plain is None or limited is None:
+            continue
+        cpu = limited.cpu_ms_per_request - plain.cpu_ms_per_request
+        lines.append(
+            f"c={c}: CPU {cpu:+.3f} ms/request, p50 {limited.p50_ms - plain.p50_ms:+.2f} ms"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a quarter of the requests")
@@ -236,6 +279,13 @@ def main() -> None:
     print()
     for line in ratios(cells):
         print(line)
+    print()
+    print(f"Admission: {LIMITED_V2} against the same gateway without (target <= +0.05 ms CPU):")
+    for line in admission_cost(cells):
+        print(line)
+    print()
+    print("Admission in-process (python -m bench.admission: no Serve, no HTTP):")
+    asyncio.run(admission.main())
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps([asdict(c) for c in cells + big], indent=2))
     print(f"\nraw numbers: {RESULTS}")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from observability.telemetry import Telemetry
 from routing.admission import Admission, InProcessStore
 from routing.admission.leases import StoreUnavailable
 from routing.admission.metrics import AdmissionMetrics
+from routing.admission.priority import ReplicaCounts
 from routing.admission.store import Ask, CounterStore, Grant, Return
 
 logger = logging.getLogger("aigw.admission")
@@ -104,14 +105,40 @@ class RayStore:
         self._actor = None
 
 
-def admission(telemetry: Telemetry) -> Admission:
+def admission(telemetry: Telemetry, backends: Mapping[str, Any] | None = None) -> Admission:
     """The replica's admission control: the app's shared actor under Serve, an in-process
-    store otherwise (one process is its own whole cluster)."""
+    store otherwise (one process is its own whole cluster). Under Serve, priority gates
+    follow the running replicas of `backends` (their handles) and of the ingress."""
     metrics = AdmissionMetrics(telemetry.metrics.factory)
     try:
         from ray import serve
 
-        app_name = serve.get_replica_context().app_name
+        context = serve.get_replica_context()
     except Exception:  # not in a Serve replica
         return Admission(InProcessStore(), metrics)
-    return Admission(RayStore(actor_name(app_name)), metrics)
+    control = Admission(RayStore(actor_name(context.app_name)), metrics)
+    deployments = {name: h.deployment_name for name, h in (backends or {}).items()}
+    control.priorities.watch(replica_counts(context.app_name, context.deployment, deployments))
+    return control
+
+
+def replica_counts(app: str, ingress: str, backends: dict[str, str]) -> ReplicaCounts:
+    """Running replicas of each backend deployment (by backend name) and of the ingress, as
+    the Serve controller reports them (a call to it, on a worker thread)."""
+
+    def read() -> tuple[dict[str, int], int]:
+        from ray import serve
+
+        status = serve.status().applications[app].deployments
+
+        def running(name: str) -> int:
+            deployment = status.get(name)
+            states = deployment.replica_states if deployment else {}
+            return sum(n for state, n in states.items() if state == "RUNNING")
+
+        return {b: running(d) for b, d in backends.items()}, running(ingress)
+
+    async def counts() -> tuple[dict[str, int], int]:
+        return await asyncio.to_thread(read)
+
+    return counts

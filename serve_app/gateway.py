@@ -61,9 +61,11 @@ class Gateway:
     async def admit(self, subject: Subject, request: ModelRequest, input_tokens: int) -> Ticket:
         """Admission control for one model call (its own step: the serving modules call it
         before `generate`/`stream` and settle the ticket when the request ends)."""
-        return await self.admission.admit(
+        ticket = await self.admission.admit(
             subject, lambda: input_tokens or self._count(request), request.max_tokens
         )
+        backend = request.target.backend  # a saturated one queues by priority class
+        return await self.admission.queue_for(ticket, backend, subject, request.max_tokens)
 
     def _count(self, request: ModelRequest) -> int:
         """Input tokens of a call the assembler did not count (chat, registry prompts), by

@@ -66,7 +66,7 @@ class Ingress:
             ),
             backends=clients,
             resilience=resilience_of(telemetry),
-            admission=admission(telemetry),
+            admission=admission(telemetry, backends),
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)
@@ -84,6 +84,7 @@ class Ingress:
         self._configured = True
         self.gateway.resilience.reload(user_config.routing)
         self.gateway.admission.configure(user_config.limits)
+        self.gateway.admission.priorities.configure(user_config.priority)
         warm = getattr(self.gateway.admission.store, "warm", None)
         if user_config.limits and warm is not None:
             warm()

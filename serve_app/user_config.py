@@ -2,8 +2,9 @@
 replica restart (`serve deploy` of a changed block reaches every replica's `reconfigure()`).
 
 Each block is its own pydantic model, owned by the layer that applies it:
-`routing:` (fallbacks, retries, deadlines, breakers; issue 15) and `limits:` (admission
-rules; issue 16). A block that is absent keeps its defaults.
+`routing:` (fallbacks, retries, deadlines, breakers; issue 15), `limits:` (admission
+rules; issue 16) and `priority:` (classes in front of a saturated backend; issue 16). A
+block that is absent keeps its defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from routing.admission.priority import PriorityPolicy
 from routing.admission.rules import LimitRule, check_unique
 from routing.resilience.policy import RoutingPolicy
 
@@ -23,6 +25,7 @@ class IngressUserConfig(BaseModel):
 
     routing: RoutingPolicy = RoutingPolicy()  # retries, fallbacks, deadlines, breakers
     limits: list[LimitRule] = []  # admission rules (routing/admission/rules.py)
+    priority: PriorityPolicy = PriorityPolicy()  # classes at a saturated backend (priority.py)
 
     @field_validator("limits")
     @classmethod

@@ -13,100 +13,22 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from core.errors import AdmissionUnavailable, RateLimitExceeded
 from routing.admission import headers
 from routing.admission.leases import LeaseBook, Maintainer, StoreClient, StoreUnavailable
 from routing.admission.metrics import AdmissionMetrics
+from routing.admission.priority import Priorities
 from routing.admission.rules import CompiledRule, LimitRule, Subject, check_unique
 from routing.admission.store import Ask, Grant, Return, lease_extra
+from routing.admission.ticket import NO_LIMITS, Need, Ticket
+
+__all__ = ["NO_LIMITS", "Admission", "Need", "Ticket"]
 
 STORE_WAIT_S = 1.0  # the bounded wait for the shared store
 STORE_RETRY_S = 1.0  # after a failed call, how long requests are decided without asking
 DEFAULT_OUTPUT_RESERVATION = 1024  # a request that names no max_tokens reserves this many
-
-
-@dataclass(slots=True)
-class Need:
-    rule: CompiledRule
-    quota: str  # r, t, c
-    key: str
-    bucket: str
-    limit: int
-    window_s: float
-    least: int
-    full: int
-    taken: int = 0
-    window: int = -1
-    epoch: str = ""
-    counted: bool = True  # False: granted by a store failure that fails open
-
-    def state(self, book: LeaseBook) -> headers.QuotaState:
-        lease = book.get(self.bucket)
-        now = book.clock()
-        remaining = lease.remaining() if lease is not None else None
-        reset = lease.reset_s(now) if lease is not None else math.ceil(self.window_s)
-        return headers.QuotaState(
-            self.rule.rule.name, self.quota, self.limit, self.window_s, remaining, reset
-        )
-
-
-class Ticket:
-    """One admitted request's hold on its rules. `max_tokens` is what the request may ask
-    the model for (lowered by a `shrink` rule, or set to the reservation); `settle()` runs
-    once, when the request ends however it ends, and charges the real usage."""
-
-    def __init__(
-        self,
-        admission: Admission | None,
-        needs: Sequence[Need] = (),
-        fields: dict[str, str] | None = None,
-        max_tokens: int | None = None,
-        input_tokens: int = 0,
-    ) -> None:
-        self._admission = admission
-        self._needs = needs
-        self.headers = fields or {}
-        self.max_tokens = max_tokens
-        # A stream is cut here: a backend that streams past max_tokens must not overrun.
-        self.output_cap = max_tokens if any(n.quota == "t" for n in needs) else None
-        self.input_tokens = input_tokens
-        self.output_tokens = 0
-        self._settled = False
-
-    @property
-    def rules(self) -> list[str]:
-        return sorted({n.rule.rule.name for n in self._needs})
-
-    def observe(self, output_tokens: int) -> None:
-        """Output seen so far (a stream's chunks), what a cut-off request is charged."""
-        self.output_tokens = max(self.output_tokens, output_tokens)
-
-    def settle(self, output_tokens: int | None = None) -> None:
-        if self._settled:
-            return
-        self._settled = True
-        if output_tokens is not None:
-            self.output_tokens = output_tokens
-        if self._admission is not None:
-            self._admission.settle(self._needs, self.input_tokens + self.output_tokens)
-
-    async def release(self) -> None:
-        """Settle, then hand the store at once what an exact (small) bucket got back, so a
-        freed slot is not held by this replica while another one is refused."""
-        self.settle()
-        if self._admission is not None:
-            await self._admission.flush()
-
-    async def __aenter__(self) -> Ticket:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.release()
-
-
-NO_LIMITS = Ticket(None)
+MAX_SELECTIONS = 4096  # (feature, model, realm) combinations whose matching rules are kept
 
 
 class Admission:
@@ -122,12 +44,15 @@ class Admission:
         self.book = LeaseBook(clock)
         self.maintainer = Maintainer(self.book, store)
         self.store_wait_s = store_wait_s
+        self.priorities = Priorities(metrics)
         self._rules: tuple[CompiledRule, ...] = ()
+        self._selections: dict[tuple[object, ...], tuple[list[CompiledRule], str, bool] | None] = {}
         self._down_until = 0.0
 
     def configure(self, rules: Sequence[LimitRule]) -> None:
         check_unique(rules)
         self._rules = tuple(CompiledRule.of(rule) for rule in rules)
+        self._selections.clear()
 
     @property
     def rules(self) -> tuple[LimitRule, ...]:
@@ -144,46 +69,93 @@ class Admission:
     ) -> Ticket:
         """A ticket, or RateLimitExceeded (429) naming the first enforced rule that refused,
         or AdmissionUnavailable (503) for a rule that fails closed without its store."""
-        rules = self.matching(subject) if self._rules else ()
-        if not rules:
+        selected = self._selected(subject) if self._rules else None
+        if selected is None:
             return NO_LIMITS
+        rules, policy, tokens = selected
         self.maintainer.ensure_running()
-        tokens = any(c.rule.tokens_per_minute for c in rules)
         inp = input_tokens() if tokens else 0
         out = max_tokens if max_tokens is not None else DEFAULT_OUTPUT_RESERVATION
         needs = [n for c in rules for n in _needs(c, subject, inp, out)]
         failed = await self._take(needs)
-        refused = self._refusals(needs, failed)
-        fields = headers.fields(rules, [n.state(self.book) for n in needs])
-        if refused is not None:
-            self._undo(needs)
-            raise refused(fields)
-        enforced_tokens = [n for n in needs if n.quota == "t" and n.rule.rule.mode == "enforce"]
-        granted_out = out
-        for n in enforced_tokens:
-            granted_out = min(granted_out, n.taken - inp)
+        now = self.book.clock()
+        if failed or not all(n.taken for n in needs):
+            refused = self._refusals(needs, failed)
+            if refused is not None:
+                fields = headers.fields(rules, [n.state(self.book, now) for n in needs])
+                self._undo(needs)
+                raise refused(fields)
+        fields = {"RateLimit-Policy": policy}
+        current = _current(needs, now)
+        if current:
+            fields["RateLimit"] = current
+        granted_out, enforced_tokens = out, False
         for n in needs:
-            if n.quota == "t" and n.taken > inp + granted_out and n.counted:
-                self.book.put_back(n.bucket, n.window, n.epoch, n.taken - inp - granted_out)
-                n.taken = inp + granted_out
-            if n.quota == "t" and self.metrics is not None:
-                self.metrics.tokens(n.rule.rule.name, reserved=n.taken)
+            if n.quota == "t" and n.rule.rule.mode == "enforce":
+                granted_out, enforced_tokens = min(granted_out, n.taken - inp), True
+        kept = []
+        for n in needs:
+            if n.quota == "t":
+                if n.taken > inp + granted_out and n.counted:
+                    extra = n.taken - inp - granted_out
+                    self.book.put_back(n.bucket, n.window, n.epoch, extra, now)
+                    n.taken = inp + granted_out
+                if self.metrics is not None:
+                    self.metrics.tokens(n.rule.rule.name, reserved=n.taken)
+            if n.taken and n.counted:
+                kept.append(n)
         if self.metrics is not None:
             for c in rules:
                 self.metrics.decision(c.rule.name, "admitted")
-        kept = [n for n in needs if n.taken and n.counted]
         new_max = granted_out if enforced_tokens else max_tokens
-        return Ticket(self, kept, fields, new_max, inp)
+        return Ticket(self, kept, fields, new_max, inp, tokens)
+
+    def _selected(self, s: Subject) -> tuple[list[CompiledRule], str, bool] | None:
+        """The rules `s` falls under, their RateLimit-Policy and whether any counts tokens:
+        the same for every request of one feature, model and realm, so worked out once."""
+        key = (s.feature, s.unit_primitive, s.model, s.realm)
+        try:
+            return self._selections[key]
+        except KeyError:
+            pass
+        rules = [c for c in self._rules if c.matches(s)]
+        policy = ", ".join(c.policy for c in rules)
+        selected = (rules, policy, any(c.rule.tokens_per_minute for c in rules)) if rules else None
+        if len(self._selections) >= MAX_SELECTIONS:
+            self._selections.clear()  # bounded: model names come from requests
+        self._selections[key] = selected
+        return selected
+
+    async def queue_for(
+        self, ticket: Ticket, backend: str, subject: Subject, max_tokens: int | None
+    ) -> Ticket:
+        """`ticket` holding a slot at `backend` if a priority gate guards it; shed (429), it
+        gives back what it took, so a shed request costs its sender no budget."""
+        gate = self.priorities.gate(backend)
+        if gate is None:
+            return ticket
+        try:
+            slot = await gate.enter(subject.feature, subject.instance or subject.user or "-")
+        except BaseException as exc:
+            if isinstance(exc, RateLimitExceeded):
+                exc.headers = ticket.headers
+            await ticket.refund()
+            raise
+        return ticket.holding(slot, max_tokens)
 
     async def _take(self, needs: list[Need]) -> set[int]:
         """Spend from local leases; ask the store once for whatever they lack. The indices of
         needs the store could not be asked for."""
         asks: list[tuple[int, Ask]] = []
+        now = self.book.clock()
         for i, n in enumerate(needs):
-            have = self.book.available(n.bucket)
-            if have >= n.full:
-                self._spend(n)
+            lease = self.book.get(n.bucket, now)
+            if lease is not None and lease.available >= n.full:  # the hot path
+                lease.available -= n.full
+                lease.touched = now
+                n.taken, n.window, n.epoch, n.lease = n.full, lease.window, lease.epoch, lease
                 continue
+            have = lease.available if lease is not None else 0
             asks.append((i, Ask(n.bucket, n.limit, n.window_s, max(0, n.least - have),
                                 n.full - have, lease_extra(n.limit))))  # fmt: skip
         if not asks:
@@ -206,7 +178,7 @@ class Admission:
         n.taken = self.book.spend(n.bucket, n.least, n.full)
         lease = self.book.get(n.bucket)
         if lease is not None:
-            n.window, n.epoch = lease.window, lease.epoch
+            n.window, n.epoch, n.lease = lease.window, lease.epoch, lease
 
     async def _ask(self, asks: list[Ask]) -> list[Grant] | None:
         if time.monotonic() < self._down_until:
@@ -269,13 +241,14 @@ class Admission:
     def settle(self, needs: Sequence[Need], used_tokens: int) -> None:
         """A request ended: slots go back, token reservations are charged at `used_tokens`
         and the rest goes back (a request never reserves less than it may use)."""
+        now = self.book.clock()
         for n in needs:
             if n.quota == "c" and not lease_extra(n.limit):
                 self.book.pending.append(Return(n.bucket, n.window, n.epoch, n.taken))
             elif n.quota == "c":
-                self.book.put_back(n.bucket, n.window, n.epoch, n.taken)
+                self.book.put_back(n.bucket, n.window, n.epoch, n.taken, now)
             elif n.quota == "t":
-                self.book.put_back(n.bucket, n.window, n.epoch, n.taken - used_tokens)
+                self.book.put_back(n.bucket, n.window, n.epoch, n.taken - used_tokens, now)
                 if self.metrics is not None:
                     self.metrics.tokens(n.rule.rule.name, committed=min(n.taken, used_tokens))
 
@@ -290,24 +263,35 @@ class Admission:
 
     def close(self) -> None:
         self.maintainer.stop()
+        self.priorities.close()
 
 
 def _needs(c: CompiledRule, s: Subject, inp: int, out: int) -> list[Need]:
-    rule, key = c.rule, c.key_of(s)
-    base = f"{rule.name}:{rule.key}:{key}"
+    key = c.key_of(s)
+    base = c.bucket_prefix + key + ":"
     needs = []
-    if rule.requests_per_minute:
-        needs.append(Need(c, "r", key, base + ":r", rule.requests_per_minute, rule.window_s, 1, 1))
-    if rule.tokens_per_minute:
-        # shrink: at least one output token beyond the input; refuse (and shadow): all of it
-        least = (
-            inp + 1 if rule.on_short_budget == "shrink" and rule.mode == "enforce" else inp + out
-        )
-        needs.append(Need(c, "t", key, base + ":t", rule.tokens_per_minute, rule.window_s,
-                          least, inp + out))  # fmt: skip
-    if rule.max_concurrent:
-        needs.append(Need(c, "c", key, base + ":c", rule.max_concurrent, 0.0, 1, 1))
+    for quota, limit, window_s in c.quotas:
+        if quota == "t":
+            # shrink: at least one output token beyond the input; refuse (and shadow): all of it
+            least = inp + 1 if c.shrinks else inp + out
+            needs.append(Need(c, quota, key, base + quota, limit, window_s, least, inp + out))
+        else:
+            needs.append(Need(c, quota, key, base + quota, limit, window_s, 1, 1))
     return needs
+
+
+def _current(needs: Sequence[Need], now: float) -> str:
+    """The `RateLimit` field of an admitted request (headers.current, without building a
+    QuotaState per quota: this runs for every request)."""
+    parts = []
+    for n in needs:
+        lease = n.lease
+        if lease is None or n.quota == "c":
+            continue
+        left = lease.store_remaining + lease.available
+        reset = 0 if lease.ends_at == math.inf else max(0, math.ceil(lease.ends_at - now))
+        parts.append(f"{n.rule.names[n.quota]};r={max(0, left)};t={reset}")
+    return ", ".join(parts)
 
 
 def _exceeded(rule: str, n: Need, book: LeaseBook) -> Callable[[dict[str, str]], Exception]:

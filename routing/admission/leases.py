@@ -64,9 +64,11 @@ class LeaseBook:
         self._leases: dict[str, Lease] = {}
         self.pending: list[Return] = []  # units of a lease no longer in the book
 
-    def get(self, bucket: str) -> Lease | None:
+    def get(self, bucket: str, now: float | None = None) -> Lease | None:
+        """The bucket's lease while its window lasts (`now`: the caller's clock reading, one
+        per request on the hot path rather than one per lookup)."""
         lease = self._leases.get(bucket)
-        if lease is not None and lease.ends_at <= self.clock():
+        if lease is not None and lease.ends_at <= (self.clock() if now is None else now):
             del self._leases[bucket]  # its window is over: what it held is worth nothing
             return None
         return lease
@@ -98,17 +100,20 @@ class LeaseBook:
         lease.touched = now
         return lease
 
-    def put_back(self, bucket: str, window: int, epoch: str, amount: int) -> None:
+    def put_back(
+        self, bucket: str, window: int, epoch: str, amount: int, now: float | None = None
+    ) -> None:
         """Unused units of a finished request (or the slot it held): kept for the next
         request while their lease is in the book, else owed to the store (a slot must never
         leak, or the key stays one request short for good)."""
         if amount == 0:
             return
-        lease = self.get(bucket)
-        if lease is not None and (lease.window, lease.epoch) == (window, epoch):
+        now = self.clock() if now is None else now
+        lease = self.get(bucket, now)
+        if lease is not None and lease.window == window and lease.epoch == epoch:
             covered = max(amount, -lease.available)  # a charge is paid from the lease first
             lease.available += covered
-            lease.touched = self.clock()
+            lease.touched = now
             amount -= covered
             if amount:
                 self.pending.append(Return(bucket, window, epoch, amount))

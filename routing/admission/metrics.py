@@ -30,6 +30,14 @@ class AdmissionMetrics:
             "rate_limit_remaining", "Budget left in the window, for the keys closest to it",
             ("rule", "quota", "key"),
         )  # fmt: skip
+        self.queue_gauge = factory.gauge(
+            "admission_queue_depth", "Requests waiting for a saturated backend, by class",
+            ("backend", "class"),
+        )  # fmt: skip
+        self.shed_counter = factory.counter(
+            "admission_shed_total", "Requests shed by a saturated backend's priority gate",
+            ("backend", "class", "reason"),
+        )  # fmt: skip
         self._lowest: dict[tuple[str, str], dict[str, int]] = {}
         self._lock = threading.Lock()
 
@@ -55,3 +63,9 @@ class AdmissionMetrics:
             if key not in keys:
                 return
         self.remaining_gauge.record(float(value), {"rule": rule, "quota": quota, "key": key})
+
+    def queue_depth(self, backend: str, cls: str, depth: int) -> None:
+        self.queue_gauge.record(float(depth), {"backend": backend, "class": cls})
+
+    def shed(self, backend: str, cls: str, reason: str) -> None:
+        self.shed_counter.record(1.0, {"backend": backend, "class": cls, "reason": reason})

@@ -89,10 +89,15 @@ class CompiledRule:
     models: frozenset[str] | None
     realms: frozenset[str] | None
     policy: str  # its RateLimit-Policy members
+    names: dict[str, str]  # quota -> its quoted name in RateLimit / RateLimit-Policy
+    # (quota, limit, window_s; 0 for slots), worked out once rather than on every request
+    quotas: tuple[tuple[str, int, float], ...]
+    bucket_prefix: str  # the buckets of key K are named prefix + K + ":" + quota
+    shrinks: bool  # an enforced rule with on_short_budget: shrink
 
     @classmethod
     def of(cls, rule: LimitRule) -> CompiledRule:
-        from routing.admission.headers import rule_policy
+        from routing.admission.headers import QUOTA_SUFFIX, rule_policy
 
         m = rule.match
         quotas = [
@@ -105,7 +110,11 @@ class CompiledRule:
             if limit
         ]
         return cls(rule, _names(m.feature), _names(m.unit_primitive), _names(m.model),
-                   _names(m.realm), rule_policy(rule.name, quotas))  # fmt: skip
+                   _names(m.realm), rule_policy(rule.name, quotas),
+                   {q: f'"{rule.name}{QUOTA_SUFFIX[q]}"' for q, _, _ in quotas},
+                   tuple((q, limit, window if q != "c" else 0.0) for q, limit, window in quotas),
+                   f"{rule.name}:{rule.key}:",
+                   rule.on_short_budget == "shrink" and rule.mode == "enforce")  # fmt: skip
 
     def matches(self, s: Subject) -> bool:
         return (

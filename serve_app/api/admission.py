@@ -20,7 +20,7 @@ async def admit(
     """The request's ticket and its model call, `max_tokens` set to what was reserved (or
     lowered by a `shrink` rule). `input_tokens`: the assembler's count, when it made one."""
     gateway = gateway_of(request)
-    if not gateway.admission.rules:
+    if not gateway.admission.rules and not gateway.admission.priorities.gate(call.target.backend):
         return NO_LIMITS, call
     identity = identity_of(request)
     record = record_of(request)

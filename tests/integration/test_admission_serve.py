@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import BYPASS, TEST_SETTINGS, deploy, wait_ready
+from tests.integration.conftest import BYPASS, DEPLOY_TIMEOUT_S, TEST_SETTINGS, wait_ready
 from tests.payloads import v2_body
 
 APP = "aigw_limits"
@@ -23,28 +23,47 @@ RULES: list[dict[str, Any]] = [
 ]
 
 
-_BUILT: list[Any] = []
+def deploy_limits(rules: list[dict[str, Any]], **blocks: Any) -> None:
+    """What `serve deploy` of serve_config.yaml sends the controller: the app by import path,
+    the rules in the Ingress `user_config`. A changed rule list redeployed this way reaches the
+    running replicas' `reconfigure()` (`serve._run` of a rebuilt app replaced them)."""
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
 
-
-def limits_app(rules: list[dict[str, Any]]) -> Any:
-    """The app with `rules`; built once, so that a new rule list is the only change Serve
-    sees on a redeploy (a user_config change, applied in place)."""
-    from serve_app.app import build_app
-
-    if not _BUILT:
-        _BUILT.append(build_app({"settings": TEST_SETTINGS})._bound_deployment)
-    ingress = _BUILT[0]
-    return ingress.options(
-        num_replicas=2, autoscaling_config=None, user_config={"limits": rules}
-    ).bind(*ingress.init_args)
+    app = {
+        "name": APP,
+        "route_prefix": "/limits",
+        "import_path": "serve_app.app:build_app",
+        "args": {"settings": TEST_SETTINGS},
+        "deployments": [
+            {"name": "Ingress", "num_replicas": 2, "user_config": {"limits": rules, **blocks}}
+        ],
+    }
+    _get_global_client().deploy_apps(ServeDeploySchema.model_validate({"applications": [app]}))
 
 
 def replica_ids() -> set[str]:
-    """The Ingress replicas' actor names (Serve names each replica; a new replica, a new name)."""
-    import ray
+    """The live Ingress replicas' actor ids (a replica replaced is a new actor)."""
+    from ray._private.state import state
 
-    names = ray.util.list_named_actors(all_namespaces=True)
-    return {a["name"] for a in names if f"{APP}#Ingress" in a["name"]}
+    return {
+        actor_id
+        for actor_id, info in state.actor_table(None).items()
+        if info["ActorClassName"].endswith(f"{APP}:Ingress") and info["State"] == "ALIVE"
+    }
+
+
+def wait_running(timeout_s: float = DEPLOY_TIMEOUT_S) -> None:
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app = serve.status().applications.get(APP)
+        if app is not None and app.status == "RUNNING" and len(replica_ids()) == 2:
+            return
+        assert app is None or app.status != "DEPLOY_FAILED", app.message
+        time.sleep(0.25)
+    raise TimeoutError(f"{APP} was not RUNNING with 2 replicas after {timeout_s}s")
 
 
 def store_used(bucket: str) -> int:
@@ -56,10 +75,10 @@ def store_used(bucket: str) -> int:
 
 @pytest.fixture(scope="module")
 def url(serve_instance: str) -> str:
-    deploy(limits_app(RULES), APP, "/limits")
+    deploy_limits(RULES)
+    wait_running()
     base = f"{serve_instance}/limits"
     wait_ready(base)
-    assert len(replica_ids()) == 2
     return base
 
 
@@ -127,12 +146,13 @@ def test_shadow_rules_never_refuse(url: str) -> None:
     assert '"shadow";q=2;w=60' in answers[-1].headers["RateLimit-Policy"]
 
 
-def test_a_new_rule_list_applies_on_redeploy(url: str) -> None:
-    # Not checked here: that the replicas are kept. A redeploy through `serve._run` (as
-    # this test does) replaced both replicas when measured; `serve deploy` of a changed
-    # user_config is the operator's path for an in-place reconfigure().
+def test_a_new_rule_list_applies_in_place_on_redeploy(url: str) -> None:
+    before = replica_ids()
     new_rule = {"name": "reloaded", "match": {"realm": "reload"}, "requests_per_minute": 1}
-    deploy(limits_app([*RULES, new_rule]), APP, "/limits")
+    # With a priority gate on the mock (wide open): it must not cost an answer, and its
+    # block is part of the same reload.
+    gate = {"backends": {"mock": {"max_ongoing_requests": 1000}}}
+    deploy_limits([*RULES, new_rule], priority=gate)
     fresh_window()
     hdrs = headers("reload", "u-reload")
     deadline = time.monotonic() + 30
@@ -142,7 +162,7 @@ def test_a_new_rule_list_applies_on_redeploy(url: str) -> None:
             break
         time.sleep(1)
     assert sorted(statuses) == [200, 429, 429, 429]
-    assert len(replica_ids()) == 2
+    assert replica_ids() == before  # reconfigured in place: no replica restarted
 
 
 def test_a_restarted_store_is_a_bounded_wait_never_an_outage(url: str) -> None:

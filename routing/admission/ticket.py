@@ -1,0 +1,121 @@
+"""What one admitted request holds: a `Need` per quota of each rule it falls under (what it
+took, from which lease) and the `Ticket` that gives it all back, once, when the request
+ends however it ends."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from routing.admission import headers
+from routing.admission.leases import Lease, LeaseBook
+from routing.admission.priority import Slot
+from routing.admission.rules import CompiledRule
+
+if TYPE_CHECKING:
+    from routing.admission.controller import Admission
+
+
+@dataclass(slots=True)
+class Need:
+    rule: CompiledRule
+    quota: str  # r, t, c
+    key: str
+    bucket: str
+    limit: int
+    window_s: float
+    least: int
+    full: int
+    taken: int = 0
+    window: int = -1
+    epoch: str = ""
+    counted: bool = True  # False: granted by a store failure that fails open
+    lease: Lease | None = None  # the lease it was spent from
+
+    def state(self, book: LeaseBook, now: float) -> headers.QuotaState:
+        lease = self.lease if self.lease is not None else book.get(self.bucket, now)
+        remaining = lease.remaining() if lease is not None else None
+        reset = lease.reset_s(now) if lease is not None else math.ceil(self.window_s)
+        return headers.QuotaState(
+            self.rule.rule.name, self.quota, self.limit, self.window_s, remaining, reset
+        )
+
+
+class Ticket:
+    """One admitted request's hold on its rules. `max_tokens` is what the request may ask
+    the model for (lowered by a `shrink` rule, or set to the reservation); `settle()` runs
+    once, when the request ends however it ends, and charges the real usage."""
+
+    def __init__(
+        self,
+        admission: Admission | None,
+        needs: Sequence[Need] = (),
+        fields: dict[str, str] | None = None,
+        max_tokens: int | None = None,
+        input_tokens: int = 0,
+        tokens: bool | None = None,  # whether a token quota is among `needs` (if known)
+    ) -> None:
+        self._admission = admission
+        self._needs = needs
+        self.headers = fields or {}
+        self.max_tokens = max_tokens
+        if tokens is None:
+            tokens = any(n.quota == "t" for n in needs)
+        # A stream is cut here: a backend that streams past max_tokens must not overrun.
+        self.output_cap = max_tokens if tokens else None
+        self.input_tokens = input_tokens
+        self.output_tokens = 0
+        self._settled = False
+        self._slot: Slot | None = None  # its place at a saturated backend (priority.py)
+
+    def holding(self, slot: Slot | None, max_tokens: int | None) -> Ticket:
+        """This ticket (a new one in place of the shared NO_LIMITS) holding `slot` too."""
+        if slot is None:
+            return self
+        ticket = self if self is not NO_LIMITS else Ticket(None, max_tokens=max_tokens)
+        ticket._slot = slot
+        return ticket
+
+    async def refund(self) -> None:
+        """Give back everything taken, as if never admitted (a request shed after it)."""
+        self._settled = True
+        if self._admission is not None:
+            self._admission._give_back(self._needs)
+            await self._admission.flush()
+
+    @property
+    def rules(self) -> list[str]:
+        return sorted({n.rule.rule.name for n in self._needs})
+
+    def observe(self, output_tokens: int) -> None:
+        """Output seen so far (a stream's chunks), what a cut-off request is charged."""
+        self.output_tokens = max(self.output_tokens, output_tokens)
+
+    def settle(self, output_tokens: int | None = None) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        if self._slot is not None:
+            self._slot.release()
+        if output_tokens is not None:
+            self.output_tokens = output_tokens
+        if self._admission is not None:
+            self._admission.settle(self._needs, self.input_tokens + self.output_tokens)
+
+    async def release(self) -> None:
+        """Settle, then hand the store at once what an exact (small) bucket got back, so a
+        freed slot is not held by this replica while another one is refused."""
+        self.settle()
+        if self._admission is not None:
+            await self._admission.flush()
+
+    async def __aenter__(self) -> Ticket:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release()
+
+
+NO_LIMITS = Ticket(None)
