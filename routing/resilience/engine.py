@@ -45,6 +45,7 @@ class Resilience:
         self.shared: SharedBreakers | None = None
         self.clock, self.sleep, self.rng = clock, sleep, rng
         self._deadlines: dict[tuple[str, str], Deadlines] = {}
+        self.metrics.activated(policy.version)
 
     def deadlines(self, feature: str, target: str) -> Deadlines:
         """The policy's deadlines of `target` for `feature`, merged once per policy."""
@@ -54,6 +55,7 @@ class Resilience:
         return found
 
     def reload(self, policy: RoutingPolicy) -> None:
+        self.metrics.activated(policy.version, self.policy.version)
         self.policy = policy
         self._deadlines = {}
         self.breakers.policy = policy.breaker
