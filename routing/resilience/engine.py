@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from core.errors import ModelError, ModelTimeout, ModelUnavailable
+from core.errors import GatewayError, ModelTimeout, ModelUnavailable
 from core.types import Chunk, Message, ModelRequest, ModelResult, ModelTarget
 from routing.resilience.breaker import CLOSED, DENY, OPEN, PROBE, STATE_VALUE, Breakers
 from routing.resilience.metrics import RoutingMetrics
@@ -231,7 +231,7 @@ class _Attempts:
                 self.extra = None
             else:
                 self.request, self.extra = await rebuild(target)
-        except ModelError:
+        except GatewayError:  # no prompt for it, say: the failure to report is the first's
             return False
         return True
 
