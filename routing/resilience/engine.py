@@ -99,19 +99,27 @@ class Resilience:
             return
         attempts = _Attempts(self, self.route_of(request, route), request)
         sent: list[str] = []
-        resumable = True
         while (step := await attempts.next()) is not None:
             dangling = ""  # whitespace a chat prefill drops and the model writes again
             if sent:
-                if not (resumable and attempts.switches.resume):
+                if not attempts.switches.resume:
                     break
                 step, dangling = resumed(step, "".join(sent))
                 attempts.resumed()
             chunks = open_stream(step)
+            # An attempt's tool calls go out when it ends cleanly: half a tool call cannot be
+            # continued, so a cut one is dropped and the resumed attempt, continuing from the
+            # text, makes the call again (tool calls end a model's turn; no flow acts on one
+            # before the stream ends).
+            held: list[Chunk] = []
             try:
                 async for chunk in chunks:
                     if chunk.tool_calls or chunk.tool_call_chunks:
-                        resumable = False  # half a tool call cannot be continued
+                        calls, pieces = chunk.tool_calls, chunk.tool_call_chunks
+                        held.append(Chunk("", tool_calls=calls, tool_call_chunks=pieces))
+                        chunk.tool_calls, chunk.tool_call_chunks = [], []
+                        if not (chunk.text or chunk.final):
+                            continue
                     if chunk.text:
                         if dangling:
                             text = chunk.text
@@ -132,6 +140,8 @@ class Resilience:
                 if aclose is not None:
                     await aclose()
             attempts.succeeded()
+            for chunk in held:
+                yield chunk
             return
         raise attempts.final_error()
 
