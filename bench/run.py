@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import yaml
 
-from bench import big_file, max_request
+from bench import big_file, max_request, routing_serve
 from bench.auth_setup import auth_setup
 from bench.cpu import app_cpu_seconds
 from bench.isolation import free_port, init_ray, isolated_serve_env
@@ -80,6 +80,9 @@ def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
             "http_options": {"host": host, "port": int(port)},
             "applications": [
                 gateway_app(config, "aigw", "/", {**mock, "auth": {"bypass_external": True}}),
+                routing_serve.policy_off(
+                    gateway_app(config, "aigw", "/", {**mock, "auth": {"bypass_external": True}})
+                ),
                 gateway_app(config, "aigw_jwt", "/jwt", {**mock, **auth_overrides}),
                 {"name": "floor", "route_prefix": "/floor", "import_path": FLOOR_IMPORT_PATH},
                 {
@@ -91,7 +94,8 @@ def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
         }
     )
     _deploy(schema)
-    _wait_ready(base, ("/monitoring/ready", "/jwt/monitoring/ready", "/floor", FASTAPI_FLOOR_PATH))
+    ready = ("/monitoring/ready", "/jwt/monitoring/ready", "/floor", FASTAPI_FLOOR_PATH)
+    _wait_ready(base, (*ready, f"{routing_serve.OFF_PREFIX}/monitoring/ready"))
 
 
 def deploy_gateway_only(base: str) -> None:
@@ -148,6 +152,7 @@ def scenarios(base: str, jwt_headers: dict[str, str]) -> list[Scenario]:
         (FLOOR, f"{base}/floor", None, {}, "floor"),
         (FASTAPI_FLOOR, base + FASTAPI_FLOOR_PATH, v2_body(), {}, "fastapi_floor"),
         ("gateway /v2/code/completions", f"{base}/v2/code/completions", v2_body(), {}, "aigw"),
+        routing_serve.scenario(base),
         (
             "gateway /v2 + JWT auth (valid token)",
             f"{base}/jwt/v2/code/completions",
@@ -235,6 +240,8 @@ def main() -> None:
     print(format_summary(stages))
     print()
     for line in ratios(cells):
+        print(line)
+    for line in routing_serve.summary(cells):
         print(line)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps([asdict(c) for c in cells + big], indent=2))
