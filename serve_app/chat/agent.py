@@ -134,6 +134,8 @@ async def events(
                 prime(parser, gateway.served_call(call))
             for event in parser.feed(chunk.text):
                 yield react_line(event)
+        if not primed:  # no text at all: the prefill alone is the answer's start
+            prime(parser, gateway.served_call(call))
         calls = tool_calls.calls()
         if calls and not parser.answering:
             closing = _tool_actions(calls, parser.text.strip())
