@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import yaml
 
-from bench import admission, big_file, max_request
+from bench import admission, big_file, max_request, routing_serve
 from bench.auth_setup import auth_setup
 from bench.cpu import app_cpu_seconds
 from bench.isolation import free_port, init_ray, isolated_serve_env
@@ -102,6 +102,7 @@ def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
             "http_options": {"host": host, "port": int(port)},
             "applications": [
                 gateway_app(config, "aigw", "/", {**mock, **bypass}),
+                routing_serve.policy_off(gateway_app(config, "aigw", "/", {**mock, **bypass})),
                 gateway_app(config, "aigw_jwt", "/jwt", {**mock, **auth_overrides}),
                 with_limits(
                     gateway_app(config, "aigw_limits", "/limits", {**mock, **bypass}),
@@ -117,7 +118,8 @@ def deploy_all(base: str, auth_overrides: dict[str, Any]) -> None:
     )
     _deploy(schema)
     ready = ("/monitoring/ready", "/jwt/monitoring/ready", "/limits/monitoring/ready")
-    _wait_ready(base, (*ready, "/floor", FASTAPI_FLOOR_PATH))
+    off_ready = f"{routing_serve.OFF_PREFIX}/monitoring/ready"
+    _wait_ready(base, (*ready, off_ready, "/floor", FASTAPI_FLOOR_PATH))
 
 
 def deploy_gateway_only(base: str) -> None:
@@ -175,6 +177,7 @@ def scenarios(base: str, jwt_headers: dict[str, str]) -> list[Scenario]:
         (FASTAPI_FLOOR, base + FASTAPI_FLOOR_PATH, v2_body(), {}, "fastapi_floor"),
         (GATEWAY_V2, f"{base}/v2/code/completions", v2_body(), {}, "aigw"),
         (LIMITED_V2, f"{base}/limits/v2/code/completions", v2_body(), {}, "aigw_limits"),
+        routing_serve.scenario(base),
         (
             "gateway /v2 + JWT auth (valid token)",
             f"{base}/jwt/v2/code/completions",
@@ -278,6 +281,8 @@ def main() -> None:
     print(format_summary(stages))
     print()
     for line in ratios(cells):
+        print(line)
+    for line in routing_serve.summary(cells):
         print(line)
     print()
     print(f"Admission: {LIMITED_V2} against the same gateway without (target <= +0.05 ms CPU):")

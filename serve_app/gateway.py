@@ -114,15 +114,28 @@ class Gateway:
         extra = current.served_extra if current is not None else None
         return extra if isinstance(extra, AssembledSuggestion) else assembled
 
-    async def assemble(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
+    def served_call(self, call: ModelRequest) -> ModelRequest:
+        """The call as the model that answered had it (a fallback's own prompt), else `call`;
+        known from a stream's first text on."""
         current = route.current()
-        if current is not None and current.first is target and current.rebuild is None:
+        extra = current.served_extra if current is not None else None
+        if isinstance(extra, (AssembledSuggestion, AssembledPrompt)):
+            return extra.request
+        return extra if isinstance(extra, ModelRequest) else call
 
-            async def rebuild(other: ModelTarget) -> tuple[ModelRequest, AssembledSuggestion]:
-                assembled = await self.assembler.assemble_suggestion(inp, other)
-                return assembled.request, assembled
+    def on_fallback(self, chosen: ModelTarget, rebuild: route.Rebuild) -> None:
+        """How the current request's call is made for a fallback of `chosen`: a model of
+        another family gets a prompt of its own, and its own call parameters."""
+        current = route.current()
+        if current is not None and current.first is chosen and current.rebuild is None:
+            current.rebuild = rebuild
 
-            current.rebuild = rebuild  # a fallback model gets a prompt of its own family
+    async def assemble(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
+        async def rebuild(other: ModelTarget) -> tuple[ModelRequest, AssembledSuggestion]:
+            assembled = await self.assembler.assemble_suggestion(inp, other)
+            return assembled.request, assembled
+
+        self.on_fallback(target, rebuild)
         return await self.assembler.assemble_suggestion(inp, target)
 
     async def finish(

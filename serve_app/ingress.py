@@ -80,7 +80,9 @@ class Ingress:
         not start). On a running replica it is refused and the running policy stays: Serve
         2.60 answers a raising reconfigure by replacing the replica, and the new one fails
         at start, round after round (tests/integration/test_routing_serve.py)."""
-        user_config = refused_or_parsed(self.user_config, config, self._configured)
+        user_config = refused_or_parsed(
+            self.user_config, config, self._configured, self.gateway.resilience.metrics
+        )
         self._configured = True
         self.gateway.resilience.reload(user_config.routing)
         self.gateway.admission.configure(user_config.limits)

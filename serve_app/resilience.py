@@ -33,18 +33,34 @@ def resilience_of(telemetry: Telemetry) -> Resilience:
 
 
 def refused_or_parsed(
-    running: IngressUserConfig, raw: dict[str, Any] | None, started: bool
+    running: IngressUserConfig,
+    raw: dict[str, Any] | None,
+    started: bool,
+    metrics: RoutingMetrics | None = None,
 ) -> IngressUserConfig:
     """The new user_config, or, on a started replica, the running one when the new one is
-    invalid (logged with pydantic's field paths, so the operator sees what to fix)."""
+    invalid (logged with pydantic's field paths, so the operator sees what to fix, and
+    counted in `routing_policy_refused_total`)."""
     try:
         return IngressUserConfig.parse(raw)
     except ValidationError as exc:
         if not started:
             raise
-        logger.error(
-            "user_config refused, policy %s stays: %s",
-            running.routing.version,
-            exc.errors(include_url=False, include_input=False),
-        )
+        errors = exc.errors(include_url=False, include_input=False)
+        logger.error("user_config refused, policy %s stays: %s", running.routing.version, errors)
+        if metrics is not None:
+            blocks = sorted({str(e["loc"][0]) for e in errors if e["loc"]}) or ["user_config"]
+            tags = {
+                "version": _version_of(raw),
+                "block": ",".join(blocks),
+                "policy_version": running.routing.version,
+            }
+            metrics.policy_refused.record(1, tags)
         return running
+
+
+def _version_of(raw: dict[str, Any] | None) -> str:
+    """The refused block's routing version as the operator wrote it (a label: bounded)."""
+    routing = (raw or {}).get("routing")
+    version = routing.get("version") if isinstance(routing, dict) else None
+    return str(version)[:64] if version is not None else "default"

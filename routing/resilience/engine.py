@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from core.errors import ModelError, ModelTimeout, ModelUnavailable
+from core.errors import GatewayError, ModelTimeout, ModelUnavailable
 from core.types import Chunk, Message, ModelRequest, ModelResult, ModelTarget
 from routing.resilience.breaker import CLOSED, DENY, OPEN, PROBE, STATE_VALUE, Breakers
 from routing.resilience.metrics import RoutingMetrics
@@ -45,6 +45,7 @@ class Resilience:
         self.shared: SharedBreakers | None = None
         self.clock, self.sleep, self.rng = clock, sleep, rng
         self._deadlines: dict[tuple[str, str], Deadlines] = {}
+        self.metrics.activated(policy.version)
 
     def deadlines(self, feature: str, target: str) -> Deadlines:
         """The policy's deadlines of `target` for `feature`, merged once per policy."""
@@ -54,6 +55,7 @@ class Resilience:
         return found
 
     def reload(self, policy: RoutingPolicy) -> None:
+        self.metrics.activated(policy.version, self.policy.version)
         self.policy = policy
         self._deadlines = {}
         self.breakers.policy = policy.breaker
@@ -97,19 +99,27 @@ class Resilience:
             return
         attempts = _Attempts(self, self.route_of(request, route), request)
         sent: list[str] = []
-        resumable = True
         while (step := await attempts.next()) is not None:
             dangling = ""  # whitespace a chat prefill drops and the model writes again
             if sent:
-                if not (resumable and attempts.switches.resume):
+                if not attempts.switches.resume:
                     break
                 step, dangling = resumed(step, "".join(sent))
                 attempts.resumed()
             chunks = open_stream(step)
+            # An attempt's tool calls go out when it ends cleanly: half a tool call cannot be
+            # continued, so a cut one is dropped and the resumed attempt, continuing from the
+            # text, makes the call again (tool calls end a model's turn; no flow acts on one
+            # before the stream ends).
+            held: list[Chunk] = []
             try:
                 async for chunk in chunks:
                     if chunk.tool_calls or chunk.tool_call_chunks:
-                        resumable = False  # half a tool call cannot be continued
+                        calls, pieces = chunk.tool_calls, chunk.tool_call_chunks
+                        held.append(Chunk("", tool_calls=calls, tool_call_chunks=pieces))
+                        chunk.tool_calls, chunk.tool_call_chunks = [], []
+                        if not (chunk.text or chunk.final):
+                            continue
                     if chunk.text:
                         if dangling:
                             text = chunk.text
@@ -130,6 +140,8 @@ class Resilience:
                 if aclose is not None:
                     await aclose()
             attempts.succeeded()
+            for chunk in held:
+                yield chunk
             return
         raise attempts.final_error()
 
@@ -229,7 +241,7 @@ class _Attempts:
                 self.extra = None
             else:
                 self.request, self.extra = await rebuild(target)
-        except ModelError:
+        except GatewayError:  # no prompt for it, say: the failure to report is the first's
             return False
         return True
 

@@ -33,3 +33,19 @@ class RoutingMetrics:
             "retry_budget_exhausted_total", "Retries refused by the retry budget",
             ("target", "policy_version"),
         )  # fmt: skip
+        # Serve 2.60 reports a deploy whose user_config a running replica refused as a
+        # success: these two are how the operator sees that the new policy is not running.
+        self.policy_refused = f.counter(
+            "routing_policy_refused_total",
+            "Ingress user_config blocks a running replica refused (its policy stayed)",
+            ("version", "block", "policy_version"),
+        )  # fmt: skip
+        self.policy_active = f.gauge(
+            "routing_policy_active", "1 for the routing policy version a replica runs, else 0",
+            ("policy_version",),
+        )  # fmt: skip
+
+    def activated(self, version: str, previous: str | None = None) -> None:
+        if previous is not None and previous != version:
+            self.policy_active.record(0, {"policy_version": previous})
+        self.policy_active.record(1, {"policy_version": version})

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,16 +93,22 @@ class Hub:
         return views
 
 
+Views = dict[str, tuple[str, float, bool]]
+
+
 class HubActor:
     """The Ray actor around `Hub` (made with `ray.remote` where it is started)."""
 
     def __init__(self) -> None:
         self.hub = Hub()
+        # A hub started anew (the old one lost, or restarted by Ray) knows no breaker: its
+        # replicas see a new incarnation and tell it which targets they hold open.
+        self.incarnation = uuid.uuid4().hex
 
     def sync(
         self, replica: str, reports: dict[str, Report], policy: BreakerPolicy
-    ) -> dict[str, tuple[str, float, bool]]:
-        return self.hub.sync(replica, reports, policy, time.time())
+    ) -> tuple[str, Views]:
+        return self.incarnation, self.hub.sync(replica, reports, policy, time.time())
 
     def state(self) -> dict[str, Any]:
         """For operators and tests: each target's breaker and who holds its probe."""
@@ -139,6 +146,7 @@ class SharedBreakers:
         self.interval_s = interval_s
         self.pending: dict[str, Report] = {}
         self._actor: Any = None
+        self._incarnation = ""  # of the hub last heard from
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -164,18 +172,38 @@ class SharedBreakers:
         batch, self.pending = self.pending, {}
         sent_at = time.time()
         try:
-            if self._actor is None:
-                self._actor = await asyncio.to_thread(self.connect)
-            raw = await asyncio.wait_for(
-                self._actor.sync.remote(self.replica, batch, self.breakers.policy),
-                timeout=4 * self.interval_s,
-            )
+            incarnation, raw = await self._sync(batch)
+            if incarnation != self._incarnation:
+                # A hub with no memory of this graph (or one this replica never met): its
+                # view would close the breakers this replica holds open, and traffic would
+                # reach targets still in their cooldown. Tell it first.
+                self._incarnation = incarnation
+                held = self.held_open(time.time())
+                if held:
+                    _, raw = await self._sync(held)
         except Exception:  # lost or restarting: local breakers until it answers again
             logger.debug("shared breaker sync failed", exc_info=True)
             self._actor = None
             return
         views = {t: SharedView(s, until, granted) for t, (s, until, granted) in raw.items()}
         self.breakers.apply(views, time.time() + 4 * self.interval_s, sent_at)
+
+    async def _sync(self, reports: dict[str, Report]) -> tuple[str, Views]:
+        if self._actor is None:
+            self._actor = await asyncio.to_thread(self.connect)
+        answer: tuple[str, Views] = await asyncio.wait_for(
+            self._actor.sync.remote(self.replica, reports, self.breakers.policy),
+            timeout=4 * self.interval_s,
+        )
+        return answer
+
+    def held_open(self, now: float) -> dict[str, Report]:
+        """This replica's open breakers still in their cooldown, as reports."""
+        return {
+            target: Report(opened_until=breaker.open_until)
+            for target, breaker in self.breakers.local.items()
+            if breaker.state == OPEN and breaker.open_until > now
+        }
 
     def close(self) -> None:
         if self._task is not None:

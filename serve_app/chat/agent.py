@@ -120,8 +120,7 @@ async def events(
     """NDJSON lines as the model streams: final-answer deltas at once, then the action or
     unknown text, then usage; a failure becomes an `error` event (the status is sent)."""
     parser = react.ReActStreamParser()
-    if call.messages and call.messages[-1].role == "assistant":
-        parser.prime(call.messages[-1].content)
+    primed = False
     chunks = metered(ticket, gateway.stream(call))
     input_tokens = output_tokens = 0
     tool_calls = ToolCallAssembler()  # whole or pieced, as the backend streamed them
@@ -130,8 +129,13 @@ async def events(
             input_tokens = chunk.input_tokens or input_tokens
             output_tokens = chunk.output_tokens or output_tokens
             tool_calls.add(chunk)
+            if chunk.text and not primed:  # the model that answers is known from here
+                primed = True
+                prime(parser, gateway.served_call(call))
             for event in parser.feed(chunk.text):
                 yield react_line(event)
+        if not primed:  # no text at all: the prefill alone is the answer's start
+            prime(parser, gateway.served_call(call))
         calls = tool_calls.calls()
         if calls and not parser.answering:
             closing = _tool_actions(calls, parser.text.strip())
@@ -139,12 +143,19 @@ async def events(
             closing = list(parser.finish())
         for event in closing:
             yield react_line(event)
-        model = call.target.identifier or call.target.name
+        served = gateway.served_target(call.target)
+        model = served.identifier or served.name
         yield react_line(react.usage(model, input_tokens, output_tokens))
     except Exception as exc:  # however it broke, the client gets the error event
         yield react_line(error_policy.ndjson_error_event(exc))
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+def prime(parser: react.ReActStreamParser, call: ModelRequest) -> None:
+    """Start from the call's assistant prefill (a fallback's prompt may have its own)."""
+    if call.messages and call.messages[-1].role == "assistant":
+        parser.prime(call.messages[-1].content)
 
 
 def react_line(event: react.AgentEvent) -> str:

@@ -58,8 +58,21 @@ def model_request(
 ) -> ModelRequest:
     """A string goes to the model as a text prompt, a message list as chat: the legacy text
     or chat model, each with its own mock (API.md §4.1)."""
-    params = payload.params or ChatParams()
     chosen = target(gateway, payload)
+
+    async def for_fallback(other: ModelTarget) -> tuple[ModelRequest, ModelRequest]:
+        # The caller's prompt as is, with the fallback's own stops, sampling and deadlines.
+        rebuilt = call_for(other, payload, stream, correlation_id)
+        return rebuilt, rebuilt
+
+    gateway.on_fallback(chosen, for_fallback)
+    return call_for(chosen, payload, stream, correlation_id)
+
+
+def call_for(
+    chosen: ModelTarget, payload: PromptPayload, stream: bool, correlation_id: str
+) -> ModelRequest:
+    params = payload.params or ChatParams()
     if isinstance(payload.content, str):
         sampling = Sampling(max_tokens=params.max_tokens_to_sample, temperature=params.temperature)
         return calls.model_request(

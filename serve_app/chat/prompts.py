@@ -9,7 +9,7 @@ from typing import Any
 
 from core.errors import PromptAccessDenied
 from core.mock_models import answering
-from core.types import AssembledPrompt, Identity, ModelTarget, PromptCall
+from core.types import AssembledPrompt, Identity, ModelRequest, ModelTarget, PromptCall
 from deployments.registry_prompts import feature_of
 from observability.record import RequestRecord
 from serve_app.api.common import ModelMetadata
@@ -65,6 +65,15 @@ async def prepare(
         unauthorized=unauthorized,
         endpoint_of_its_own=endpoint_of_its_own,
     )
+
+    async def for_fallback(other: ModelTarget) -> tuple[ModelRequest, AssembledPrompt]:
+        # The registry picks a definition per model family: Claude's prompt (its tools, its
+        # tags) is not what the embedded model answers, nor are its stops and sampling.
+        update = {"target": other, "families": families_for(other, metadata)}
+        rebuilt = await gateway.assemble_prompt(call.model_copy(update=update), identity)
+        return rebuilt.request, rebuilt
+
+    gateway.on_fallback(target, for_fallback)
     try:
         assembled = await gateway.assemble_prompt(call, identity)
     except PromptAccessDenied as exc:

@@ -1,7 +1,8 @@
 """Resilient routing through real Ray Serve with two ingress replicas: the breaker shared
 through the hub actor (after it opens, no replica sends to the target; one half-open probe
 in the whole graph), and the `routing:` policy hot-reloaded by a deploy of a changed
-user_config without a replica restart, an invalid block refused with the running policy kept.
+user_config without a replica restart, an invalid block refused with the running policy kept;
+a killed hub leaves each replica on its own breakers, and the new hub learns their open ones.
 One app for the module (the Anthropic SDK in the ingress, against the fake)."""
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from tests.payloads import v2_body
 APP, PREFIX = "aigw_route", "/route"
 CLAUDE = "claude_sonnet_4_5_20250929"
 BODY = v2_body(model_provider="anthropic", model_name="claude-sonnet-4-5-20250929")
+COOLDOWN_S = 4.0
 POLICY: dict[str, Any] = {
     "version": "v1",
     "retry": {"attempts_per_target": 1},
-    "breaker": {"consecutive_failures": 2, "cooldown_s": 2.0},
+    "breaker": {"consecutive_failures": 2, "cooldown_s": COOLDOWN_S},
 }
 
 
@@ -137,17 +139,25 @@ def test_breaker_opens_for_every_replica_and_half_opens_with_one_probe(
     wait_for_hub()
     fake.reset()
     fake.will(*[Behaviour(kind="status", status=503)] * 4)
+    failing = time.monotonic()  # the breaker opens after this: open until its cooldown ends
     for _ in range(4):
         if "breaker=" in post(client).headers.get("x-gateway-route", ""):
             break
+    opened = time.monotonic()  # ... and before this
     time.sleep(1.0)  # the other replica has heard of it by now (syncs every 250 ms)
     sent = len(fake.received)
-    answers = [post(client) for _ in range(20)]
+    # Within the cooldown only: past it the hub rightly lets one probe through (a slow
+    # machine's 20 requests outlasted a shorter cooldown, and its probe was counted here).
+    answers = []
+    while len(answers) < 20 and time.monotonic() < failing + COOLDOWN_S - 0.5:
+        answers.append(post(client))
+    assert len(answers) >= 5
     assert len(fake.received) == sent  # nothing from either replica
     assert all(r.status_code == 503 for r in answers)
     assert all(f"breaker={CLAUDE}:open" in r.headers["x-gateway-route"] for r in answers)
 
-    time.sleep(2.5)  # the cooldown has passed: the hub grants one replica the probe
+    # The cooldown has passed: the hub grants one replica the probe.
+    time.sleep(max(0.0, opened + COOLDOWN_S + 0.5 - time.monotonic()))
     fake.reset()
     fake.will(Behaviour(text="probe ok", delay_s=1.0))
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -182,3 +192,54 @@ def test_policy_reloads_without_restart_and_an_invalid_block_is_refused(
     assert ingress_actor_ids() == before  # refused in place: no replica replaced
     routes = {post(client).headers.get("x-gateway-route", "") for _ in range(6)}
     assert all("policy=v2" in r for r in routes), routes  # the running policy stays
+
+
+def hub_actor_id() -> str:
+    import ray
+
+    return str(ray.get_actor(f"aigw-breakers-{APP}", namespace="aigw")._actor_id.hex())
+
+
+def test_a_killed_hub_leaves_each_replica_on_its_own_breakers_and_a_new_one_learns_them(
+    routed: tuple[httpx.Client, FakeAnthropic],
+) -> None:
+    """Last in the module: the target stays out for its 30 s Retry-After."""
+    import ray
+
+    client, fake = routed
+    fake.reset()
+    for _ in range(6):
+        assert post(client).status_code == 200
+    wait_for_hub()
+    # A Retry-After far past the cooldown: the target stays out while the hub is replaced.
+    fake.will(*[Behaviour(kind="status", status=429, headers={"retry-after": "30"})] * 4)
+    for _ in range(4):
+        if "breaker=" in post(client).headers.get("x-gateway-route", ""):
+            break
+    time.sleep(1.0)  # both replicas hold the graph's view
+    old = hub_actor_id()
+    sent = len(fake.received)
+
+    ray.kill(ray.get_actor(f"aigw-breakers-{APP}", namespace="aigw"))
+    killed = time.monotonic()
+    during: list[tuple[int, float, str]] = []
+    while time.monotonic() < killed + 30.0:  # requests go on while a replica starts a new hub
+        started = time.monotonic()
+        r = post(client)
+        during.append((r.status_code, time.monotonic() - started, r.headers["x-gateway-route"]))
+        try:
+            if hub_actor_id() != old and CLAUDE in hub_state()["breakers"]:
+                break
+        except ValueError:
+            pass
+    back_s = time.monotonic() - killed
+    assert hub_actor_id() != old
+    assert hub_state()["breakers"][CLAUDE][0] == "open", back_s  # relearned from the replicas
+    time.sleep(0.6)  # both replicas have synced with the new hub
+    after = [post(client) for _ in range(6)]
+    answers = during + [(r.status_code, 0.0, r.headers["x-gateway-route"]) for r in after]
+    # Each answered by the replica's own breaker (a hub that forgot would have let them
+    # through), and none waited on the missing hub.
+    assert len(fake.received) == sent, back_s
+    assert all(s == 503 and f"breaker={CLAUDE}:open" in h for s, _, h in answers), answers
+    assert max(t for _, t, _ in during) < 3.0, (back_s, during)

@@ -58,7 +58,7 @@ async def chat_v1(
         raise error_policy.legacy_chat_error(exc) from None
     metadata = ChatMetadata(
         provider=component.payload.provider or "anthropic",
-        model=call.target.name,
+        model=gateway.served_target(call.target).name,
         timestamp=int(time.time()),
     )
     return ModelJSONResponse(ChatResponse(response=result.text, metadata=metadata))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response, StreamingResponse
 
 from core.errors import ModelError
-from core.types import ModelRequest
+from core.types import ModelRequest, ModelTarget
 from deployments.registry_prompts import feature_of
 from routing.admission import NO_LIMITS, Ticket
 from routing.admission.streams import metered
@@ -61,7 +61,8 @@ async def _pieces(
             output_tokens = chunk.output_tokens or output_tokens
             if chunk.text:
                 yield ndjson_line(PromptResponse(content=chunk.text)) if v2 else chunk.text
-        usage = _usage(call, input_tokens, output_tokens) if v2 else None
+        served = gateway.served_target(call.target)
+        usage = _usage(served, input_tokens, output_tokens) if v2 else None
         if usage:
             yield ndjson_line(PromptResponse(content="", usage=usage))
     except ModelError as exc:
@@ -71,12 +72,12 @@ async def _pieces(
 
 
 def _usage(
-    call: ModelRequest, input_tokens: int, output_tokens: int
+    target: ModelTarget, input_tokens: int, output_tokens: int
 ) -> dict[str, TokenCounts] | None:
     """Token counts by model, or None when the model reported none."""
     if not (input_tokens or output_tokens):
         return None
-    model = call.target.identifier or call.target.name
+    model = target.identifier or target.name
     return {model: TokenCounts(input_tokens=input_tokens, output_tokens=output_tokens)}
 
 
@@ -95,7 +96,7 @@ async def _invoke(request: Request, prompt_id: str, payload: PromptRequest, v2: 
         raise error_policy.prompts_error(exc) from None
     if not v2:
         return ModelJSONResponse(PromptTextResponse(result.text))
-    usage = _usage(call, result.input_tokens, result.output_tokens)
+    usage = _usage(gateway.served_target(call.target), result.input_tokens, result.output_tokens)
     return ModelJSONResponse(PromptResponse(content=result.text, usage=usage))
 
 
