@@ -62,7 +62,7 @@ UNIT_WORKERS ?= auto
 test: install install-vllm
 	$(call compile-sources,$(VENV))
 	$(VENV)/bin/python -m pytest -q -n $(UNIT_WORKERS) tests/unit
-	$(VENV)/bin/python -m pytest -q tests/integration
+	$(VENV)/bin/python -m pytest -q --durations=15 tests/integration
 	$(MAKE) --no-print-directory test-cluster
 	$(MAKE) --no-print-directory test-vllm
 
@@ -72,7 +72,7 @@ test-unit: install
 
 test-integration: install
 	$(call compile-sources,$(VENV))
-	$(VENV)/bin/python -m pytest -q tests/integration
+	$(VENV)/bin/python -m pytest -q --durations=15 tests/integration
 
 # A head and a worker `ray start` on this machine; collected only when named (tests/cluster).
 test-cluster: install
