@@ -161,10 +161,13 @@ class Gateway:
     # The routing policy (routing/resilience) tries the request's route: retries, fallbacks,
     # breakers, deadlines, and a stream's resume after a cut.
     async def generate(self, request: ModelRequest) -> ModelResult:
+        # The route the call really takes: a call made for another model than the one chosen
+        # (mock mode answers a chat call with its chat mock) has a route of its own to report.
+        used = self.resilience.route_of(request, route.current())
         try:
-            return await self.resilience.generate(request, self._generate, route.current())
+            return await self.resilience.generate(request, self._generate, used)
         finally:
-            route.settle()
+            route.settle(used)
 
     async def _generate(self, request: ModelRequest) -> ModelResult:
         return await self._backend(request).generate(request)
@@ -172,12 +175,12 @@ class Gateway:
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """An async generator, so that an unknown backend fails on the first chunk, inside
         the caller's stream handling, as a failing backend does."""
-        current = route.current()
+        used = self.resilience.route_of(request, route.current())
         try:
-            async for chunk in self.resilience.stream(request, self._stream, current):
+            async for chunk in self.resilience.stream(request, self._stream, used):
                 yield chunk
         finally:
-            route.settle(current)
+            route.settle(used)
 
     def _stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         return self._backend(request).stream(request)

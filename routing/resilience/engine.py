@@ -78,7 +78,9 @@ class Resilience:
 
     async def generate(self, request: ModelRequest, call: Call, route: Route | None) -> ModelResult:
         if not self.policy.enabled:
-            return await call(request)
+            result = await call(request)
+            self._plain(request, route)
+            return result
         attempts = _Attempts(self, self.route_of(request, route), request)
         while (step := await attempts.next()) is not None:
             try:
@@ -94,7 +96,11 @@ class Resilience:
         self, request: ModelRequest, open_stream: Open, route: Route | None
     ) -> AsyncIterator[Chunk]:
         if not self.policy.enabled:
+            started = False
             async for chunk in open_stream(request):
+                if chunk.text and not started:  # before the response head goes out with it
+                    started = True
+                    self._plain(request, route)
                 yield chunk
             return
         attempts = _Attempts(self, self.route_of(request, route), request)
@@ -144,6 +150,12 @@ class Resilience:
                 yield chunk
             return
         raise attempts.final_error()
+
+    def _plain(self, request: ModelRequest, route: Route | None) -> None:
+        """With the policy off, the answer still names what served it (one plain attempt)."""
+        used = self.route_of(request, route)
+        used.record.served, used.record.policy = used.key_of(request.target), self.policy.version
+        settle(used)
 
 
 def resumed(request: ModelRequest, sent: str) -> tuple[ModelRequest, str]:

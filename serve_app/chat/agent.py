@@ -9,7 +9,7 @@ from typing import Any
 
 from core.errors import AuthorizationError, BadRequestError
 from core.settings import ApiSettings
-from core.types import Identity, Message, ModelRequest, ToolCall
+from core.types import Chunk, Identity, Message, ModelRequest, ToolCall
 from deployments.chat import react
 from deployments.registry_prompts import today
 from deployments.tool_calls import ToolCallAssembler
@@ -19,6 +19,7 @@ from routing.admission.streams import metered
 from serve_app.api import error_policy
 from serve_app.api.chat.protocol import AgentMessage, AgentRequest
 from serve_app.chat import prompts
+from serve_app.first_content import until_first_content
 from serve_app.gateway import Gateway
 
 REACT_PROMPT = "chat/react"
@@ -114,14 +115,23 @@ def _tool_actions(calls: list[ToolCall], thought: str) -> list[react.AgentEvent]
     return [react.action(call.name, json.dumps(call.args), thought) for call in calls]
 
 
-async def events(
+async def open_events(
     gateway: Gateway, call: ModelRequest, ticket: Ticket = NO_LIMITS
+) -> AsyncIterator[str]:
+    """The step's NDJSON lines, once the model's first content (or the final error) is in:
+    the response head waits for it, so it names the model that serves (`X-Gateway-Route`)
+    and a model failing before content is a fallback the client never sees."""
+    chunks = await until_first_content(metered(ticket, gateway.stream(call)))
+    return events(gateway, call, chunks)
+
+
+async def events(
+    gateway: Gateway, call: ModelRequest, chunks: AsyncIterator[Chunk]
 ) -> AsyncIterator[str]:
     """NDJSON lines as the model streams: final-answer deltas at once, then the action or
     unknown text, then usage; a failure becomes an `error` event (the status is sent)."""
     parser = react.ReActStreamParser()
     primed = False
-    chunks = metered(ticket, gateway.stream(call))
     input_tokens = output_tokens = 0
     tool_calls = ToolCallAssembler()  # whole or pieced, as the backend streamed them
     try:

@@ -232,6 +232,9 @@ def test_agent_streams_final_answer_deltas_while_claude_writes(
     with chat.stream("POST", "/v2/chat/agent", json=agent_body("How do I rebase?")) as r:
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/x-ndjson; charset=utf-8"
+        # The head waited for Claude's first content, so it names Claude (issue 15 item 7).
+        policy = f"policy={FAULT_TEST_ROUTING['version']}"
+        assert r.headers["x-gateway-route"] == f"served={NAMED['identifier']}; {policy}"
         for line in r.iter_lines():
             arrivals.append((time.perf_counter() - started, json.loads(line)))
     events = [event for _, event in arrivals]
@@ -286,6 +289,9 @@ def test_agent_upstream_error_is_an_error_event(
     assert r.status_code == 200
     (event,) = ndjson(r.text)
     assert event["type"] == "error" and event["data"]["retryable"] is True
+    tried = ",".join([f"{NAMED['identifier']}:529"] * ATTEMPTS)
+    policy = f"policy={FAULT_TEST_ROUTING['version']}"
+    assert r.headers["x-gateway-route"] == f"served=-; tried={tried}; {policy}"
 
 
 @pytest.mark.parametrize("stream", [False, True])

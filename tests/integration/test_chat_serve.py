@@ -67,6 +67,7 @@ def test_agent_streams_the_first_delta_long_before_the_end(agentic):
     with agentic.stream("POST", "/v2/chat/agent", json=agent_body(script)) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/x-ndjson; charset=utf-8"
+        assert response.headers["x-gateway-route"] == "served=agentic-fake-model"
         for line in response.iter_lines():
             if line:
                 arrivals.append((time.perf_counter() - started, json.loads(line)))

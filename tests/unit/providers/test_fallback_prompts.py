@@ -77,6 +77,9 @@ def test_agent_fallback_gets_the_embedded_models_react_prompt(
     deltas = [e["data"]["text"] for e in events if e["type"] == "final_answer_delta"]
     assert "".join(deltas) == "".join(ANSWER)  # parsed from the fallback's own prefill
     assert list(events[-1]["data"]["usage"]) == [LOCAL_NAME]
+    # The stream's head waited for the fallback's first content, so it names it.
+    route = f"served={LOCAL}; tried={CLAUDE}:529,{CLAUDE}:529; fallback=1"
+    assert r.headers["x-gateway-route"] == route
 
 
 def test_registry_prompt_fallback_is_rendered_for_the_fallbacks_family(
