@@ -1,6 +1,8 @@
 """Admission control through real Ray Serve: two Ingress replicas behind HAProxy sharing one
 limit store actor (issue 16). One app for the module; each test draws on its own rule,
-selected by the realm header (the bypass debug user's headers stand in for its claims)."""
+selected by the realm header (the bypass debug user's headers stand in for its claims).
+The echo mock is its own deployment here, slowed by the agentic mock's scripted latency, so
+that the priority tests have a real saturated backend behind the gates."""
 
 from __future__ import annotations
 
@@ -11,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import BYPASS, DEPLOY_TIMEOUT_S, TEST_SETTINGS, wait_ready
+from tests.integration.conftest import (
+    BYPASS,
+    DEPLOY_TIMEOUT_S,
+    TEST_SETTINGS,
+    metrics_port,
+    scrape,
+    wait_ready,
+)
 from tests.payloads import v2_body
 
 APP = "aigw_limits"
@@ -23,21 +32,32 @@ RULES: list[dict[str, Any]] = [
 ]
 
 
-def deploy_limits(rules: list[dict[str, Any]], **blocks: Any) -> None:
+def deploy_limits(
+    rules: list[dict[str, Any]], backend: dict[str, Any] | None = None, **blocks: Any
+) -> None:
     """What `serve deploy` of serve_config.yaml sends the controller: the app by import path,
     the rules in the Ingress `user_config`. A changed rule list redeployed this way reaches the
-    running replicas' `reconfigure()` (`serve._run` of a rebuilt app replaced them)."""
+    running replicas' `reconfigure()` (`serve._run` of a rebuilt app replaced them).
+    `backend`: options of the MockBackend deployment (its own deployment here, so that a
+    priority gate has a real `max_ongoing_requests` behind it)."""
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
+    deployments: list[dict[str, Any]] = [
+        {"name": "Ingress", "num_replicas": 2, "user_config": {"limits": rules, **blocks}}
+    ]
+    if backend is not None:
+        deployments.append({"name": "MockBackend", **backend})
     app = {
         "name": APP,
         "route_prefix": "/limits",
         "import_path": "serve_app.app:build_app",
-        "args": {"settings": TEST_SETTINGS},
-        "deployments": [
-            {"name": "Ingress", "num_replicas": 2, "user_config": {"limits": rules, **blocks}}
-        ],
+        # The agentic mock answers chat after a scripted `latency_ms`: a slow backend.
+        "args": {
+            "settings": {**TEST_SETTINGS, "use_agentic_mock": True},
+            "providers_in_ingress": [],
+        },
+        "deployments": deployments,
     }
     _get_global_client().deploy_apps(ServeDeploySchema.model_validate({"applications": [app]}))
 
@@ -175,3 +195,130 @@ def test_a_restarted_store_is_a_bounded_wait_never_an_outage(url: str) -> None:
             started = time.monotonic()
             r = client.post("/v2/code/completions", json=v2_body(), headers=hdrs)
             assert r.status_code == 200 and time.monotonic() - started < 3.0
+
+
+# Priority at a saturated backend: the MockBackend deployment takes 2 requests at a time and
+# each chat holds it SLOW_MS (the agentic mock's scripted latency); each ingress replica's
+# gate holds half of it (2 x 1 backend replica / 2 ingress replicas, read from Serve).
+SLOW_MS = 800
+CHAT_WAIT_S = 2.0
+PRIORITY = {
+    "backends": {"mock": {"max_ongoing_requests": 2}},
+    "classes": [
+        {"name": "completions", "features": ["code_completions"], "max_wait_s": 10, "weight": 16},
+        {"name": "chat", "max_wait_s": CHAT_WAIT_S},
+    ],
+}
+METRICS_WAIT_S = 25.0
+SHED = {"detail": "Backend 'mock' is saturated: request of class 'chat' shed"}
+
+
+def slow_chat() -> dict[str, Any]:
+    script = f"<response latency_ms='{SLOW_MS}'>Thought: slow\nFinal Answer: done</response>"
+    return {"messages": [{"role": "user", "content": script}]}
+
+
+def timed(client: httpx.Client, path: str, body: dict[str, Any]) -> tuple[httpx.Response, float]:
+    r = client.post(path, json=body, headers=headers("prio", "u-prio"))
+    return r, time.monotonic()
+
+
+def test_completions_go_ahead_of_chat_at_a_saturated_backend_and_late_chat_is_shed(
+    url: str,
+) -> None:
+    deploy_limits(RULES, backend={"max_ongoing_requests": 2}, priority=PRIORITY)
+    try:
+        wait_running()
+        limits = httpx.Limits(max_connections=16)
+        with (
+            httpx.Client(base_url=url, timeout=30, limits=limits) as client,
+            ThreadPoolExecutor(12) as pool,
+        ):
+            # Each replica's gate starts following Serve's replica counts on its first call.
+            warm = [pool.submit(timed, client, "/v2/code/completions", v2_body()) for _ in range(8)]
+            assert [f.result()[0].status_code for f in warm] == [200] * 8
+            time.sleep(0.5)
+            started = time.monotonic()
+            chats = [pool.submit(timed, client, "/v2/chat/agent", slow_chat()) for _ in range(8)]
+            time.sleep(0.3)  # the chats hold the backend and queue behind it
+            completions = [
+                pool.submit(timed, client, "/v2/code/completions", v2_body()) for _ in range(4)
+            ]
+            chat_answers = [f.result() for f in chats]
+            completion_answers = [f.result() for f in completions]
+        elapsed = time.monotonic() - started
+    finally:
+        deploy_limits(RULES)
+    assert [r.status_code for r, _ in completion_answers] == [200] * 4
+    served = sorted(done for r, done in chat_answers if r.status_code == 200)
+    shed = [(r, done) for r, done in chat_answers if r.status_code == 429]
+    assert len(served) >= 3 and len(served) + len(shed) == 8, chat_answers
+    # Two chats held the backend when the completions came; every completion was answered
+    # before any chat that was still waiting then.
+    assert max(done for _, done in completion_answers) < served[2]
+    assert shed, "a chat that would wait past max_wait_s is shed"
+    for r, done in shed:
+        assert r.json() == SHED
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
+        assert done - started < CHAT_WAIT_S + 1.5  # answered at its deadline, never hung
+    assert elapsed < CHAT_WAIT_S + 3 * SLOW_MS / 1000 + 2
+
+    # The operator sees it: queue depth per class and the shed chats (each replica its own
+    # series; Ray exports every 10 s).
+    port, deadline = metrics_port(), time.monotonic() + METRICS_WAIT_S
+    while True:
+        series = scrape(port)
+        on_mock = [
+            (labels, v)
+            for name in ("ray_admission_queue_depth", "ray_admission_shed_total")
+            for labels, v in series.get(name, [])
+            if labels.get("backend") == "mock"
+        ]
+        queued = {labels["class"] for labels, _ in on_mock if "reason" not in labels}
+        shed_total = sum(v for labels, v in on_mock if labels.get("reason") == "timeout")
+        if (queued >= {"completions", "chat"} and shed_total >= len(shed)) or (
+            time.monotonic() > deadline
+        ):
+            break
+        time.sleep(0.5)
+    assert queued >= {"completions", "chat"}
+    assert shed_total >= len(shed)
+
+
+def test_the_gate_widens_with_the_backend_replicas_serve_reports(url: str) -> None:
+    from ray import serve
+
+    from routing.admission.priority import SCALE_EVERY_S
+
+    # Chat never waits here: what the gates do not let through at once is shed.
+    never_wait = {**PRIORITY, "classes": [{"name": "chat", "max_wait_s": 0}]}
+    deploy_limits(
+        RULES, backend={"max_ongoing_requests": 2, "num_replicas": 2}, priority=never_wait
+    )
+    try:
+        wait_running()
+        deadline = time.monotonic() + DEPLOY_TIMEOUT_S
+        while True:
+            backend = serve.status().applications[APP].deployments["MockBackend"]
+            if backend.replica_states.get("RUNNING") == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        with httpx.Client(base_url=url, timeout=30) as client, ThreadPoolExecutor(4) as pool:
+            # The gates start following Serve's counts on their first call; give them a read.
+            list(
+                pool.map(
+                    lambda _: client.post(
+                        "/v2/code/completions", json=v2_body(), headers=headers("prio", "u-scale")
+                    ),
+                    range(4),
+                )
+            )
+            time.sleep(SCALE_EVERY_S + 0.5)
+            answers = list(
+                pool.map(lambda _: timed(client, "/v2/chat/agent", slow_chat())[0], range(4))
+            )
+    finally:
+        deploy_limits(RULES)
+    # 2 per backend replica x 2 replicas / 2 ingress replicas: each gate lets 2 chats through
+    # (with one backend replica it would let 1 through and shed the rest).
+    assert [r.status_code for r in answers].count(200) >= 3, [r.status_code for r in answers]
