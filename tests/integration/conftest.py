@@ -7,6 +7,7 @@ ingress replica (the default), and `aigw_split` at `/split` with both as their o
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -203,3 +204,23 @@ def litellm(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
         model_identifier="custom_openai/codestral-22b",
         **extra,
     )
+
+
+def metrics_port() -> int:
+    """Where Ray's metrics agent exports every replica's metrics (each under a `ray_` name)."""
+    import ray
+
+    port = ray.nodes()[0]["MetricsExportPort"]
+    assert port, "Ray's metrics agent exports no port"
+    return int(port)
+
+
+def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    series: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            series[sample.name].append((sample.labels, sample.value))
+    return series

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +16,14 @@ import httpx
 import pytest
 
 from bench.stage_timing import parse as parse_timing
-from tests.integration.conftest import BYPASS, TEST_SETTINGS, deploy, wait_ready
+from tests.integration.conftest import (
+    BYPASS,
+    TEST_SETTINGS,
+    deploy,
+    metrics_port,
+    scrape,
+    wait_ready,
+)
 from tests.payloads import v2_body
 
 pytestmark = pytest.mark.serve
@@ -48,25 +54,6 @@ def obs_app(serve_instance: str, gateway_url: str, tmp_path_factory) -> tuple[st
     url = f"{serve_instance}/obs"
     wait_ready(url)
     return url, log_file
-
-
-def metrics_port() -> int:
-    import ray
-
-    port = ray.nodes()[0]["MetricsExportPort"]
-    assert port, "Ray's metrics agent exports no port"
-    return int(port)
-
-
-def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    series: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            series[sample.name].append((sample.labels, sample.value))
-    return series
 
 
 def ours(series, name: str) -> list[tuple[dict[str, str], float]]:
