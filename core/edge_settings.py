@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 from pydantic import BaseModel, Field
@@ -48,6 +49,12 @@ class RayServeEnv(BaseSettings):
             for name, field in type(self).model_fields.items()
             if (value := getattr(self, name)) is not None
         }
+
+    @staticmethod
+    def export(knobs: dict[str, str]) -> None:
+        """Write Serve's knobs into this process's environment before `ray.init`: Serve reads
+        them from the environment of the processes it starts, never from arguments."""
+        os.environ.update(knobs)
 
 
 class EdgeSettings(BaseModel):

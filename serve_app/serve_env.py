@@ -5,7 +5,6 @@ they cannot travel as deployment arguments like the gateway's own settings."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,5 +73,5 @@ def export_serve_env(
     }
     if wrapper is not None:
         effective[HAPROXY_BINARY] = wrapper
-    os.environ.update(effective)  # written, never read: Serve's processes inherit them
+    RayServeEnv.export(effective)
     return effective
