@@ -18,6 +18,7 @@ from deployments.authn import verifier
 from deployments.authn.cache import DecisionCache
 from deployments.authn.claims import CHECKED_HEADERS, GLOBAL_USER_ID, identity_from
 from deployments.authn.keys import KeyEntry
+from deployments.authn.loud import EveryInterval
 from deployments.authn.store import KeyStore
 
 logger = logging.getLogger("aigw.auth")
@@ -55,23 +56,27 @@ class Authenticator:
         self.store = store
         self.cache = DecisionCache(auth.decision_cache_size, auth.decision_cache_ttl_s, clock)
         self.verified = 0  # tokens verified (cache misses that passed), for stats and tests
+        which = "" if self.bypass_external else "_WITH_HEADER"
+        self._bypassed = EveryInterval(
+            logger,
+            "Auth is bypassed: request served as a debug user with every unit primitive "
+            f"(AIGW_AUTH__BYPASS_EXTERNAL{which})",
+        )
+        self._unsigned = EveryInterval(
+            logger,
+            "JWT signatures are not verified (AIGW_AUTH__BYPASS_JWT_SIGNATURE): "
+            "anyone can forge a token",
+        )
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         if self.bypass_external or (
             self.bypass_with_header and headers.get("bypass-auth", "").lower() == "true"
         ):
-            logger.critical(
-                "Auth is bypassed: request served as a debug user with every unit primitive "
-                "(AIGW_AUTH__BYPASS_EXTERNAL%s)",
-                "" if self.bypass_external else "_WITH_HEADER",
-            )
+            self._bypassed.note()
             return Identity(bypass=True, global_user_id=headers.get(GLOBAL_USER_ID.lower(), ""))
         token = bearer_token(headers)
         if self.bypass_signature:
-            logger.critical(
-                "JWT signatures are not verified (AIGW_AUTH__BYPASS_JWT_SIGNATURE): "
-                "anyone can forge a token"
-            )
+            self._unsigned.note()
         digest = hashlib.sha256(token.encode()).digest()
         key = (digest, *(headers.get(name, "") for name in CHECKED_HEADERS))
         cached = self.cache.get(key)
