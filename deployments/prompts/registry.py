@@ -126,6 +126,9 @@ def _validation_message(path: Path, exc: ValidationError) -> str:
     return f"{path}: " + "; ".join(problems)
 
 
+RESOLVED_CACHE_SIZE = 1024
+
+
 class PromptRegistry:
     """Every prompt under `definitions_dir`, validated at construction (a bad file raises
     `PromptDefinitionError` naming it, so a replica with a broken prompt never starts)."""
@@ -139,6 +142,10 @@ class PromptRegistry:
         self._prompts: dict[str, dict[str, dict[str, Prompt]]] = {}
         for path in sorted(self.definitions_dir.rglob("*.yml")):
             self._add(path)
+        # (id, constraint, families) -> Prompt: resolving a constraint parses every version
+        # name, ~1.4% of a completion's CPU, for an answer fixed once the files are loaded.
+        # Clients choose the constraint, so the map is bounded; failures are not kept.
+        self._resolved: dict[tuple[str, str | None, tuple[str, ...]], Prompt] = {}
 
     # -- loading ------------------------------------------------------------------------
     def _add(self, path: Path) -> None:
@@ -238,10 +245,17 @@ class PromptRegistry:
         `version` is a Poetry constraint (default `^1.0.0`). Raises `UnknownPromptError`,
         `NoMatchingFamilyError`, `NoMatchingVersionError` or `BadVersionConstraintError`.
         """
-        family = self.select_family(prompt_id, families)
+        key = (prompt_id, version, tuple(families))
+        prompt = self._resolved.get(key)
+        if prompt is not None:
+            return prompt
+        family = self.select_family(prompt_id, key[2])
         versions = self._prompts[prompt_id][family]
-        chosen = resolve_version(versions, version, f"{prompt_id}/{family}")
-        return versions[chosen]
+        prompt = versions[resolve_version(versions, version, f"{prompt_id}/{family}")]
+        if len(self._resolved) >= RESOLVED_CACHE_SIZE:
+            self._resolved.clear()
+        self._resolved[key] = prompt
+        return prompt
 
     def directory_structure(self) -> dict[str, Any]:
         """The published prompt directory structure (§5.1): `{feature: {subfeature: {family:

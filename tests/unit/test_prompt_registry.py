@@ -110,6 +110,33 @@ def test_family_folder_wins_even_if_version_does_not_match(defs: Path) -> None:
         PromptRegistry(defs).get("code/gen", "^2.0.0", families=("mistral",))
 
 
+def test_a_resolved_version_is_remembered_and_a_failure_is_not(
+    defs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import deployments.prompts.registry as registry_module
+
+    calls: list[str | None] = []
+    real = registry_module.resolve_version
+
+    def counted(available, constraint, what=""):  # type: ignore[no-untyped-def]
+        calls.append(constraint)
+        return real(available, constraint, what)
+
+    monkeypatch.setattr(registry_module, "resolve_version", counted)
+    registry = PromptRegistry(defs)
+    for _ in range(3):
+        assert registry.get("code/gen", "^1.0.0", iter(["smollm2"])).version == "1.2.0"
+    assert calls == ["^1.0.0"]  # the families may come as a one-shot iterator
+    for _ in range(2):
+        with pytest.raises(NoMatchingVersionError):
+            registry.get("code/gen", "^3.0.0")
+    assert calls == ["^1.0.0", "^3.0.0", "^3.0.0"]
+    # Clients choose constraints: the map stays bounded however many distinct ones arrive.
+    for n in range(registry_module.RESOLVED_CACHE_SIZE + 10):
+        registry.get("code/gen", f">=1.0.0,<1.2.{n}")
+    assert len(registry._resolved) <= registry_module.RESOLVED_CACHE_SIZE
+
+
 def test_unknown_prompt_and_family(defs: Path) -> None:
     registry = PromptRegistry(defs)
     with pytest.raises(UnknownPromptError) as err:
