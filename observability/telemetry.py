@@ -130,7 +130,13 @@ class Telemetry:
             self.metrics.stages(record.stages, total_s)
         state = scope.get("state") or {}
         identity = state.get("identity")
-        if record.unit_primitive and identity is not None:
+        # With events off (the default) the event's contexts are not even built: that was
+        # ~1.6% of a completion's CPU for a dict nobody sent.
+        if (
+            record.unit_primitive
+            and identity is not None
+            and type(self.events) is not NullEventSink
+        ):
             self._track(record, scope, identity)
         self._access_log(record, scope, status, duration, total_s, cpu_started, exc, identity)
 

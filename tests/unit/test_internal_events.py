@@ -102,3 +102,20 @@ def test_collector_errors_are_counted_as_failed():
 
 def test_events_are_off_by_default():
     assert isinstance(event_sink(InternalEventSettings(), None), NullEventSink)
+
+
+def test_with_events_off_no_event_context_is_built(monkeypatch):
+    import observability.telemetry as telemetry_module
+
+    built: list[str] = []
+    real = telemetry_module.standard_context
+    monkeypatch.setattr(
+        telemetry_module,
+        "standard_context",
+        lambda *a, **kw: built.append("standard") or real(*a, **kw),
+    )
+    client, _, telemetry = observed(backend=SlowBackend(0.0))
+    assert isinstance(telemetry.events, NullEventSink)  # the default
+    for _ in range(3):
+        assert client.post("/v2/code/completions", json=v2_body()).status_code == 200
+    assert built == []
