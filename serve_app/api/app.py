@@ -12,7 +12,7 @@ from observability.telemetry import Telemetry
 from serve_app.api import error_policy, openapi
 from serve_app.api.amazon_q import serving as amazon_q
 from serve_app.api.body import BigBodies
-from serve_app.api.body_timeout import BodyReadTimeoutMiddleware
+from serve_app.api.body_guard import BodyGuardMiddleware
 from serve_app.api.chat import serving as chat
 from serve_app.api.code_v2 import serving as code_v2
 from serve_app.api.code_v3 import serving as code_v3
@@ -20,7 +20,6 @@ from serve_app.api.embeddings import serving as embeddings
 from serve_app.api.middleware import (
     AUTH_SKIP,
     AuthMiddleware,
-    BodyLimitMiddleware,
     RequestContextMiddleware,
 )
 from serve_app.api.monitoring import serving as monitoring
@@ -72,7 +71,7 @@ def create_app(
 
     skip = AUTH_SKIP | {url for url in docs if url}
     openapi.install(app, auth_enforced=settings.auth_enforced, public=skip)
-    # Starlette wraps in reverse order: observability, context, body read timeout, body limit,
+    # Starlette wraps in reverse order: observability, context, body guard (size and time),
     # CORS, then auth.
     app.add_middleware(
         AuthMiddleware,
@@ -83,9 +82,11 @@ def create_app(
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["POST"], allow_headers=["*"]
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.body_read_timeout_s:
-        app.add_middleware(BodyReadTimeoutMiddleware, timeout_s=settings.body_read_timeout_s)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_read_timeout_s or 0.0,
+    )
     app.add_middleware(RequestContextMiddleware, echo_request_id=not under_serve)
     app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # outermost: sees it all
     return app

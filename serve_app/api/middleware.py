@@ -12,8 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.errors import BadRequestError, ContentTooLarge, GatewayError
-from serve_app.api.body_guard import answer_refusal
+from core.errors import BadRequestError, GatewayError
 from serve_app.api.error_policy import error_response
 
 Message = MutableMapping[str, Any]
@@ -137,58 +136,3 @@ class AuthMiddleware:
         state["identity"] = identity
         state["auth_s"] = time.perf_counter() - started
         await self.app(scope, receive, send)
-
-
-def _content_length(raw: Iterable[tuple[bytes, bytes]]) -> int | None:
-    for name, value in raw:
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-class BodyLimitMiddleware:
-    """A request body over `max_bytes` is a 413 in the contract's JSON shape, as nginx's
-    `client_max_body_size` does: from `Content-Length` before anything is read, and for a
-    chunked body as soon as the bytes received pass the limit, so an oversized upload is
-    never buffered whole. Auth comes after: a 413 costs no token check."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = _content_length(scope["headers"])
-        if length is not None and length > self.max_bytes:
-            await error_response(ContentTooLarge(self.max_bytes))(scope, receive, send)
-            return
-        received = 0
-        refused: ContentTooLarge | None = None
-
-        async def limited_receive() -> Message:
-            nonlocal received, refused
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    refused = ContentTooLarge(self.max_bytes)
-                    raise refused
-            return message
-
-        # A route that turned the 413 into its own error (a proxy's 502) still answers 413:
-        # the body was refused, not the upstream.
-        await answer_refusal(
-            self.app,
-            scope,
-            receive,
-            send,
-            limited_receive,
-            lambda: refused,
-            error_response,
-            keep_own_status=True,
-        )
