@@ -75,7 +75,7 @@ class EdgeSettings(BaseModel):
     # The whole request head must arrive within this (HAProxy `timeout http-request`)...
     request_header_timeout_s: int = Field(default=5, ge=1)
     # ...and then its body: up to HAProxy's buffer (16 KiB) within this (`wait-for-body`), the
-    # rest with at most this between two reads (serve_app/api/body_timeout.py, a 408).
+    # rest with at most this between two reads (serve_app/api/body_guard.py, a 408).
     request_body_timeout_s: int = Field(default=10, ge=1)
 
 
