@@ -33,7 +33,6 @@ from typing import Any
 import httpx
 
 from bench.isolation import free_port
-from serve_app.serve_env import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
@@ -42,6 +41,11 @@ MODEL = "bench-model"
 CONCURRENCY = (1, 8, 32)
 
 COMPLETION_BODY = {"model": MODEL, "prompt": "def add(a, b):\n    ", "max_tokens": 16}
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment plus `extra`, for a helper process the bench starts."""
+    return {**os.environ, **extra}
 
 
 @dataclass
