@@ -38,8 +38,7 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         wall = time.time()
         # The serving thread's CPU clock, not the process's: reading the process clock sums
-        # every thread (a replica runs dozens, some busy on the other core) and cost ~2% of a
-        # request's CPU under load, twice per request (py-spy).
+        # every thread (a replica runs dozens), a few times dearer per read.
         cpu = time.thread_time()
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
