@@ -32,7 +32,7 @@ _GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/", ("go", "groovy", "hack", "hare", "haxe", "hlsl", "java", "kotlin", "objc", "pony")),
     ("/", ("rust", "solidity", "swift", "v", "verilog", "wgsl", "zig")),
     # `#` only.
-    ("#", ("bash", "dockerfile", "elixir", "fish", "gdscript", "janet", "julia", "magik", "nim")),
+    ("#", ("bash", "dockerfile", "elixir", "fish", "gdscript", "janet", "julia", "nim")),
     ("#", ("python", "starlark", "tcl")),
     # HTML comments `<!--` and `-->` are comments in JavaScript (ECMAScript Annex B).
     ("-/<", ("javascript", "typescript", "tsx")),
@@ -50,6 +50,7 @@ _GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("(/{", ("pascal",)),  # `(*`, `//`, `{`
     ("#/<?", ("php",)),  # comments come after `<?php`
     ("#<", ("powershell",)),  # `#`, `<#`
+    ("#$", ("magik",)),  # `$` (a chunk's end) may stand alone before a comment
     ("#=", ("ruby",)),  # `#`, `=begin`
     ("-/", ("vhdl",)),
 )
