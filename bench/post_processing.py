@@ -4,7 +4,8 @@
 and for a file with 100,000 characters on each side of the cursor (the contract's maximum),
 in Python (the standard library's asyncio event loop) and JavaScript (generated), with every
 step, without the tree-sitter steps, and with the parse window lifted (the whole prefix and
-suffix parsed, as upstream does).
+suffix parsed, as upstream does); and for the mock's echo of `tests/payloads.py` `v2_body()`,
+the completion `make bench` post-processes on every request.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ NOT_SYNTAX = ["clean_model_reflection"]  # the one other step whose cost grows w
 # answer used every token, was left alone by the steps before and ends mid-word.
 ALL_BUT_TRUNCATION = [step.name for step in COMPLETION_STEPS] + ["filter_score"]
 BIG = 100_000
+
+
+ECHO_PREFIX, ECHO_SUFFIX = "def greet(name):\n    ", "\n\nprint(greet('x'))\n"
+ECHO = (
+    'echo: {"prefix": "def greet(name):\\n    ", "suffix": "\\n\\nprint(greet(\'x\'))\\n", '
+    '"stream": false, "kwargs": {"temperature": "0.2", "max_output_tokens": "64"}}'
+)
 
 
 def python_case(size: int) -> tuple[str, str, str]:
@@ -95,6 +103,17 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=300)
     args = parser.parse_args()
     print("| file | lang | steps | p50 ms | p99 ms | CPU ms |\n|---|---|---|---|---|---|")
+    for name, excluded in (("all", []), ("without tree-sitter", SYNTAX_STEPS)):
+
+        def echo(excluded: list[str] = excluded) -> str:
+            syntax.sample.cache_clear()
+            return post_process_completion(
+                ECHO, ECHO_PREFIX, "llm-provider-mocked", excluded, suffix=ECHO_SUFFIX,
+                lang="python", extension="py",
+            )  # fmt: skip
+
+        p50, p99, cpu = timed(echo, args.n * 10)
+        print(f"| v2_body() echo | python | {name} | {p50:.3f} | {p99:.3f} | {cpu:.3f} |")
     for lang, case in (("python", python_case), ("js", js_case)):
         for label, size in (("small", 200), ("100k + 100k chars", BIG)):
             prefix, suffix, completion = case(size)

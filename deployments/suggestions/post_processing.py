@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from deployments.suggestions import syntax_steps
 from deployments.suggestions.reflection import clean_model_reflection as _reflection
 from deployments.suggestions.score import filter_score
 from deployments.suggestions.syntax_steps import fix_truncation
+
+if TYPE_CHECKING:
+    from tree_sitter import Tree
 
 # A fence line that opens the text (blank lines before it go with it); later fence lines are
 # the code's own (a docstring's example, a Markdown file) and stay.
@@ -47,6 +51,9 @@ class CompletionContext:
     score: float | None = None  # Fireworks: the first token's logprob
     score_threshold: float | None = None
     extension: str = ""  # the file's, without its dot: picks a grammar variant (`.tsx`)
+    # The trees the syntax steps parsed for this completion, by (text, whether the suffix
+    # follows it): two steps that try the same cut parse it once.
+    trees: dict[tuple[bytes, bool], Tree] = field(default_factory=dict, compare=False, repr=False)
 
 
 Step = Callable[[str, CompletionContext], str]
@@ -60,7 +67,8 @@ def clean_irrelevant_keywords(text: str, ctx: CompletionContext) -> str:
 
 def strip_new_code_tags(text: str, ctx: CompletionContext) -> str:
     """`<new_code>` wrappers a chat model wrote itself (prompts that ask for them)."""
-    return _NEW_CODE_TAGS.sub("", text)
+    # Both tags end in `new_code>`: without it the regex, tried at every position, finds nothing.
+    return _NEW_CODE_TAGS.sub("", text) if "new_code>" in text else text
 
 
 def clean_model_reflection(text: str, ctx: CompletionContext | str) -> str:

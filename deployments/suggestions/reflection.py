@@ -11,6 +11,7 @@ as repeats.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import compress, count
 
 _COMMENT_STARTS = ("/*", "//", "#")
 _SPECIAL_CHARS = frozenset("()[];.,$%&^*@#!{}/")
@@ -21,7 +22,10 @@ _MIN_DIVERSITY = 0.35
 
 def newline_position(text: str, start: int) -> int:
     """Where the line after the cursor's line starts, or -1 if the text has no next line."""
-    if text[:start].rstrip(" \t").endswith("\n"):
+    end = start
+    while end and text[end - 1] in " \t":  # not `text[:start].rstrip()`: a copy of the file
+        end -= 1
+    if end and text[end - 1] == "\n":
         return start
     found = text.find("\n", start)
     return -1 if found == -1 else found + 1
@@ -37,17 +41,28 @@ def split_code_lines(text: str) -> list[str]:
 
 
 def repeated_runs(source: list[str], target: list[str]) -> list[tuple[int, int]]:
-    """[start, end] index ranges of target lines that repeat consecutive source lines."""
+    """[start, end] index ranges of target lines that repeat consecutive source lines.
+
+    The longest common run ending at each (source, target) pair, computed only where the two
+    lines are equal: a file of thousands of lines above the cursor shares few lines with a
+    completion, so the source lines that match nothing are passed over in C (`compress`)
+    instead of each costing a row of the table."""
+    positions: dict[str, list[int]] = {}
+    for j, tgt in enumerate(target):
+        if tgt:
+            positions.setdefault(tgt, []).append(j)
     best = [0] * len(target)
-    previous = [0] * (len(target) + 1)
-    for src in source:
-        current = [0] * (len(target) + 1)
-        if src:
-            for j, tgt in enumerate(target, start=1):
-                if tgt == src:
-                    current[j] = previous[j - 1] + 1
-                    best[j - 1] = max(best[j - 1], current[j])
-        previous = current
+    previous: dict[int, int] = {}  # target index -> run length ending at the previous line
+    last = -2
+    for i in compress(count(), map(positions.__contains__, source)):
+        if i != last + 1:
+            previous = {}
+        current: dict[int, int] = {}
+        for j in positions[source[i]]:
+            length = current[j] = previous.get(j - 1, 0) + 1
+            if length > best[j]:
+                best[j] = length
+        previous, last = current, i
     runs: list[tuple[int, int]] = []
     for j, length in enumerate(best):
         if not length:
@@ -75,9 +90,11 @@ def clean_model_reflection(completion: str, prefix: str) -> str:
     cut = newline_position(text, len(prefix))
     if cut == -1:
         return completion  # only the cursor's line was completed
-    before = split_code_lines(text[:cut])
     after = split_code_lines(text[cut:])
-    runs = repeated_runs([line.strip() for line in before], [line.strip() for line in after])
+    # The lines above, stripped, as `split_code_lines` would give them less its final empty
+    # line (a blank line never repeats): one C-level pass instead of a Python loop per line.
+    before = list(map(str.strip, text[:cut].splitlines()))
+    runs = repeated_runs(before, [line.strip() for line in after])
     kept: list[str] = []
     position = 0
     for start, end in runs:

@@ -177,6 +177,8 @@ def _least_indented(text: str, starts: list[int]) -> int | None:
     best: tuple[int, int] | None = None
     for start in starts:
         indent = _indent(text, start)
+        if indent == 0:
+            return start  # none is less indented, and the first of equals wins
         if indent is not None and (best is None or indent < best[0]):
             best = (indent, start)
     return best[1] if best else None
@@ -262,10 +264,15 @@ class Window:
         return cls(prefix_window(prefix).encode("utf-8"), suffix_window(suffix).encode("utf-8"))
 
 
-def _point(data: bytes) -> Point:
+def _point(data: bytes, start: Point | None = None) -> Point:
+    """Where `data` ends when it starts at `start` (rows are `\n`s, columns bytes)."""
     from tree_sitter import Point
 
-    return Point(data.count(b"\n"), len(data) - (data.rfind(b"\n") + 1))
+    row, column = (start.row, start.column) if start is not None else (0, 0)
+    newlines = data.count(b"\n")
+    if newlines:
+        return Point(row + newlines, len(data) - data.rfind(b"\n") - 1)
+    return Point(row, column + len(data))
 
 
 class Sample:
@@ -277,6 +284,8 @@ class Sample:
         self.grammar = grammar
         self.window = window
         self.tree = parse(grammar, window.prefix + window.suffix)
+        self._cursor = _point(window.prefix)
+        self._end = _point(window.suffix, self._cursor)
 
     def with_text(self, middle: bytes, *, suffix: bool = True) -> Tree:
         """The tree of prefix + `middle` (+ suffix, unless `suffix` is false)."""
@@ -286,9 +295,9 @@ class Sample:
             start_byte=len(prefix),
             old_end_byte=len(prefix) + (0 if suffix else len(rest)),
             new_end_byte=len(prefix) + len(middle),
-            start_point=_point(prefix),
-            old_end_point=_point(prefix if suffix else prefix + rest),
-            new_end_point=_point(prefix + middle),
+            start_point=self._cursor,
+            old_end_point=self._cursor if suffix else self._end,
+            new_end_point=_point(middle, self._cursor),
         )
         data = prefix + middle + (rest if suffix else b"")
         return _parser(self.grammar).parse(data, tree)

@@ -7,6 +7,11 @@ unknown or has no grammar, or when the code cannot be parsed. Positions are UTF-
 characters off as with upstream's character columns. Prefix and suffix are parsed only in a
 window around the cursor (`syntax.Window`).
 
+What is not parsed (issue 18; the same output, `tests/unit/test_syntax_shortcuts.py`): a
+completion whose first character can open no comment in its grammar is not parsed to see whether
+it is only comments (`comment_starts.py`), and a text two steps try (`fix_end_block_errors`'s
+cut and `fix_truncation`'s) is parsed once per completion (`CompletionContext.trees`).
+
 One deliberate difference: upstream's `fix_end_block_errors` takes the suffix's "first line"
 from an index computed on the stripped suffix but applied to the unstripped one, so a suffix
 that starts with a newline and has more lines makes the first line `"\\n"` (every newline of
@@ -23,8 +28,11 @@ from typing import TYPE_CHECKING
 import structlog
 
 from deployments.suggestions import syntax
+from deployments.suggestions.comment_starts import may_open_comment
 
 if TYPE_CHECKING:
+    from tree_sitter import Tree
+
     from deployments.suggestions.post_processing import CompletionContext
 
 log = structlog.stdlib.get_logger("codesuggestions")
@@ -43,10 +51,22 @@ def _grammar(ctx: CompletionContext, text: str = "") -> str | None:
     return syntax.grammar_for(ctx.lang, ctx.extension)
 
 
+def _with_text(
+    ctx: CompletionContext, parsed: syntax.Sample, middle: str, *, suffix: bool = True
+) -> Tree:
+    """`parsed.with_text`, parsed once per completion: `fix_end_block_errors` and
+    `fix_truncation` can both try the completion less its closing line."""
+    data = middle.encode("utf-8")
+    tree = ctx.trees.get((data, suffix))
+    if tree is None:
+        tree = ctx.trees[data, suffix] = parsed.with_text(data, suffix=suffix)
+    return tree
+
+
 def remove_comment_only_completion(text: str, ctx: CompletionContext) -> str:
     """A completion that is nothing but comments becomes `""`."""
     grammar = _grammar(ctx, text)
-    if grammar is None or not text:
+    if grammar is None or not text or not may_open_comment(text, grammar):
         return text
     if syntax.comments_only(syntax.parse(grammar, text)):
         log.info("removing comments-only completion")
@@ -56,7 +76,13 @@ def remove_comment_only_completion(text: str, ctx: CompletionContext) -> str:
 
 def trim_by_min_allowed_context(text: str, ctx: CompletionContext) -> str:
     """Cut the completion at the end of the smallest block (a node over two lines or more)
-    that holds its first non-whitespace character, parsed after the prefix."""
+    that holds its first non-whitespace character, parsed after the prefix.
+
+    Always parsed: no cheap test tells that a completion stays whole. One line is enough to
+    be cut when it ends a construct begun above the cursor (`int x = a +` then `b * c;`
+    becomes `b * c`; `[1,` then `2]; f(xs);` becomes `2]`), or when it ends in whitespace.
+    Nor is the tree of the text with the prefix parsed afresh instead of from the sample:
+    tree-sitter's incremental and fresh parses may differ where there are errors."""
     grammar = _grammar(ctx, text)
     offset = len(text) - len(text.lstrip())
     if grammar is None or offset == len(text):
@@ -65,7 +91,7 @@ def trim_by_min_allowed_context(text: str, ctx: CompletionContext) -> str:
     start = len(parsed.window.prefix)
     body = text.encode("utf-8")
     target = start + len(text[:offset].encode("utf-8"))
-    end = syntax.smallest_block_end(parsed.with_text(body, suffix=False), target)
+    end = syntax.smallest_block_end(_with_text(ctx, parsed, text, suffix=False), target)
     if end is None or end >= start + len(body):
         return text
     return _decoded(body[: end - start], text)
@@ -109,7 +135,7 @@ def fix_end_block_errors(text: str, ctx: CompletionContext) -> str:
         if pos == -1:
             break
         lookup = lookup[:pos].rstrip()
-        starts = syntax.error_starts(parsed.with_text(lookup.encode("utf-8")))
+        starts = syntax.error_starts(_with_text(ctx, parsed, lookup))
         errors_after = sum(1 for at in starts if at < start)
         if errors_after <= least:
             least = errors_after
@@ -126,7 +152,7 @@ def fix_end_block_errors_legacy(text: str, ctx: CompletionContext) -> str:
     if grammar is None or not first_line or not lookup.endswith(first_line):
         return text
     cut = lookup[: -len(first_line)]
-    tree = syntax.sample(grammar, ctx.prefix, ctx.suffix).with_text(cut.encode("utf-8"))
+    tree = _with_text(ctx, syntax.sample(grammar, ctx.prefix, ctx.suffix), cut)
     return cut if not tree.root_node.has_error else text
 
 
@@ -154,6 +180,6 @@ def fix_truncation(text: str, ctx: CompletionContext) -> str:
     if not trimmed.strip():
         return text
     parsed = syntax.sample(grammar, ctx.prefix, ctx.suffix)
-    errors_before = len(syntax.error_starts(parsed.with_text(text.encode("utf-8"))))
-    errors_after = len(syntax.error_starts(parsed.with_text(trimmed.encode("utf-8"))))
+    errors_before = len(syntax.error_starts(_with_text(ctx, parsed, text)))
+    errors_after = len(syntax.error_starts(_with_text(ctx, parsed, trimmed)))
     return trimmed if errors_after <= errors_before else text
