@@ -38,6 +38,4 @@ class EveryInterval:
         if count == 1:
             self.logger.critical(self.message)
         else:
-            self.logger.critical(
-                "%s (%d requests since the last line)", self.message, count
-            )
+            self.logger.critical("%s (%d requests since the last line)", self.message, count)
