@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from core.errors import AdmissionUnavailable, RateLimitExceeded
+from core.types import ModelTarget
 from routing.admission import headers
 from routing.admission.leases import LeaseBook, Maintainer, StoreClient, StoreUnavailable
 from routing.admission.metrics import AdmissionMetrics
 from routing.admission.priority import Priorities
 from routing.admission.rules import CompiledRule, LimitRule, Subject, check_unique
+from routing.admission.slot import Slot
 from routing.admission.store import Ask, Grant, Return, lease_extra
 from routing.admission.ticket import NO_LIMITS, Need, Ticket
 
@@ -127,21 +129,34 @@ class Admission:
         return selected
 
     async def queue_for(
-        self, ticket: Ticket, backend: str, subject: Subject, max_tokens: int | None
+        self,
+        ticket: Ticket,
+        backend: str,
+        subject: Subject,
+        max_tokens: int | None,
+        route: Sequence[tuple[str, ModelTarget]] = (),
     ) -> Ticket:
         """`ticket` holding a slot at `backend` if a priority gate guards it; shed (429), it
-        gives back what it took, so a shed request costs its sender no budget."""
-        gate = self.priorities.gate(backend)
+        gives back what it took, so a shed request costs its sender no budget. With `route`
+        (the request's targets, its fallbacks after the first) guarded somewhere, the ticket
+        holds a slot that the routing engine moves from backend to backend with the request
+        (`ticket.slot`), even when the first backend has no gate."""
+        priorities = self.priorities
+        gate = priorities.gate(backend)
+        tenant = subject.instance or subject.user or "-"
         if gate is None:
-            return ticket
-        try:
-            slot = await gate.enter(subject.feature, subject.instance or subject.user or "-")
-        except BaseException as exc:
-            if isinstance(exc, RateLimitExceeded):
-                exc.headers = ticket.headers
-            await ticket.refund()
-            raise
-        return ticket.holding(slot, max_tokens)
+            if not priorities.guards(route):
+                return ticket
+            slot = Slot(None, backend)
+        else:
+            try:
+                slot = await gate.enter(subject.feature, tenant)
+            except BaseException as exc:
+                if isinstance(exc, RateLimitExceeded):
+                    exc.headers = ticket.headers
+                await ticket.refund()
+                raise
+        return ticket.holding(slot.follows(priorities, subject.feature, tenant), max_tokens)
 
     async def _take(self, needs: list[Need]) -> set[int]:
         """Spend from local leases; ask the store once for whatever they lack. The indices of

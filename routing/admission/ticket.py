@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from routing.admission import headers
 from routing.admission.leases import Lease, LeaseBook
-from routing.admission.priority import Slot
 from routing.admission.rules import CompiledRule
+from routing.admission.slot import Slot
 
 if TYPE_CHECKING:
     from routing.admission.controller import Admission
@@ -77,6 +77,11 @@ class Ticket:
         ticket = self if self is not NO_LIMITS else Ticket(None, max_tokens=max_tokens)
         ticket._slot = slot
         return ticket
+
+    @property
+    def slot(self) -> Slot | None:
+        """Its place at a gated backend, which follows the request's fallbacks."""
+        return self._slot
 
     async def refund(self) -> None:
         """Give back everything taken, as if never admitted (a request shed after it)."""
