@@ -143,10 +143,10 @@ class Admission:
         (`ticket.slot`), even when the first backend has no gate."""
         priorities = self.priorities
         gate = priorities.gate(backend)
+        if gate is None and not priorities.guards(route):
+            return ticket
         tenant = subject.instance or subject.user or "-"
         if gate is None:
-            if not priorities.guards(route):
-                return ticket
             slot = Slot(None, backend)
         else:
             try:
