@@ -73,7 +73,7 @@ class Gateway:
             ticket, backend, subject, request.max_tokens, targets
         )
         if mine is not None:  # what follows the request to a fallback
-            mine.place, mine.max_tokens = ticket.slot, ticket.output_cap
+            mine.place, mine.max_tokens = ticket.place, ticket.output_cap
         return ticket
 
     def _count(self, request: ModelRequest) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from core.errors import GatewayError, ModelTimeout, ModelUnavailable, RateLimitExceeded
+from core.errors import AdmissionRefusal, GatewayError, ModelTimeout, ModelUnavailable
 from core.types import ModelRequest, ModelTarget
 from routing.resilience.breaker import CLOSED, DENY, OPEN, PROBE, STATE_VALUE
 from routing.resilience.retry import backoff_s, is_failover, outcome_of
@@ -67,10 +67,10 @@ class Attempts:
                 if verdict == DENY:
                     self._denied(key)
                     continue
-                place = self.route.place  # None unless a priority gate guards the route
+                place = self.route.place  # None unless admission has a hold to move
                 if (
                     place is not None
-                    and place.backend != target.backend
+                    and (self.index > 0 or place.backend != target.backend)
                     and not await self._move(place, key, target, verdict)
                 ):
                     continue
@@ -98,15 +98,17 @@ class Attempts:
                 self.request = self.request.model_copy(update={"target": target})
                 self.extra = None
             else:
-                self.request, self.extra = self._capped(*await rebuild(target))
+                request, extra = await rebuild(target)
+                self.request, self.extra = self._capped(request, extra, self.route.max_tokens)
         except GatewayError:  # no prompt for it, say: the failure to report is the first's
             return False
         return True
 
-    def _capped(self, request: ModelRequest, extra: Any) -> tuple[ModelRequest, Any]:
-        """A rebuilt call asking for no more than admission reserved for the answer (the
+    def _capped(
+        self, request: ModelRequest, extra: Any, cap: int | None
+    ) -> tuple[ModelRequest, Any]:
+        """A call asking for no more than admission reserved for the answer (a rebuilt
         fallback's own default may be larger than what a `shrink` rule left)."""
-        cap = self.route.max_tokens
         if cap is None or (request.max_tokens is not None and request.max_tokens <= cap):
             return request, extra
         capped = request.model_copy(update={"max_tokens": cap})
@@ -121,8 +123,8 @@ class Attempts:
         when that backend's gate sheds it (the next target is tried; the failure reported
         stays the one that made the request move)."""
         try:
-            await place.move(target)
-        except RateLimitExceeded as exc:
+            cap = await place.move(target, self.request.max_tokens)
+        except AdmissionRefusal as exc:
             self._release(key, verdict)
             self.record.tried.append(f"{key}:shed")
             if self.last_exc is None:
@@ -132,6 +134,8 @@ class Attempts:
         except BaseException:  # the client left while it waited: no call, no probe held
             self._release(key, verdict)
             raise
+        if cap is not None:
+            self.request, self.extra = self._capped(self.request, self.extra, cap)
         return True
 
     def _denied(self, key: str) -> None:

@@ -20,14 +20,16 @@ Rebuild = Callable[[ModelTarget], Awaitable[tuple[ModelRequest, Any]]]
 
 
 class Place(Protocol):
-    """A request's place at the backend it calls (admission's priority slot). Before an
-    attempt on another backend the engine moves it: the place held goes back, so that
-    backend's queue moves on, and the new backend's gate is passed (or sheds the request,
-    raising RateLimitExceeded)."""
+    """A request's hold on admission (its ticket: a priority slot at the backend it calls,
+    the limit rules it falls under). Before each fallback attempt, and before an attempt on
+    another backend, the engine moves it: the slot held goes back, so that backend's queue
+    moves on, the new backend's gate is passed, and the rules that select the new model
+    take their share; a refusal raises AdmissionRefusal. `move` returns the most the call
+    may ask for (a token rule of the new model), or None."""
 
     backend: str
 
-    async def move(self, target: ModelTarget) -> None: ...
+    async def move(self, target: ModelTarget, max_tokens: int | None) -> int | None: ...
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import ModelError
 from core.types import AssembledPrompt, ModelRequest, ModelResult, ModelTarget
-from routing.admission import NO_LIMITS, Admission, InProcessStore, Subject
+from routing.admission import NO_LIMITS, Admission, InProcessStore, LimitRule, Subject
 from routing.admission.priority import PriorityPolicy
 from routing.resilience.breaker import PROBE
 from routing.resilience.route import Route
@@ -33,7 +33,7 @@ def subject(user: str) -> Subject:
 async def admitted(admission: Admission, r: Route, user: str = "u1") -> Any:
     """What gateway.admit does: the first target's gate, and the slot made the route's."""
     ticket = await admission.queue_for(NO_LIMITS, "a", subject(user), None, r.candidates)
-    r.place = ticket.slot
+    r.place = ticket.place
     return ticket
 
 
@@ -183,3 +183,43 @@ async def test_a_cancel_while_backing_off_gives_the_probe_back() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not breaker.probing
+
+
+async def test_a_fallback_falls_under_the_limit_rules_of_its_own_model() -> None:
+    admission = Admission(InProcessStore())
+    # One call a minute to model-b (a scarce self-hosted model, say), tokens counted; no
+    # rule selects model-a, where the requests start.
+    b_only = LimitRule(
+        name="b-rpm", match={"model": "model-b"}, requests_per_minute=1, tokens_per_minute=1000
+    )
+    admission.configure([b_only])
+    res, _, _ = engine(retry={"attempts_per_target": 1})
+    called: list[str] = []
+
+    async def call(request: ModelRequest) -> ModelResult:
+        called.append(request.target.name)
+        if request.target is A:
+            raise ModelError("down", 503)
+        return ModelResult(text="b")
+
+    on_a = Subject("code_generations", "", ("model-a", "model-a"), "", "u1", "")
+    records = []
+    for _ in range(2):
+        r = route(A, B)
+        ticket = await admission.admit(on_a, lambda: 3, 200)
+        ticket = await admission.queue_for(ticket, "a", on_a, 200, r.candidates)
+        r.place = ticket.place
+        try:
+            await res.generate(ModelRequest(target=A, max_tokens=200), call, r)
+        except ModelError as exc:
+            assert exc.upstream_status == 503  # the failure that moved it
+        records.append(r.record.header())
+        if len(records) == 1:
+            assert ticket.output_cap == 200  # a stream from model-b is cut at its reservation
+        ticket.settle(10)
+    assert called == ["model-a", "model-b", "model-a"]  # model-b's one call a minute
+    assert records == [
+        "served=model-b; tried=model-a:503; fallback=1",
+        "served=-; tried=model-a:503,model-b:shed",
+    ]
+    admission.close()
