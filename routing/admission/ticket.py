@@ -70,11 +70,13 @@ class Ticket:
         self.output_tokens = 0
         self._settled = False
         self._slot: Slot | None = None  # its place at a saturated backend (priority.py)
-        # What a fallback to another model needs (controller.extend): who asks, how many
-        # input tokens (counted on demand), and the backend the request is bound for.
-        self.subject: Subject | None = None
-        self.count: Callable[[], int] | None = None
-        self.backend = ""
+
+    # What a fallback to another model needs (controller.extend): who asks, how many input
+    # tokens (counted on demand), and the backend the request is bound for. Class defaults,
+    # set on an instance only where used: the hot path's ticket stays as small as it was.
+    subject: Subject | None = None
+    count: Callable[[], int] | None = None
+    backend = ""
 
     def holding(self, slot: Slot | None, max_tokens: int | None) -> Ticket:
         """This ticket (a new one in place of the shared NO_LIMITS) holding `slot` too."""
