@@ -65,7 +65,16 @@ class Gateway:
             subject, lambda: input_tokens or self._count(request), request.max_tokens
         )
         backend = request.target.backend  # a saturated one queues by priority class
-        return await self.admission.queue_for(ticket, backend, subject, request.max_tokens)
+        mine = route.current()
+        if mine is not None and not mine.starts_with(request.target):
+            mine = None  # a call for another model than the one chosen has a route of its own
+        targets = mine.candidates if mine is not None else ()
+        ticket = await self.admission.queue_for(
+            ticket, backend, subject, request.max_tokens, targets
+        )
+        if mine is not None:  # what follows the request to a fallback
+            mine.place, mine.max_tokens = ticket.place, ticket.output_cap
+        return ticket
 
     def _count(self, request: ModelRequest) -> int:
         """Input tokens of a call the assembler did not count (chat, registry prompts), by

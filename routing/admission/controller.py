@@ -10,16 +10,19 @@ rule (`on_store_failure`) and not asked again for `STORE_RETRY_S`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
 
 from core.errors import AdmissionUnavailable, RateLimitExceeded
+from core.types import ModelTarget
 from routing.admission import headers
 from routing.admission.leases import LeaseBook, Maintainer, StoreClient, StoreUnavailable
 from routing.admission.metrics import AdmissionMetrics
 from routing.admission.priority import Priorities
 from routing.admission.rules import CompiledRule, LimitRule, Subject, check_unique
+from routing.admission.slot import Slot
 from routing.admission.store import Ask, Grant, Return, lease_extra
 from routing.admission.ticket import NO_LIMITS, Need, Ticket
 
@@ -48,10 +51,12 @@ class Admission:
         self._rules: tuple[CompiledRule, ...] = ()
         self._selections: dict[tuple[object, ...], tuple[list[CompiledRule], str, bool] | None] = {}
         self._down_until = 0.0
+        self.by_model = False  # a rule selects models: a fallback may fall under another
 
     def configure(self, rules: Sequence[LimitRule]) -> None:
         check_unique(rules)
         self._rules = tuple(CompiledRule.of(rule) for rule in rules)
+        self.by_model = any(c.models is not None for c in self._rules)
         self._selections.clear()
 
     @property
@@ -71,7 +76,12 @@ class Admission:
         or AdmissionUnavailable (503) for a rule that fails closed without its store."""
         selected = self._selected(subject) if self._rules else None
         if selected is None:
-            return NO_LIMITS
+            if not self.by_model:
+                return NO_LIMITS
+            # No rule for this model; one may select a fallback's (extend, at the fallback).
+            ticket = Ticket(self, [], None, max_tokens, 0, False)
+            ticket.subject, ticket.count = subject, input_tokens
+            return ticket
         rules, policy, tokens = selected
         self.maintainer.ensure_running()
         inp = input_tokens() if tokens else 0
@@ -108,7 +118,54 @@ class Admission:
             for c in rules:
                 self.metrics.decision(c.rule.name, "admitted")
         new_max = granted_out if enforced_tokens else max_tokens
-        return Ticket(self, kept, fields, new_max, inp, tokens)
+        ticket = Ticket(self, kept, fields, new_max, inp, tokens)
+        if self.by_model:
+            ticket.subject, ticket.count = subject, input_tokens
+        return ticket
+
+    async def extend(
+        self, ticket: Ticket, target: ModelTarget, max_tokens: int | None
+    ) -> int | None:
+        """The rules that select `target`'s model and that `ticket` does not hold (its
+        request, bound for a fallback, is now under them too) take their share, all of the
+        call's reservation or a refusal (a fallback's call has its size: no shrinking);
+        rules of the model left behind stay charged (the request went there). The cap a
+        token rule puts on the call, or None."""
+        assert ticket.subject is not None
+        subject = dataclasses.replace(ticket.subject, model=(target.name, target.identifier))
+        held = ticket.rule_names()
+        selected = self._selected(ticket.subject)  # decided at admission (shadow ones too)
+        if selected is not None:
+            held.update(c.rule.name for c in selected[0])
+        rules = [c for c in self._rules if c.rule.name not in held and c.matches(subject)]
+        if not rules:
+            return None
+        tokens = any(c.rule.tokens_per_minute for c in rules)
+        inp = ticket.input_tokens
+        if tokens and not inp and ticket.count is not None:
+            inp = ticket.count()
+        out = max_tokens if max_tokens is not None else DEFAULT_OUTPUT_RESERVATION
+        needs = [n for c in rules for n in _needs(c, subject, inp, out)]
+        for n in needs:
+            n.least = n.full
+        failed = await self._take(needs)
+        if failed or not all(n.taken for n in needs):
+            refused = self._refusals(needs, failed)
+            if refused is not None:
+                self._undo(needs)
+                raise refused({})
+        enforced_tokens = False
+        for n in needs:
+            if n.quota == "t":
+                enforced_tokens |= n.rule.rule.mode == "enforce"
+                if self.metrics is not None:
+                    self.metrics.tokens(n.rule.rule.name, reserved=n.taken)
+        if self.metrics is not None:
+            for c in rules:
+                self.metrics.decision(c.rule.name, "admitted")
+        cap = out if enforced_tokens else None
+        ticket.add([n for n in needs if n.taken and n.counted], inp, cap)
+        return cap
 
     def _selected(self, s: Subject) -> tuple[list[CompiledRule], str, bool] | None:
         """The rules `s` falls under, their RateLimit-Policy and whether any counts tokens:
@@ -127,21 +184,38 @@ class Admission:
         return selected
 
     async def queue_for(
-        self, ticket: Ticket, backend: str, subject: Subject, max_tokens: int | None
+        self,
+        ticket: Ticket,
+        backend: str,
+        subject: Subject,
+        max_tokens: int | None,
+        route: Sequence[tuple[str, ModelTarget]] = (),
     ) -> Ticket:
         """`ticket` holding a slot at `backend` if a priority gate guards it; shed (429), it
-        gives back what it took, so a shed request costs its sender no budget."""
-        gate = self.priorities.gate(backend)
-        if gate is None:
+        gives back what it took, so a shed request costs its sender no budget. With `route`
+        (the request's targets, its fallbacks after the first) guarded somewhere, the ticket
+        holds a slot that the routing engine moves from backend to backend with the request
+        (`ticket.slot`), even when the first backend has no gate."""
+        priorities = self.priorities
+        gate = priorities.gate(backend)
+        if gate is None and not priorities.guards(route):
+            if ticket is not NO_LIMITS:
+                ticket.backend = backend  # where a fallback's move starts from
             return ticket
-        try:
-            slot = await gate.enter(subject.feature, subject.instance or subject.user or "-")
-        except BaseException as exc:
-            if isinstance(exc, RateLimitExceeded):
-                exc.headers = ticket.headers
-            await ticket.refund()
-            raise
-        return ticket.holding(slot, max_tokens)
+        tenant = subject.instance or subject.user or "-"
+        if gate is None:
+            slot = Slot(None, backend)
+        else:
+            try:
+                slot = await gate.enter(subject.feature, tenant)
+            except BaseException as exc:
+                if isinstance(exc, RateLimitExceeded):
+                    exc.headers = ticket.headers
+                await ticket.refund()
+                raise
+        ticket = ticket.holding(slot.follows(priorities, subject.feature, tenant), max_tokens)
+        ticket.backend = backend
+        return ticket
 
     async def _take(self, needs: list[Need]) -> set[int]:
         """Spend from local leases; ask the store once for whatever they lack. The indices of

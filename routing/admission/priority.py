@@ -21,13 +21,15 @@ import contextlib
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import RateLimitExceeded
+from core.types import ModelTarget
+from routing.admission.slot import Slot
 
 SCALE_EVERY_S = 2.0  # how often replica counts are read (off the request path)
 RATE_HALF_LIFE_S = 2.0  # how fast the measured drain rate forgets
@@ -107,20 +109,6 @@ class _Queue:
     size: int = 0
     step: float = 1.0  # 1 / weight: how far a slot handed out moves the class's pass
     passed: float = 0.0  # stride scheduling: the class with the lowest pass is served next
-
-
-class Slot:
-    """A request's place at the backend, given back once when the request ends."""
-
-    __slots__ = ("_gate",)
-
-    def __init__(self, gate: PriorityGate) -> None:
-        self._gate: PriorityGate | None = gate
-
-    def release(self) -> None:
-        gate, self._gate = self._gate, None
-        if gate is not None:
-            gate.release()
 
 
 class PriorityGate:
@@ -325,6 +313,7 @@ class Priorities:
         self.metrics = metrics
         self.policy = PriorityPolicy()
         self._gates: dict[str, PriorityGate] = {}
+        self.gated = False  # whether any backend has a gate (the hot path's one check)
         self._counts: ReplicaCounts | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -362,7 +351,12 @@ class Priorities:
                 gate.max_ongoing, gate.backend_replicas = 1 << 30, 1
                 gate._dispatch()
         self._gates = gates
+        self.gated = bool(gates)
         self.policy = policy
+
+    def guards(self, targets: Sequence[tuple[str, ModelTarget]]) -> bool:
+        """Whether a gate guards one of a route's targets (a fallback's included)."""
+        return self.gated and any(t.backend in self._gates for _, t in targets)
 
     def gate(self, backend: str) -> PriorityGate | None:
         if not self._gates:

@@ -5,16 +5,17 @@ ends however it ends."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from routing.admission import headers
 from routing.admission.leases import Lease, LeaseBook
-from routing.admission.priority import Slot
-from routing.admission.rules import CompiledRule
+from routing.admission.rules import CompiledRule, Subject
+from routing.admission.slot import Slot
 
 if TYPE_CHECKING:
+    from core.types import ModelTarget
     from routing.admission.controller import Admission
 
 
@@ -70,6 +71,13 @@ class Ticket:
         self._settled = False
         self._slot: Slot | None = None  # its place at a saturated backend (priority.py)
 
+    # What a fallback to another model needs (controller.extend): who asks, how many input
+    # tokens (counted on demand), and the backend the request is bound for. Class defaults,
+    # set on an instance only where used: the hot path's ticket stays as small as it was.
+    subject: Subject | None = None
+    count: Callable[[], int] | None = None
+    backend = ""
+
     def holding(self, slot: Slot | None, max_tokens: int | None) -> Ticket:
         """This ticket (a new one in place of the shared NO_LIMITS) holding `slot` too."""
         if slot is None:
@@ -77,6 +85,45 @@ class Ticket:
         ticket = self if self is not NO_LIMITS else Ticket(None, max_tokens=max_tokens)
         ticket._slot = slot
         return ticket
+
+    @property
+    def slot(self) -> Slot | None:
+        """Its place at a gated backend, which follows the request's fallbacks."""
+        return self._slot
+
+    @property
+    def place(self) -> Ticket | None:
+        """This ticket when a fallback must move it (a slot to move, rules that select
+        models), else None: the routing engine then has nothing to do on a fallback."""
+        admission = self._admission
+        if self._slot is not None or (admission is not None and admission.by_model):
+            return self
+        return None
+
+    async def move(self, target: ModelTarget, max_tokens: int | None) -> int | None:
+        """Before an attempt on `target` (a fallback): the rules selecting its model that
+        this ticket does not hold are taken, then the slot moves to its backend. Raises the
+        refusal (AdmissionRefusal) of a rule or gate; returns the most the call may now ask
+        for (a token rule of that model), or None."""
+        cap = None
+        admission = self._admission
+        if admission is not None and admission.by_model and self.subject is not None:
+            cap = await admission.extend(self, target, max_tokens)
+        if target.backend != self.backend:
+            self.backend = target.backend
+            if self._slot is not None:
+                await self._slot.move(target)
+        return cap
+
+    def rule_names(self) -> set[str]:
+        return {n.rule.rule.name for n in self._needs}
+
+    def add(self, needs: Sequence[Need], input_tokens: int, cap: int | None) -> None:
+        """What a fallback's own rules took, settled with the rest."""
+        self._needs = [*self._needs, *needs]
+        self.input_tokens = input_tokens
+        if cap is not None:
+            self.output_cap = cap if self.output_cap is None else min(self.output_cap, cap)
 
     async def refund(self) -> None:
         """Give back everything taken, as if never admitted (a request shed after it)."""

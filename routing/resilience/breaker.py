@@ -26,6 +26,7 @@ class Breaker:
     open_until: float = 0.0
     opened_at: float = 0.0
     probing: bool = False  # the one half-open probe is in flight
+    probe_since: float = 0.0  # when it was sent: past the policy's grant, another may go
 
     def admit(self, now: float, may_probe: bool = True) -> str:
         """PASS (closed), PROBE (the half-open trial call, one at a time) or DENY."""
@@ -35,9 +36,9 @@ class Breaker:
             if now < self.open_until:
                 return DENY
             self.state, self.probing = HALF_OPEN, False
-        if self.probing or not may_probe:
+        if not may_probe or (self.probing and now - self.probe_since < self.policy.probe_grant_s):
             return DENY
-        self.probing = True
+        self.probing, self.probe_since = True, now
         return PROBE
 
     def _count(self, now: float, failed: bool) -> None:

@@ -58,6 +58,11 @@ class BreakerPolicy(_Strict):
     min_requests: int = Field(default=10, ge=1)
     cooldown_s: float = Field(default=5.0, gt=0)  # or the upstream's Retry-After if longer
     max_cooldown_s: float = Field(default=60.0, gt=0)
+    # How long the one half-open probe may run unanswered before another may go: the graph's
+    # grant to a replica, and a replica's own single flight. Longer than a target's usual
+    # first byte, or probes overlap; short enough that a probe lost with its replica (or a
+    # hung call) does not keep the target shut for long.
+    probe_grant_s: float = Field(default=2.0, gt=0, le=300)
 
 
 class FeatureSwitches(_Strict):

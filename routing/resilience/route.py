@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from core.types import ModelRequest, ModelTarget
 from observability import record as request_record
@@ -17,6 +17,19 @@ HEADER = "X-Gateway-Route"
 # Builds the call for a fallback target (the prompt is assembled per model family); it may
 # return (request, what the flow needs to finish the answer, e.g. the assembled suggestion).
 Rebuild = Callable[[ModelTarget], Awaitable[tuple[ModelRequest, Any]]]
+
+
+class Place(Protocol):
+    """A request's hold on admission (its ticket: a priority slot at the backend it calls,
+    the limit rules it falls under). Before each fallback attempt, and before an attempt on
+    another backend, the engine moves it: the slot held goes back, so that backend's queue
+    moves on, the new backend's gate is passed, and the rules that select the new model
+    take their share; a refusal raises AdmissionRefusal. `move` returns the most the call
+    may ask for (a token rule of the new model), or None."""
+
+    backend: str
+
+    async def move(self, target: ModelTarget, max_tokens: int | None) -> int | None: ...
 
 
 @dataclass(slots=True)
@@ -59,10 +72,17 @@ class Route:
     record: RouteRecord = field(default_factory=RouteRecord)
     served_target: ModelTarget | None = None
     served_extra: Any = None  # what `rebuild` returned beside the request that served
+    place: Place | None = None  # set by admission when a priority gate guards a target
+    # The answer's size admission reserved (a `shrink` rule may have lowered it): a call
+    # rebuilt for a fallback never asks for more.
+    max_tokens: int | None = None
 
     @property
     def first(self) -> ModelTarget:
         return self.candidates[0][1]
+
+    def starts_with(self, target: ModelTarget) -> bool:
+        return self.candidates[0][1] is target or self.candidates[0][1] == target
 
     def key_of(self, target: ModelTarget) -> str:
         for key, candidate in self.candidates:

@@ -31,7 +31,6 @@ from routing.resilience.policy import BreakerPolicy
 
 logger = logging.getLogger("aigw.routing")
 
-PROBE_GRANT_S = 2.0  # a granted probe not reported by then goes to another replica
 NAMESPACE = "aigw"
 
 
@@ -87,7 +86,7 @@ class Hub:
             if breaker.state == HALF_OPEN:
                 holder = self.grants.get(target)
                 if holder is None or holder[1] <= now:
-                    holder = self.grants[target] = (replica, now + PROBE_GRANT_S)
+                    holder = self.grants[target] = (replica, now + policy.probe_grant_s)
                 granted = holder[0] == replica
             views[target] = (breaker.state, breaker.open_until, granted)
         return views

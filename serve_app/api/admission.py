@@ -9,6 +9,8 @@ from fastapi import Request
 from core.errors import AdmissionRefusal
 from core.types import ModelRequest
 from routing.admission import NO_LIMITS, Subject, Ticket
+from routing.admission.priority import Priorities
+from routing.resilience import route
 from serve_app.api.context import gateway_of, identity_of, record_of
 
 HEADERS_STATE = "rate_limit_headers"  # read by RequestContextMiddleware
@@ -20,7 +22,8 @@ async def admit(
     """The request's ticket and its model call, `max_tokens` set to what was reserved (or
     lowered by a `shrink` rule). `input_tokens`: the assembler's count, when it made one."""
     gateway = gateway_of(request)
-    if not gateway.admission.rules and not gateway.admission.priorities.gate(call.target.backend):
+    admission, gates = gateway.admission, gateway.admission.priorities
+    if not admission.rules and not (gates.gated and _guarded(gates, call)):
         return NO_LIMITS, call
     identity = identity_of(request)
     record = record_of(request)
@@ -48,3 +51,12 @@ async def admit(
     if ticket.max_tokens != call.max_tokens:
         call = call.model_copy(update={"max_tokens": ticket.max_tokens})
     return ticket, call
+
+
+def _guarded(gates: Priorities, call: ModelRequest) -> bool:
+    """Whether a gate guards the call's backend or a fallback's (whose slot is taken when
+    the request gets there)."""
+    if gates.gate(call.target.backend) is not None:
+        return True
+    current = route.current()
+    return current is not None and gates.guards(current.candidates)

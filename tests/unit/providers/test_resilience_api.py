@@ -16,9 +16,11 @@ from deployments.auth import AuthService
 from deployments.backends.anthropic import AnthropicBackend
 from deployments.backends.mock import MockBackend
 from deployments.backends.openai_compat import OpenAICompatBackend
+from deployments.handles import BackendClient
 from deployments.local_assembler import LocalAssembler
 from deployments.prompt_assembler import PromptAssembler
 from observability.telemetry import Telemetry
+from routing.admission import Admission
 from routing.builder import final_catalogue
 from routing.catalogue import load_catalogue, target_of
 from routing.resilience.engine import Resilience
@@ -38,7 +40,12 @@ FAST = {"features": {"code_generations": {"deadlines": {"first_byte_s": 0.5, "st
 
 
 def client(
-    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, policy: dict[str, Any] | None = None
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    policy: dict[str, Any] | None = None,
+    *,
+    local: BackendClient | None = None,
+    admission: Admission | None = None,
 ) -> TestClient:
     config = Config(
         auth={"bypass_external": True},
@@ -55,11 +62,12 @@ def client(
             "mock": MockBackend(),
             # The embedded model's backend, answered by the echo class: the fallback a real
             # model has (the echo mock never is one), without loading llama.cpp in this tier.
-            "local": MockBackend(),
+            "local": local or MockBackend(),
             "openai_compat": OpenAICompatBackend(config.openai_compat_backend()),
             "anthropic": AnthropicBackend(config.anthropic_backend()),
         },
         resilience=Resilience(RoutingPolicy.model_validate(policy or {})),
+        admission=admission,
     )
     telemetry = Telemetry.in_memory(config)
     app = create_app(gateway, config.api(), ProviderProxy(config), telemetry=telemetry)

@@ -111,6 +111,36 @@ def test_hub_shares_an_open_breaker_and_grants_one_probe_in_the_graph() -> None:
     assert "t" not in closed and "t" not in hub.sync("b", {}, policy, 11.8)
 
 
+def test_a_probe_unanswered_past_the_policys_grant_lets_another_through() -> None:
+    policy = BreakerPolicy(cooldown_s=1.0, probe_grant_s=0.5)
+    hub = Hub()
+    hub.sync("a", {"t": Report(failed=1, opened_until=11.0)}, policy, 10.0)
+    assert hub.sync("a", {}, policy, 11.1)["t"][2] is True  # a holds the graph's probe
+    assert hub.sync("b", {}, policy, 11.5)["t"][2] is False  # a's probe still has time
+    assert hub.sync("b", {}, policy, 11.7)["t"][2] is True  # a never reported: b's turn
+    # A replica on its own: its single flight ends with the same grant.
+    board = Breakers(policy)
+    board.of("t").trip(0.0)
+    assert board.admit("t", 1.0) == PROBE
+    assert board.admit("t", 1.4) == DENY
+    assert board.admit("t", 1.6) == PROBE
+
+
+def test_the_probe_grant_is_validated_and_reloads_with_the_policy() -> None:
+    from routing.resilience.engine import Resilience
+
+    for bad in (0, -1, 301):
+        with pytest.raises(ValidationError, match="probe_grant_s"):
+            IngressUserConfig.parse({"routing": {"breaker": {"probe_grant_s": bad}}})
+    assert RoutingPolicy().breaker.probe_grant_s == 2.0
+    engine = Resilience()
+    engine.breakers.of("t")
+    engine.reload(IngressUserConfig.parse({"routing": {"breaker": {"probe_grant_s": 7}}}).routing)
+    # The replica's breakers and what it sends the hub at each sync (breakers.policy).
+    assert engine.breakers.of("t").policy.probe_grant_s == 7
+    assert engine.breakers.policy.probe_grant_s == 7
+
+
 def test_replica_follows_the_graph_view_and_falls_back_to_its_own_when_stale() -> None:
     from routing.resilience.breaker import SharedView
 
