@@ -189,7 +189,7 @@ class Telemetry:
             "first_chunk_duration_s": (
                 round(record.first_chunk_s, 6) if record.first_chunk_s is not None else None
             ),
-            "cpu_s": round(time.process_time() - cpu_started, 6),
+            "cpu_s": round(max(0.0, time.thread_time() - cpu_started), 6),  # the loop thread
             "content_type": record.fields.pop("content_type", None),
             "user_agent": h.get("user-agent"),
             "meta.feature_category": record.feature_category or None,
