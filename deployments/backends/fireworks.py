@@ -27,9 +27,9 @@ from deployments.backends.common import (
     guarded,
     max_tokens,
     stop_sequences,
-    within,
 )
-from deployments.backends.openai_compat import chunks_of, map_error, result_of
+from deployments.backends.openai_compat import chunks_of, map_error, result_of, sdk_params
+from deployments.backends.openai_http import Endpoint, post_json
 
 PROVIDER = "fireworks"
 DEFAULT_MAX_TOKENS = 64
@@ -38,19 +38,19 @@ MAX_STOPS = 4  # Fireworks, like OpenAI, takes at most four stop sequences
 
 
 def first_token_logprob(choice: Any) -> float | None:
-    """The logprob of the answer's first token: OpenAI's legacy `token_logprobs` list, which
-    Fireworks' completions answer, or the newer `content` entries."""
-    logprobs = getattr(choice, "logprobs", None)
-    if logprobs is None:
+    """The logprob of the answer's first token (in the answer's parsed JSON): OpenAI's legacy
+    `token_logprobs` list, which Fireworks' completions answer, or the newer `content`
+    entries."""
+    logprobs = choice.get("logprobs") if isinstance(choice, dict) else None
+    if not isinstance(logprobs, dict):
         return None
-    values = getattr(logprobs, "token_logprobs", None)
-    if values:
+    values = logprobs.get("token_logprobs")
+    if values and isinstance(values, list):
         first = values[0]
         return float(first) if isinstance(first, int | float) else None
-    content = getattr(logprobs, "content", None) or (logprobs.model_extra or {}).get("content")
-    if content:
-        entry = content[0]
-        value = entry.get("logprob") if isinstance(entry, dict) else entry.logprob
+    content = logprobs.get("content")
+    if content and isinstance(content, list) and isinstance(content[0], dict):
+        value = content[0].get("logprob")
         return float(value) if isinstance(value, int | float) else None
     return None
 
@@ -68,7 +68,10 @@ class FireworksBackend:
             base_url=settings.base_url.rstrip("/"),
             max_retries=0,
             http_client=openai.DefaultAioHttpClient(event_hooks=event_hooks()),
-        )
+        )  # streams
+        self.base_url = settings.base_url.rstrip("/")
+        self.endpoint: Endpoint | None = None  # whole answers; made in the serving loop
+        self.headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
 
     def model_of(self, request: ModelRequest) -> str:
         """The Fireworks model or deployment of a provider model (`codestral-2501`)."""
@@ -79,7 +82,8 @@ class FireworksBackend:
 
     def _call(
         self, request: ModelRequest, streaming: bool
-    ) -> tuple[Any, dict[str, Any], Deadlines]:
+    ) -> tuple[str, dict[str, Any], dict[str, str], Deadlines]:
+        """The call's path, wire body, extra headers and deadlines."""
         deadlines = Deadlines.of(
             request,
             self.timeouts.first_byte_s,
@@ -87,49 +91,59 @@ class FireworksBackend:
             limits=self.answer_limits,
             max_tokens=DEFAULT_MAX_TOKENS,
         )
-        params: dict[str, Any] = {
-            "model": self.model_of(request),
-            "max_tokens": max_tokens(request, DEFAULT_MAX_TOKENS),
-            "timeout": deadlines.http_timeout(streaming),
-        }
-        if not (self.prompt_cache and request.prompt_cache):
-            params["extra_body"] = {"prompt_cache_max_len": 0}
+        chat = request.kind == "chat"
+        # Keys in the order the SDK sent them: the same bytes on the wire either way.
+        body: dict[str, Any] = {"model": self.model_of(request)}
+        if chat:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        else:
+            fim_format = request.target.completion.fim_format
+            if fim_format:
+                body["prompt"] = fim_format.format(prefix=request.prefix, suffix=request.suffix)
+            else:
+                body["prompt"] = request.prefix
+            if not streaming:
+                body["logprobs"] = 1
+        body["max_tokens"] = max_tokens(request, DEFAULT_MAX_TOKENS)
         stops = stop_sequences(request, MAX_STOPS)
         if stops:
-            params["stop"] = stops
+            body["stop"] = stops
         if request.temperature is not None:
-            params["temperature"] = request.temperature
+            body["temperature"] = request.temperature
         if request.top_p is not None:
-            params["top_p"] = request.top_p
-        if request.kind == "chat":
-            params["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
-            return self.client.chat.completions, params, deadlines
-        fim_format = request.target.completion.fim_format
-        if fim_format:
-            params["prompt"] = fim_format.format(prefix=request.prefix, suffix=request.suffix)
-        else:
-            params["prompt"] = request.prefix
-        if not streaming:
-            params["logprobs"] = 1
-        if request.session_affinity:
-            params["extra_headers"] = {"x-session-affinity": request.session_affinity}
-        return self.client.completions, params, deadlines
+            body["top_p"] = request.top_p
+        if not (self.prompt_cache and request.prompt_cache):
+            body["prompt_cache_max_len"] = 0
+        headers: dict[str, str] = {}
+        if not chat and request.session_affinity:
+            headers["x-session-affinity"] = request.session_affinity
+        return ("/chat/completions" if chat else "/completions"), body, headers, deadlines
 
     async def check(self) -> bool:
         return True  # a key is configured; Fireworks has no cheap authenticated probe
 
     async def generate(self, request: ModelRequest) -> ModelResult:
-        api, params, deadlines = self._call(request, streaming=False)
+        path, body, headers, deadlines = self._call(request, streaming=False)
+        if self.endpoint is None:
+            self.endpoint = Endpoint(self.base_url)
         try:
-            response = await within(api.create(**params), deadlines, PROVIDER)
+            answer = await post_json(
+                self.endpoint, path, body, {**self.headers, **headers}, deadlines, PROVIDER
+            )
         except Exception as exc:
             raise map_error(exc, PROVIDER) from None
         chat = request.kind == "chat"
-        score = None if chat or not response.choices else first_token_logprob(response.choices[0])
-        return result_of(response, chat, PROVIDER, score)
+        choices = answer.get("choices") if isinstance(answer, dict) else None
+        first = choices[0] if isinstance(choices, list) and choices else None
+        score = None if chat else first_token_logprob(first)
+        return result_of(answer, chat, PROVIDER, score)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
-        api, params, deadlines = self._call(request, streaming=True)
+        path, body, headers, deadlines = self._call(request, streaming=True)
+        api = (
+            self.client.chat.completions if path == "/chat/completions" else self.client.completions
+        )
+        params = sdk_params(body, headers, deadlines.http_timeout(True))
         try:
             chunks = chunks_of(api, params, request.kind == "chat", PROVIDER)
             async for chunk in guarded(chunks, deadlines, PROVIDER):
