@@ -1,6 +1,7 @@
 """FireworksBackend: the GitLab-managed Codestral models on Fireworks AI (API.md §6.4).
 
-Fireworks speaks OpenAI's protocol, so this is the `openai` SDK pointed at
+Fireworks speaks OpenAI's protocol, so this is the OpenAI-compatible backend's lean HTTP client
+(`openai_http`, `openai_sse`: the `openai` SDK's wire without its per-call cost) pointed at
 `AIGW_FIREWORKS__BASE_URL` with the gateway's own key: completions go to `/completions` (the
 model's fill-in-the-middle format, Codestral's is suffix-first), chat to `/chat/completions`.
 As upstream, a completion asks for `logprobs=1` and reports its first token's logprob as the
@@ -17,19 +18,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
-
 from core.provider_slices import FireworksBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
-    event_hooks,
     guarded,
     max_tokens,
     stop_sequences,
 )
-from deployments.backends.openai_compat import chunks_of, map_error, result_of, sdk_params
+from deployments.backends.openai_compat import chunks_of, map_error, result_of
 from deployments.backends.openai_http import Endpoint, post_json
+from deployments.backends.openai_sse import events
 
 PROVIDER = "fireworks"
 DEFAULT_MAX_TOKENS = 64
@@ -63,15 +62,14 @@ class FireworksBackend:
         self.answer_limits = settings.answer_limits
         self.models = dict(settings.models)
         self.prompt_cache = settings.prompt_cache
-        self.client = openai.AsyncOpenAI(
-            api_key=settings.api_key.get_secret_value(),
-            base_url=settings.base_url.rstrip("/"),
-            max_retries=0,
-            http_client=openai.DefaultAioHttpClient(event_hooks=event_hooks()),
-        )  # streams
         self.base_url = settings.base_url.rstrip("/")
-        self.endpoint: Endpoint | None = None  # whole answers; made in the serving loop
+        self._endpoint: Endpoint | None = None  # made in the serving loop, on first use
         self.headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            self._endpoint = Endpoint(self.base_url)
+        return self._endpoint
 
     def model_of(self, request: ModelRequest) -> str:
         """The Fireworks model or deployment of a provider model (`codestral-2501`)."""
@@ -94,6 +92,8 @@ class FireworksBackend:
         chat = request.kind == "chat"
         # Keys in the order the SDK sent them: the same bytes on the wire either way.
         body: dict[str, Any] = {"model": self.model_of(request)}
+        if streaming:
+            body["stream"] = True
         if chat:
             body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
         else:
@@ -108,13 +108,15 @@ class FireworksBackend:
         stops = stop_sequences(request, MAX_STOPS)
         if stops:
             body["stop"] = stops
+        if streaming:
+            body["stream_options"] = {"include_usage": True}
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.top_p is not None:
             body["top_p"] = request.top_p
         if not (self.prompt_cache and request.prompt_cache):
             body["prompt_cache_max_len"] = 0
-        headers: dict[str, str] = {}
+        headers = dict(self.headers)
         if not chat and request.session_affinity:
             headers["x-session-affinity"] = request.session_affinity
         return ("/chat/completions" if chat else "/completions"), body, headers, deadlines
@@ -124,12 +126,8 @@ class FireworksBackend:
 
     async def generate(self, request: ModelRequest) -> ModelResult:
         path, body, headers, deadlines = self._call(request, streaming=False)
-        if self.endpoint is None:
-            self.endpoint = Endpoint(self.base_url)
         try:
-            answer = await post_json(
-                self.endpoint, path, body, {**self.headers, **headers}, deadlines, PROVIDER
-            )
+            answer = await post_json(self.endpoint(), path, body, headers, deadlines, PROVIDER)
         except Exception as exc:
             raise map_error(exc, PROVIDER) from None
         chat = request.kind == "chat"
@@ -140,12 +138,9 @@ class FireworksBackend:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         path, body, headers, deadlines = self._call(request, streaming=True)
-        api = (
-            self.client.chat.completions if path == "/chat/completions" else self.client.completions
-        )
-        params = sdk_params(body, headers, deadlines.http_timeout(True))
+        wire = events(self.endpoint(), path, body, headers, deadlines, PROVIDER)
         try:
-            chunks = chunks_of(api, params, request.kind == "chat", PROVIDER)
+            chunks = chunks_of(wire, request.kind == "chat", PROVIDER)
             async for chunk in guarded(chunks, deadlines, PROVIDER):
                 yield chunk
         except Exception as exc:

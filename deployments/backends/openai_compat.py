@@ -4,26 +4,20 @@ customer's self-hosted endpoint).
 Chat requests use `/v1/chat/completions`; completion (FIM) requests the legacy
 `/v1/completions`. The endpoint, key and model come per request from the target; connections
 are pooled per endpoint in each replica and the key travels as a per-request header, so no
-connection pool is ever built for a single request. Whole answers go over plain pooled aiohttp
-(`openai_http`: the SDK's per-call cost was most of this path's); streams through the official
-`openai` SDK.
+connection pool is ever built for a single request. Calls go over plain pooled aiohttp
+(`openai_http`, `openai_sse`), not the `openai` SDK: its per-call cost was most of this path's.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
-
-from core.errors import BadRequestError, GatewayError, ModelError, ModelTimeout
+from core.errors import BadRequestError, GatewayError, ModelError
 from core.settings import OpenAICompatBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
-    event_hooks,
-    from_status,
     guarded,
     max_tokens,
     stop_sequences,
@@ -31,6 +25,7 @@ from deployments.backends.common import (
     usage_int,
 )
 from deployments.backends.openai_http import EndpointPool, post_json
+from deployments.backends.openai_sse import events
 
 DEFAULT_MAX_TOKENS = 256
 MAX_POOLED_ENDPOINTS = 64
@@ -39,13 +34,10 @@ PROVIDER = "openai-compatible"
 
 
 def map_error(exc: Exception, provider: str = PROVIDER) -> GatewayError:
-    """An `openai` SDK failure as our error (this backend's, and Fireworks' on the same SDK)."""
+    """A call's failure as our error (this backend's, and Fireworks'): `openai_http` raises
+    ours already; anything else (a body that is not JSON, say) is unexpected."""
     if isinstance(exc, GatewayError):
         return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return ModelTimeout(f"{provider} timed out")
-    if isinstance(exc, openai.APIStatusError):
-        return from_status(exc.status_code, exc.response.headers, provider)
     return unexpected(provider, exc)
 
 
@@ -74,39 +66,37 @@ def result_of(
     )
 
 
-def sdk_params(body: dict[str, Any], headers: dict[str, str], timeout: Any) -> dict[str, Any]:
-    """A wire body as the SDK's `create()` arguments (keys it does not name go in
-    `extra_body`, where it sends them as they are)."""
-    params = {**body, "timeout": timeout, "extra_headers": headers}
-    extra = {k: params.pop(k) for k in list(params) if k in SDK_EXTRA_BODY}
-    if extra:
-        params["extra_body"] = extra
-    return params
-
-
-SDK_EXTRA_BODY = frozenset({"prompt_cache_max_len"})
-
-
 async def chunks_of(
-    api: Any, params: dict[str, Any], chat: bool, provider: str = PROVIDER
+    events: AsyncIterator[Any], chat: bool, provider: str = PROVIDER
 ) -> AsyncIterator[Chunk]:
-    """A streamed answer as our chunks; a stream that ends without a finish_reason fails."""
-    stream = await api.create(**params, stream=True, stream_options={"include_usage": True})
+    """A streamed answer's events (their parsed JSON) as our chunks; a stream that ends
+    without a finish_reason fails."""
     finished = False
     input_tokens = output_tokens = 0
     try:
-        async for event in stream:
-            if event.usage:
-                input_tokens = usage_int(event.usage.prompt_tokens)
-                output_tokens = usage_int(event.usage.completion_tokens)
-            for choice in event.choices:
-                text = (choice.delta.content if chat else choice.text) or ""
-                if text:
+        async for event in events:
+            if not isinstance(event, dict):
+                continue
+            usage = event.get("usage")
+            if isinstance(usage, dict):
+                input_tokens = usage_int(usage.get("prompt_tokens"))
+                output_tokens = usage_int(usage.get("completion_tokens"))
+            for choice in event.get("choices") or ():
+                if not isinstance(choice, dict):
+                    continue
+                if chat:
+                    delta = choice.get("delta")
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                else:
+                    text = choice.get("text")
+                if text and isinstance(text, str):
                     yield Chunk(text=text)
-                if choice.finish_reason:
+                if choice.get("finish_reason"):
                     finished = True
     finally:
-        await stream.close()
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
     if not finished:  # the server hung up before saying why it stopped: not a clean end
         raise ModelError(f"{provider} stream ended before a finish_reason")
     yield Chunk(text="", input_tokens=input_tokens, output_tokens=output_tokens, final=True)
@@ -122,28 +112,7 @@ class OpenAICompatBackend:
         self.disable_streaming = settings.disable_streaming
         self.default_endpoint = settings.base_url
         self.default_key = settings.api_key.get_secret_value()
-        self._clients = EndpointPool(MAX_POOLED_ENDPOINTS)  # whole answers
-        self._stream_clients: OrderedDict[str, openai.AsyncOpenAI] = OrderedDict()
-
-    def client_for(self, endpoint: str) -> openai.AsyncOpenAI:
-        """The pooled SDK client of an endpoint, for streams (least recently used ones are
-        dropped past 64)."""
-        client = self._stream_clients.get(endpoint)
-        if client is not None:
-            self._stream_clients.move_to_end(endpoint)
-            return client
-        # aiohttp transport: measured ≈ 30-40 % less client overhead per call than the default.
-        client = openai.AsyncOpenAI(
-            api_key=NO_KEY,
-            base_url=endpoint,
-            max_retries=0,
-            http_client=openai.DefaultAioHttpClient(event_hooks=event_hooks()),
-        )
-        self._stream_clients[endpoint] = client
-        if len(self._stream_clients) > MAX_POOLED_ENDPOINTS:
-            # Requests in flight on the evicted client keep it alive until they finish.
-            self._stream_clients.popitem(last=False)
-        return client
+        self._clients = EndpointPool(MAX_POOLED_ENDPOINTS)
 
     def _call(
         self, request: ModelRequest, streaming: bool
@@ -164,6 +133,8 @@ class OpenAICompatBackend:
         headers = {**self.extra_headers, "Authorization": f"Bearer {key or NO_KEY}"}
         # Keys in the order the SDK sent them: the same bytes on the wire either way.
         body: dict[str, Any] = {"model": target.identifier or target.name}
+        if streaming:
+            body["stream"] = True
         suffix = None
         if request.kind == "chat":
             body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
@@ -178,6 +149,8 @@ class OpenAICompatBackend:
         stops = stop_sequences(request, 4 if "api.openai.com" in endpoint else None)
         if stops:
             body["stop"] = stops
+        if streaming:
+            body["stream_options"] = {"include_usage": True}
         if suffix:
             body["suffix"] = suffix
         if request.temperature is not None:
@@ -211,13 +184,11 @@ class OpenAICompatBackend:
                 final=True,
             )
             return
-        endpoint, _, body, headers, deadlines = self._call(request, streaming=True)
-        client = self.client_for(endpoint)
-        api = client.chat.completions if request.kind == "chat" else client.completions
-        params = sdk_params(body, headers, deadlines.http_timeout(True))
+        endpoint, path, body, headers, deadlines = self._call(request, streaming=True)
+        wire = events(self._clients.of(endpoint), path, body, headers, deadlines, PROVIDER)
         try:
             async for chunk in guarded(
-                chunks_of(api, params, request.kind == "chat"), deadlines, PROVIDER
+                chunks_of(wire, request.kind == "chat"), deadlines, PROVIDER
             ):
                 yield chunk
         except Exception as exc:

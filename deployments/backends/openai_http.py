@@ -27,6 +27,7 @@ import contextlib
 import json
 import ssl
 from collections import OrderedDict
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -127,6 +128,63 @@ class EndpointPool(OrderedDict[str, Endpoint]):
             await endpoint.session.close()
 
 
+def send(
+    endpoint: Endpoint,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    deadlines: Deadlines,
+    provider: str,
+    *,
+    streaming: bool,
+) -> Any:
+    """The POST of `body` to the endpoint's `path` (an `async with` gives its response), with
+    the SDK's headers under the caller's and the SDK's HTTP timeouts."""
+    try:
+        data = encode(body)
+    except ValueError as exc:  # NaN or infinity: the SDK refused them the same way
+        raise unexpected(provider, exc) from None
+    timeout = deadlines.http_timeout(streaming)
+    request_headers = CIMultiDict(sdk_headers())
+    request_headers["X-Stainless-Read-Timeout"] = str(timeout.read)
+    request_headers.update(headers)
+    return endpoint.session.post(
+        endpoint.base_url + path,
+        data=data,
+        headers=request_headers,
+        timeout=aiohttp.ClientTimeout(
+            sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
+        ),
+        proxy=endpoint.proxy,
+        proxy_auth=endpoint.proxy_auth,
+    )
+
+
+@contextlib.contextmanager
+def transport_errors(provider: str) -> Iterator[None]:
+    """aiohttp's failures as the SDK's transport mapped them, then as our errors."""
+    try:
+        yield
+    except aiohttp.ClientConnectionError:  # aiohttp's own timeouts among them
+        raise ModelTimeout(f"{provider} timed out") from None
+    except aiohttp.ClientError as exc:
+        # The SDK's name for any other transport failure, kept for log searches.
+        logger.warning("%s call failed: %s", provider, type(exc).__name__, exc_info=exc)
+        raise ModelError(f"{provider} call failed: APIConnectionError") from None
+
+
+@contextlib.contextmanager
+def in_use(endpoint: Endpoint) -> Iterator[Endpoint]:
+    """Count a call on the endpoint; an evicted endpoint's session closes after its last."""
+    endpoint.in_flight += 1
+    try:
+        yield endpoint
+    finally:
+        endpoint.in_flight -= 1
+        if endpoint.evicted and not endpoint.in_flight:
+            endpoint.close_soon()
+
+
 async def post_json(
     endpoint: Endpoint,
     path: str,
@@ -141,57 +199,29 @@ async def post_json(
     read whole within the total one; its body is refused past `deadlines.answer_bytes`
     (at once when its Content-Length says so). Failures are our `GatewayError`s.
     """
-    try:
-        data = encode(body)
-    except ValueError as exc:  # NaN or infinity: the SDK refused them the same way
-        raise unexpected(provider, exc) from None
-    timeout = deadlines.http_timeout(False)
-    request_headers = CIMultiDict(sdk_headers())
-    request_headers["X-Stainless-Read-Timeout"] = str(timeout.read)
-    request_headers.update(headers)
+    request = send(endpoint, path, body, headers, deadlines, provider, streaming=False)
     loop = asyncio.get_running_loop()
     now = loop.time()
     started = False
-    endpoint.in_flight += 1
     try:
         async with asyncio.timeout_at(now + deadlines.first_byte_s) as deadline:
-            try:
-                async with endpoint.session.post(
-                    endpoint.base_url + path,
-                    data=data,
-                    headers=request_headers,
-                    timeout=aiohttp.ClientTimeout(
-                        sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
-                    ),
-                    proxy=endpoint.proxy,
-                    proxy_auth=endpoint.proxy_auth,
-                ) as response:
+            with in_use(endpoint), transport_errors(provider):
+                async with request as response:
                     started = True
                     deadline.reschedule(now + deadlines.total_s)
-                    raw = await _read(response, deadlines.answer_bytes, provider)
-                    status, answer_headers = response.status, response.headers
-            except aiohttp.ClientConnectionError:  # aiohttp's own timeouts among them
-                raise ModelTimeout(f"{provider} timed out") from None
-            except aiohttp.ClientError as exc:
-                # The SDK's name for any other transport failure, kept for log searches.
-                logger.warning("%s call failed: %s", provider, type(exc).__name__, exc_info=exc)
-                raise ModelError(f"{provider} call failed: APIConnectionError") from None
+                    raw = await read_capped(response, deadlines.answer_bytes, provider)
     except TimeoutError:
         which = "total" if started else "first-byte"
         raise ModelTimeout(f"{provider} missed its {which} deadline") from None
-    finally:
-        endpoint.in_flight -= 1
-        if endpoint.evicted and not endpoint.in_flight:
-            endpoint.close_soon()
-    if not 200 <= status < 300:
-        raise from_status(status, answer_headers, provider)
+    if not 200 <= response.status < 300:
+        raise from_status(response.status, response.headers, provider)
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise unexpected(provider, exc) from None
 
 
-async def _read(response: aiohttp.ClientResponse, cap: int | None, provider: str) -> bytes:
+async def read_capped(response: aiohttp.ClientResponse, cap: int | None, provider: str) -> bytes:
     """The whole body, never holding more than `cap` bytes (plus one network read)."""
     if cap is None:
         return await response.read()
