@@ -1,6 +1,7 @@
 """FireworksBackend: the GitLab-managed Codestral models on Fireworks AI (API.md §6.4).
 
-Fireworks speaks OpenAI's protocol, so this is the `openai` SDK pointed at
+Fireworks speaks OpenAI's protocol, so this is the OpenAI-compatible backend's lean HTTP client
+(`openai_http`, `openai_sse`: the `openai` SDK's wire without its per-call cost) pointed at
 `AIGW_FIREWORKS__BASE_URL` with the gateway's own key: completions go to `/completions` (the
 model's fill-in-the-middle format, Codestral's is suffix-first), chat to `/chat/completions`.
 As upstream, a completion asks for `logprobs=1` and reports its first token's logprob as the
@@ -17,19 +18,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
-
 from core.provider_slices import FireworksBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
-    event_hooks,
     guarded,
     max_tokens,
     stop_sequences,
-    within,
 )
 from deployments.backends.openai_compat import chunks_of, map_error, result_of
+from deployments.backends.openai_http import Endpoint, post_json
+from deployments.backends.openai_sse import events
 
 PROVIDER = "fireworks"
 DEFAULT_MAX_TOKENS = 64
@@ -38,19 +37,19 @@ MAX_STOPS = 4  # Fireworks, like OpenAI, takes at most four stop sequences
 
 
 def first_token_logprob(choice: Any) -> float | None:
-    """The logprob of the answer's first token: OpenAI's legacy `token_logprobs` list, which
-    Fireworks' completions answer, or the newer `content` entries."""
-    logprobs = getattr(choice, "logprobs", None)
-    if logprobs is None:
+    """The logprob of the answer's first token (in the answer's parsed JSON): OpenAI's legacy
+    `token_logprobs` list, which Fireworks' completions answer, or the newer `content`
+    entries."""
+    logprobs = choice.get("logprobs") if isinstance(choice, dict) else None
+    if not isinstance(logprobs, dict):
         return None
-    values = getattr(logprobs, "token_logprobs", None)
-    if values:
+    values = logprobs.get("token_logprobs")
+    if values and isinstance(values, list):
         first = values[0]
         return float(first) if isinstance(first, int | float) else None
-    content = getattr(logprobs, "content", None) or (logprobs.model_extra or {}).get("content")
-    if content:
-        entry = content[0]
-        value = entry.get("logprob") if isinstance(entry, dict) else entry.logprob
+    content = logprobs.get("content")
+    if content and isinstance(content, list) and isinstance(content[0], dict):
+        value = content[0].get("logprob")
         return float(value) if isinstance(value, int | float) else None
     return None
 
@@ -63,12 +62,14 @@ class FireworksBackend:
         self.answer_limits = settings.answer_limits
         self.models = dict(settings.models)
         self.prompt_cache = settings.prompt_cache
-        self.client = openai.AsyncOpenAI(
-            api_key=settings.api_key.get_secret_value(),
-            base_url=settings.base_url.rstrip("/"),
-            max_retries=0,
-            http_client=openai.DefaultAioHttpClient(event_hooks=event_hooks()),
-        )
+        self.base_url = settings.base_url.rstrip("/")
+        self._endpoint: Endpoint | None = None  # made in the serving loop, on first use
+        self.headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            self._endpoint = Endpoint(self.base_url)
+        return self._endpoint
 
     def model_of(self, request: ModelRequest) -> str:
         """The Fireworks model or deployment of a provider model (`codestral-2501`)."""
@@ -79,7 +80,8 @@ class FireworksBackend:
 
     def _call(
         self, request: ModelRequest, streaming: bool
-    ) -> tuple[Any, dict[str, Any], Deadlines]:
+    ) -> tuple[str, dict[str, Any], dict[str, str], Deadlines]:
+        """The call's path, wire body, extra headers and deadlines."""
         deadlines = Deadlines.of(
             request,
             self.timeouts.first_byte_s,
@@ -87,51 +89,58 @@ class FireworksBackend:
             limits=self.answer_limits,
             max_tokens=DEFAULT_MAX_TOKENS,
         )
-        params: dict[str, Any] = {
-            "model": self.model_of(request),
-            "max_tokens": max_tokens(request, DEFAULT_MAX_TOKENS),
-            "timeout": deadlines.http_timeout(streaming),
-        }
-        if not (self.prompt_cache and request.prompt_cache):
-            params["extra_body"] = {"prompt_cache_max_len": 0}
+        chat = request.kind == "chat"
+        # Keys in the order the SDK sent them: the same bytes on the wire either way.
+        body: dict[str, Any] = {"model": self.model_of(request)}
+        if streaming:
+            body["stream"] = True
+        if chat:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        else:
+            fim_format = request.target.completion.fim_format
+            if fim_format:
+                body["prompt"] = fim_format.format(prefix=request.prefix, suffix=request.suffix)
+            else:
+                body["prompt"] = request.prefix
+            if not streaming:
+                body["logprobs"] = 1
+        body["max_tokens"] = max_tokens(request, DEFAULT_MAX_TOKENS)
         stops = stop_sequences(request, MAX_STOPS)
         if stops:
-            params["stop"] = stops
+            body["stop"] = stops
+        if streaming:
+            body["stream_options"] = {"include_usage": True}
         if request.temperature is not None:
-            params["temperature"] = request.temperature
+            body["temperature"] = request.temperature
         if request.top_p is not None:
-            params["top_p"] = request.top_p
-        if request.kind == "chat":
-            params["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
-            return self.client.chat.completions, params, deadlines
-        fim_format = request.target.completion.fim_format
-        if fim_format:
-            params["prompt"] = fim_format.format(prefix=request.prefix, suffix=request.suffix)
-        else:
-            params["prompt"] = request.prefix
-        if not streaming:
-            params["logprobs"] = 1
-        if request.session_affinity:
-            params["extra_headers"] = {"x-session-affinity": request.session_affinity}
-        return self.client.completions, params, deadlines
+            body["top_p"] = request.top_p
+        if not (self.prompt_cache and request.prompt_cache):
+            body["prompt_cache_max_len"] = 0
+        headers = dict(self.headers)
+        if not chat and request.session_affinity:
+            headers["x-session-affinity"] = request.session_affinity
+        return ("/chat/completions" if chat else "/completions"), body, headers, deadlines
 
     async def check(self) -> bool:
         return True  # a key is configured; Fireworks has no cheap authenticated probe
 
     async def generate(self, request: ModelRequest) -> ModelResult:
-        api, params, deadlines = self._call(request, streaming=False)
+        path, body, headers, deadlines = self._call(request, streaming=False)
         try:
-            response = await within(api.create(**params), deadlines, PROVIDER)
+            answer = await post_json(self.endpoint(), path, body, headers, deadlines, PROVIDER)
         except Exception as exc:
             raise map_error(exc, PROVIDER) from None
         chat = request.kind == "chat"
-        score = None if chat or not response.choices else first_token_logprob(response.choices[0])
-        return result_of(response, chat, PROVIDER, score)
+        choices = answer.get("choices") if isinstance(answer, dict) else None
+        first = choices[0] if isinstance(choices, list) and choices else None
+        score = None if chat else first_token_logprob(first)
+        return result_of(answer, chat, PROVIDER, score)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
-        api, params, deadlines = self._call(request, streaming=True)
+        path, body, headers, deadlines = self._call(request, streaming=True)
+        wire = events(self.endpoint(), path, body, headers, deadlines, PROVIDER)
         try:
-            chunks = chunks_of(api, params, request.kind == "chat", PROVIDER)
+            chunks = chunks_of(wire, request.kind == "chat", PROVIDER)
             async for chunk in guarded(chunks, deadlines, PROVIDER):
                 yield chunk
         except Exception as exc:

@@ -1,34 +1,31 @@
 """OpenAICompatBackend: any OpenAI-compatible server (vLLM, Ollama, llama.cpp's server, a
-customer's self-hosted endpoint) through the official `openai` SDK.
+customer's self-hosted endpoint).
 
 Chat requests use `/v1/chat/completions`; completion (FIM) requests the legacy
-`/v1/completions`. The endpoint, key and model come per request from the target; clients are
-pooled per endpoint in each replica and the key travels as a per-request header, so no
-connection pool is ever built for a single request.
+`/v1/completions`. The endpoint, key and model come per request from the target; connections
+are pooled per endpoint in each replica and the key travels as a per-request header, so no
+connection pool is ever built for a single request. Calls go over plain pooled aiohttp
+(`openai_http`, `openai_sse`), not the `openai` SDK: its per-call cost was most of this path's.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
-
-from core.errors import BadRequestError, GatewayError, ModelError, ModelTimeout
+from core.errors import BadRequestError, GatewayError, ModelError
 from core.settings import OpenAICompatBackendSettings
 from core.types import Chunk, ModelRequest, ModelResult
 from deployments.backends.common import (
     Deadlines,
-    event_hooks,
-    from_status,
     guarded,
     max_tokens,
     stop_sequences,
     unexpected,
     usage_int,
-    within,
 )
+from deployments.backends.openai_http import EndpointPool, post_json
+from deployments.backends.openai_sse import events
 
 DEFAULT_MAX_TOKENS = 256
 MAX_POOLED_ENDPOINTS = 64
@@ -37,54 +34,69 @@ PROVIDER = "openai-compatible"
 
 
 def map_error(exc: Exception, provider: str = PROVIDER) -> GatewayError:
-    """An `openai` SDK failure as our error (this backend's, and Fireworks' on the same SDK)."""
+    """A call's failure as our error (this backend's, and Fireworks'): `openai_http` raises
+    ours already; anything else (a body that is not JSON, say) is unexpected."""
     if isinstance(exc, GatewayError):
         return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return ModelTimeout(f"{provider} timed out")
-    if isinstance(exc, openai.APIStatusError):
-        return from_status(exc.status_code, exc.response.headers, provider)
     return unexpected(provider, exc)
 
 
 def result_of(
-    response: Any, chat: bool, provider: str = PROVIDER, score: float | None = None
+    answer: Any, chat: bool, provider: str = PROVIDER, score: float | None = None
 ) -> ModelResult:
-    """A non-streamed completions / chat completions answer as our result."""
-    if not response.choices:
+    """A non-streamed completions / chat completions answer (its parsed JSON) as our result."""
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
         raise ModelError(f"{provider} answered no choices")
-    choice = response.choices[0]
-    text = choice.message.content if chat else choice.text
-    usage = response.usage
+    choice = choices[0]
+    if chat:
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+    else:
+        text = choice.get("text")
+    usage = answer.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
     return ModelResult(
-        text=text or "",
-        input_tokens=usage_int(usage.prompt_tokens) if usage else 0,
-        output_tokens=usage_int(usage.completion_tokens) if usage else 0,
-        finish_reason=choice.finish_reason or "length",
+        text=text if isinstance(text, str) else "",
+        input_tokens=usage_int(usage.get("prompt_tokens")),
+        output_tokens=usage_int(usage.get("completion_tokens")),
+        finish_reason=choice.get("finish_reason") or "length",
         score=score,
     )
 
 
 async def chunks_of(
-    api: Any, params: dict[str, Any], chat: bool, provider: str = PROVIDER
+    events: AsyncIterator[Any], chat: bool, provider: str = PROVIDER
 ) -> AsyncIterator[Chunk]:
-    """A streamed answer as our chunks; a stream that ends without a finish_reason fails."""
-    stream = await api.create(**params, stream=True, stream_options={"include_usage": True})
+    """A streamed answer's events (their parsed JSON) as our chunks; a stream that ends
+    without a finish_reason fails."""
     finished = False
     input_tokens = output_tokens = 0
     try:
-        async for event in stream:
-            if event.usage:
-                input_tokens = usage_int(event.usage.prompt_tokens)
-                output_tokens = usage_int(event.usage.completion_tokens)
-            for choice in event.choices:
-                text = (choice.delta.content if chat else choice.text) or ""
-                if text:
+        async for event in events:
+            if not isinstance(event, dict):
+                continue
+            usage = event.get("usage")
+            if isinstance(usage, dict):
+                input_tokens = usage_int(usage.get("prompt_tokens"))
+                output_tokens = usage_int(usage.get("completion_tokens"))
+            for choice in event.get("choices") or ():
+                if not isinstance(choice, dict):
+                    continue
+                if chat:
+                    delta = choice.get("delta")
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                else:
+                    text = choice.get("text")
+                if text and isinstance(text, str):
                     yield Chunk(text=text)
-                if choice.finish_reason:
+                if choice.get("finish_reason"):
                     finished = True
     finally:
-        await stream.close()
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
     if not finished:  # the server hung up before saying why it stopped: not a clean end
         raise ModelError(f"{provider} stream ended before a finish_reason")
     yield Chunk(text="", input_tokens=input_tokens, output_tokens=output_tokens, final=True)
@@ -100,30 +112,12 @@ class OpenAICompatBackend:
         self.disable_streaming = settings.disable_streaming
         self.default_endpoint = settings.base_url
         self.default_key = settings.api_key.get_secret_value()
-        self._clients: OrderedDict[str, openai.AsyncOpenAI] = OrderedDict()
-
-    def client_for(self, endpoint: str) -> openai.AsyncOpenAI:
-        """The pooled client of an endpoint (least recently used ones are closed past 64)."""
-        client = self._clients.get(endpoint)
-        if client is not None:
-            self._clients.move_to_end(endpoint)
-            return client
-        # aiohttp transport: measured ≈ 30-40 % less client overhead per call than the default.
-        client = openai.AsyncOpenAI(
-            api_key=NO_KEY,
-            base_url=endpoint,
-            max_retries=0,
-            http_client=openai.DefaultAioHttpClient(event_hooks=event_hooks()),
-        )
-        self._clients[endpoint] = client
-        if len(self._clients) > MAX_POOLED_ENDPOINTS:
-            # Requests in flight on the evicted client keep it alive until they finish.
-            self._clients.popitem(last=False)
-        return client
+        self._clients = EndpointPool(MAX_POOLED_ENDPOINTS)
 
     def _call(
         self, request: ModelRequest, streaming: bool
-    ) -> tuple[Any, dict[str, Any], Deadlines]:
+    ) -> tuple[str, str, dict[str, Any], dict[str, str], Deadlines]:
+        """The call's endpoint, path, wire body, headers and deadlines."""
         target = request.target
         endpoint = (target.endpoint or self.default_endpoint).rstrip("/")
         if not endpoint:
@@ -136,42 +130,48 @@ class OpenAICompatBackend:
             limits=self.answer_limits,
             max_tokens=DEFAULT_MAX_TOKENS,
         )
-        params: dict[str, Any] = {
-            "model": target.identifier or target.name,
-            "max_tokens": max_tokens(request, DEFAULT_MAX_TOKENS),
-            "timeout": deadlines.http_timeout(streaming),
-            "extra_headers": {**self.extra_headers, "Authorization": f"Bearer {key or NO_KEY}"},
-        }
+        headers = {**self.extra_headers, "Authorization": f"Bearer {key or NO_KEY}"}
+        # Keys in the order the SDK sent them: the same bytes on the wire either way.
+        body: dict[str, Any] = {"model": target.identifier or target.name}
+        if streaming:
+            body["stream"] = True
+        suffix = None
+        if request.kind == "chat":
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        else:
+            fim_format = target.completion.fim_format
+            if fim_format and request.suffix:
+                body["prompt"] = fim_format.format(prefix=request.prefix, suffix=request.suffix)
+            else:
+                body["prompt"] = request.prefix
+                suffix = request.suffix
+        body["max_tokens"] = max_tokens(request, DEFAULT_MAX_TOKENS)
         stops = stop_sequences(request, 4 if "api.openai.com" in endpoint else None)
         if stops:
-            params["stop"] = stops
+            body["stop"] = stops
+        if streaming:
+            body["stream_options"] = {"include_usage": True}
+        if suffix:
+            body["suffix"] = suffix
         if request.temperature is not None:
-            params["temperature"] = request.temperature
+            body["temperature"] = request.temperature
         if request.top_p is not None:
-            params["top_p"] = request.top_p
-        client = self.client_for(endpoint)
-        if request.kind == "chat":
-            params["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
-            return client.chat.completions, params, deadlines
-        fim_format = target.completion.fim_format
-        if fim_format and request.suffix:
-            params["prompt"] = fim_format.format(prefix=request.prefix, suffix=request.suffix)
-        else:
-            params["prompt"] = request.prefix
-            if request.suffix:
-                params["suffix"] = request.suffix
-        return client.completions, params, deadlines
+            body["top_p"] = request.top_p
+        path = "/chat/completions" if request.kind == "chat" else "/completions"
+        return endpoint, path, body, headers, deadlines
 
     async def check(self) -> bool:
         return True  # endpoints are named per request; there is nothing fixed to probe
 
     async def generate(self, request: ModelRequest) -> ModelResult:
-        api, params, deadlines = self._call(request, streaming=False)
+        endpoint, path, body, headers, deadlines = self._call(request, streaming=False)
         try:
-            response = await within(api.create(**params), deadlines, PROVIDER)
+            answer = await post_json(
+                self._clients.of(endpoint), path, body, headers, deadlines, PROVIDER
+            )
         except Exception as exc:
             raise map_error(exc) from None
-        return result_of(response, request.kind == "chat")
+        return result_of(answer, request.kind == "chat")
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         if self.disable_streaming:  # AIGW_CUSTOM_MODELS__DISABLE_STREAMING: one whole answer
@@ -184,10 +184,11 @@ class OpenAICompatBackend:
                 final=True,
             )
             return
-        api, params, deadlines = self._call(request, streaming=True)
+        endpoint, path, body, headers, deadlines = self._call(request, streaming=True)
+        wire = events(self._clients.of(endpoint), path, body, headers, deadlines, PROVIDER)
         try:
             async for chunk in guarded(
-                chunks_of(api, params, request.kind == "chat"), deadlines, PROVIDER
+                chunks_of(wire, request.kind == "chat"), deadlines, PROVIDER
             ):
                 yield chunk
         except Exception as exc:

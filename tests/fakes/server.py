@@ -65,6 +65,7 @@ class Received:
     # When the caller hung up before the answer was complete: the gateway cancelled the request.
     left: float | None = None
     gone: asyncio.Event = field(default_factory=asyncio.Event)
+    client: tuple[str, int] | None = None  # the caller's address: one per TCP connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -124,6 +125,8 @@ class FakeProvider:
         received = Received(
             scope["method"], scope["path"], scope["query_string"].decode(), headers, body
         )
+        client = scope.get("client")
+        received.client = tuple(client) if client else None
         self.received.append(received)
         _current.set(received)
         answered = False
