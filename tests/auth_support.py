@@ -61,5 +61,7 @@ def jwt_settings(
             "signing_key": signing.pem if signing else "",
             "validation_key": validation.pem if validation else "",
         },
-        "auth": {"oidc_timeout_s": 1.0, "jwks_refresh_interval_s": 0.0, **auth},
+        # 5 s: the issuers are local fakes in the test's own process, but on a loaded runner
+        # (xdist on every core) their answer took over 1 s; tests of the timeout set their own.
+        "auth": {"oidc_timeout_s": 5.0, "jwks_refresh_interval_s": 0.0, **auth},
     }
