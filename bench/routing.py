@@ -1,4 +1,4 @@
-"""Routing policy numbers (issue 15), in one process, the real OpenAI SDK backend against the
+"""Routing policy numbers (issue 15), in one process, the OpenAI-compatible backend against the
 fake upstream (no Ray: the policy layer is plain Python in the ingress):
 
 - happy path: CPU and wall time per request through `Resilience.generate` with the policy on
