@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from bench.isolation import free_port
+from core.edge_settings import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
@@ -41,11 +42,6 @@ MODEL = "bench-model"
 CONCURRENCY = (1, 8, 32)
 
 COMPLETION_BODY = {"model": MODEL, "prompt": "def add(a, b):\n    ", "max_tokens": 16}
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment plus `extra`, for a helper process the bench starts."""
-    return {**os.environ, **extra}
 
 
 @dataclass

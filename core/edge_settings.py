@@ -115,3 +115,9 @@ class LimitSettings(BaseModel):
     # Bodies over 256 KiB parsed and validated at once per replica, each on a worker thread;
     # more wait their turn without holding up small requests (serve_app/api/body.py).
     big_body_parses: int = Field(default=2, ge=1)
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment plus `extra`, for a helper process a tool starts (the
+    settings module is where the environment is read)."""
+    return {**os.environ, **extra}
