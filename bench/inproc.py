@@ -1,0 +1,146 @@
+"""CPU per request of the gateway's own code: the Ingress replica's ASGI app called directly in
+one process (no HTTP, no HAProxy, no Serve hop), built exactly as the replica builds it (mock
+in the ingress, auth bypassed, `serve_config.yaml`'s defaults).
+
+    PYTHONPATH=$PWD .venv/bin/python -m bench.inproc [--requests 5000] [--path v2|v4]
+        [--ray] [--profile N] [--no-syntax]
+
+What Serve adds around it (uvicorn, the proxy, HAProxy) is `bench.cpu_ab`'s floor; what this
+prints is the rest, and unlike a load run it is steady on this machine: run it under
+`valgrind --tool=callgrind` for an instruction count that does not move with the machine's
+speed. `--ray` starts a local Ray so metrics go through `ray.util.metrics` as in a replica.
+`--profile N` prints cProfile's top N functions by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import statistics
+import time
+from typing import Any
+
+from core.settings import Config
+from deployments.backends.mock import MockBackend
+from deployments.backends.registry import Provider
+from serve_app.ingress import Ingress
+from bench.cpu_ab import SYNTAX_STEPS
+from tests.payloads import v2_body, v3_body
+
+PATHS = {
+    "v2": ("/v2/code/completions", lambda: v2_body()),
+    "v4": ("/v4/code/suggestions", lambda: v3_body(stream=True)),
+}
+
+
+def build(no_syntax: bool = False) -> Any:
+    settings: dict[str, Any] = {"mock_model_responses": True, "auth": {"bypass_external": True}}
+    if no_syntax:
+        settings["feature_flags"] = {"excl_post_process": SYNTAX_STEPS}
+    config = Config(**settings)
+    ingress = Ingress(
+        config,
+        backends={},
+        local_backends={"mock": Provider(MockBackend, "MockBackend", None)},
+    )
+    ingress.reconfigure({})
+    app = ingress.__serve_build_asgi_app__()
+    app.state.ingress = ingress  # as Serve does: the replica outlives the app (its __del__ stops the log writer)
+    return app
+
+
+def scope_for(path: str, body: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:5052"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"user-agent", b"bench"),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 5052),
+        "state": {},
+    }
+
+
+async def one(app: Any, path: str, body: bytes) -> int:
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope_for(path, body), receive, send)
+    return status
+
+
+async def run(app: Any, path: str, body: bytes, n: int) -> list[float]:
+    cpu: list[float] = []
+    for _ in range(n):
+        start = time.thread_time()
+        status = await one(app, path, body)
+        cpu.append(time.thread_time() - start)
+        if status != 200:
+            raise SystemExit(f"{path}: status {status}")
+    return cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--path", choices=sorted(PATHS), default="v2")
+    parser.add_argument("--ray", action="store_true")
+    parser.add_argument("--no-syntax", action="store_true")
+    parser.add_argument("--profile", type=int, default=0)
+    args = parser.parse_args()
+    if args.ray:
+        import ray
+
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    app = build(args.no_syntax)
+    path, make_body = PATHS[args.path]
+    body = json.dumps(make_body()).encode()
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(run(app, path, body, 200))  # warm: imports, caches, parsers
+    profiler = cProfile.Profile() if args.profile else None
+    wall, process = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    cpu = loop.run_until_complete(run(app, path, body, args.requests))
+    if profiler:
+        profiler.disable()
+    wall, process = time.perf_counter() - wall, time.process_time() - process
+    print(
+        f"{args.path}{' no-syntax' if args.no_syntax else ''}{' ray' if args.ray else ''}: "
+        f"{args.requests} requests, CPU per request (all threads) {1e3 * process / len(cpu):.3f} ms, "
+        f"loop thread mean {1e3 * sum(cpu) / len(cpu):.3f} ms p50 {1e3 * statistics.median(cpu):.3f} ms, "
+        f"wall {1e3 * wall / args.requests:.3f} ms"
+    )
+    if profiler:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
+
+
+if __name__ == "__main__":
+    main()
