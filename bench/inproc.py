@@ -23,11 +23,11 @@ import statistics
 import time
 from typing import Any
 
+from bench.cpu_ab import SYNTAX_STEPS
 from core.settings import Config
 from deployments.backends.mock import MockBackend
 from deployments.backends.registry import Provider
 from serve_app.ingress import Ingress
-from bench.cpu_ab import SYNTAX_STEPS
 from tests.payloads import v2_body, v3_body
 
 PATHS = {
@@ -48,7 +48,8 @@ def build(no_syntax: bool = False) -> Any:
     )
     ingress.reconfigure({})
     app = ingress.__serve_build_asgi_app__()
-    app.state.ingress = ingress  # as Serve does: the replica outlives the app (its __del__ stops the log writer)
+    # Held as Serve holds the replica: its __del__ stops the log writer.
+    app.state.ingress = ingress
     return app
 
 
@@ -134,8 +135,9 @@ def main() -> None:
     wall, process = time.perf_counter() - wall, time.process_time() - process
     print(
         f"{args.path}{' no-syntax' if args.no_syntax else ''}{' ray' if args.ray else ''}: "
-        f"{args.requests} requests, CPU per request (all threads) {1e3 * process / len(cpu):.3f} ms, "
-        f"loop thread mean {1e3 * sum(cpu) / len(cpu):.3f} ms p50 {1e3 * statistics.median(cpu):.3f} ms, "
+        f"{args.requests} requests, CPU per request (all threads) "
+        f"{1e3 * process / len(cpu):.3f} ms, loop thread mean {1e3 * sum(cpu) / len(cpu):.3f} ms "
+        f"p50 {1e3 * statistics.median(cpu):.3f} ms, "
         f"wall {1e3 * wall / args.requests:.3f} ms"
     )
     if profiler:
