@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, BackgroundTasks, Body, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, field_validator
 
-from serve_app.api.body import BigBodies, LeanJsonRoute
+from serve_app.api.body import BigBodies, LeanJsonRoute, _direct_call
 
 
 class Item(BaseModel):
@@ -189,3 +191,56 @@ async def test_big_bodies_wait_their_turn_without_holding_small_requests(
     assert small.json() == {"chars": 1} and small_took < 0.2
     assert [a.json() for a in answers] == [{"chars": 300_000}] * 3
     assert most == 1  # AIGW_LIMITS__BIG_BODY_PARSES=1
+
+
+def app_answering_response(router: APIRouter) -> TestClient:
+    """The shape of the gateway's hot routes: the request and a body model in, a Response out
+    (LeanJsonRoute calls such an endpoint directly once the body validates)."""
+
+    @router.post("/items")
+    async def create(request: Request, item: Annotated[Item, Body()]) -> Response:
+        answer = {"name": item.name, "size": repr(item.size), "path": request.url.path}
+        return JSONResponse(answer, headers={"x-seen": request.headers.get("x-seen", "")})
+
+    app = FastAPI(strict_content_type=False)
+    app.include_router(router)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+LEAN_DIRECT = app_answering_response(APIRouter(route_class=LeanJsonRoute))
+PLAIN_DIRECT = app_answering_response(APIRouter())
+
+
+@pytest.mark.parametrize(("text", "content_type"), BODIES)
+def test_an_endpoint_called_directly_answers_as_fastapi_does(text: str, content_type: str) -> None:
+    headers = {"content-type": content_type, "x-seen": "yes"}
+    for encoding in ("utf-8", "utf-16"):
+        try:
+            body = text.encode(encoding, "surrogatepass")
+        except UnicodeEncodeError:
+            continue
+        lean = LEAN_DIRECT.post("/items", content=body, headers=headers)
+        plain = PLAIN_DIRECT.post("/items", content=body, headers=headers)
+        assert (lean.status_code, lean.text) == (plain.status_code, plain.text)
+        assert lean.headers.get("x-seen") == plain.headers.get("x-seen")
+
+
+def test_only_the_request_and_body_shape_is_called_directly() -> None:
+    router = APIRouter(route_class=LeanJsonRoute)
+
+    @router.post("/direct")
+    async def direct(request: Request, item: Annotated[Item, Body()]) -> Response:
+        return JSONResponse({})
+
+    @router.post("/tasks")
+    async def tasks(item: Annotated[Item, Body()], background: BackgroundTasks) -> Response:
+        return JSONResponse({})
+
+    @router.post("/model")
+    async def model(request: Request, item: Annotated[Item, Body()]) -> dict[str, str]:
+        return {}
+
+    routes = {route.path: route for route in router.routes if isinstance(route, LeanJsonRoute)}
+    assert _direct_call(routes["/direct"]) is not None
+    assert _direct_call(routes["/tasks"]) is None  # FastAPI runs its background tasks
+    assert _direct_call(routes["/model"]) is None  # FastAPI serializes its answer
