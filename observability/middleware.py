@@ -1,5 +1,8 @@
 """The outermost of our ASGI middleware: opens the request's record, stamps `X-Gateway-Timing`
-on the response head, and hands the record to Telemetry when the response is done.
+on the response head, and hands the record to Telemetry when the response is done. The API's
+own response headers (`X-Request-ID`, `X-Process-Time`, rate limits) are added by a function it
+calls (`response_headers`), not by a layer of their own: each ASGI layer costs a call on the
+way in and another for every message sent.
 
 Arrival is stamped when Serve hands the request to our ASGI app — Serve (2.60) passes no
 earlier timestamp in the scope or request metadata. An edge proxy's `X-Request-Start` header
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -22,14 +25,19 @@ from observability.telemetry import Telemetry
 
 logger = logging.getLogger("aigw.observability")
 Message = MutableMapping[str, Any]
+# Adds the caller's own headers to a response head: (scope, raw headers, perf_counter at arrival).
+ResponseHeaders = Callable[[Scope, list[tuple[bytes, bytes]], float], None]
 TIMING_HEADER = timing.HEADER.lower().encode()
 ROUTE_HEADER = b"x-gateway-route"
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+    def __init__(
+        self, app: ASGIApp, telemetry: Telemetry, response_headers: ResponseHeaders | None = None
+    ) -> None:
         self.app = app
         self.telemetry = telemetry
+        self.response_headers = response_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,14 +62,19 @@ class ObservabilityMiddleware:
             record.edge_queue_s = timing.edge_queue_seconds(edge, wall)
         record.request_logging = self.telemetry.request_logging_allowed(headers)
         total_s: float | None = None
+        state = scope.setdefault("state", {})
+        state["record"] = record  # handlers pass it on explicitly
+        state["correlation_id"] = correlation_id
+        response_headers = self.response_headers
 
         async def send_timed(message: Message) -> None:
             nonlocal total_s
             if message["type"] == "http.response.start":
-                state = scope.get("state") or {}
                 total_s = timing.finish_stages(record, state.get("auth_s"), time.perf_counter())
                 record.status = message["status"]
                 raw = list(message.get("headers", ()))
+                if response_headers is not None:
+                    response_headers(scope, raw, started)
                 for name, value in raw:
                     if name == b"content-type":
                         record.fields["content_type"] = value.decode("latin-1")
@@ -73,7 +86,6 @@ class ObservabilityMiddleware:
                 message["headers"] = raw
             await send(message)
 
-        scope.setdefault("state", {})["record"] = record  # handlers pass it on explicitly
         token = activate(record)
         error: BaseException | None = None
         try:

@@ -12,8 +12,7 @@ from routing.admission import NO_LIMITS, Subject, Ticket
 from routing.admission.priority import Priorities
 from routing.resilience import route
 from serve_app.api.context import gateway_of, identity_of, record_of
-
-HEADERS_STATE = "rate_limit_headers"  # read by RequestContextMiddleware
+from serve_app.api.middleware import RATE_LIMIT_HEADERS_STATE as HEADERS_STATE
 
 
 async def admit(

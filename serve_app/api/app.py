@@ -20,7 +20,7 @@ from serve_app.api.embeddings import serving as embeddings
 from serve_app.api.middleware import (
     AUTH_SKIP,
     AuthMiddleware,
-    RequestContextMiddleware,
+    context_headers,
 )
 from serve_app.api.monitoring import serving as monitoring
 from serve_app.api.prompts import serving as prompts
@@ -71,8 +71,8 @@ def create_app(
 
     skip = AUTH_SKIP | {url for url in docs if url}
     openapi.install(app, auth_enforced=settings.auth_enforced, public=skip)
-    # Starlette wraps in reverse order: observability, context, body guard (size and time),
-    # CORS, then auth.
+    # Starlette wraps in reverse order: observability (with the context headers), body guard
+    # (size and time), CORS, then auth.
     app.add_middleware(
         AuthMiddleware,
         authenticate=gateway.authenticate,
@@ -87,6 +87,9 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         timeout_s=settings.body_read_timeout_s or 0.0,
     )
-    app.add_middleware(RequestContextMiddleware, echo_request_id=not under_serve)
-    app.add_middleware(ObservabilityMiddleware, telemetry=telemetry)  # outermost: sees it all
+    app.add_middleware(  # outermost: sees it all
+        ObservabilityMiddleware,
+        telemetry=telemetry,
+        response_headers=context_headers(echo_request_id=not under_serve),
+    )
     return app

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import BadRequestError, GatewayError
+from observability.middleware import ResponseHeaders
 from serve_app.api.error_policy import error_response
 
 Message = MutableMapping[str, Any]
+RATE_LIMIT_HEADERS_STATE = "rate_limit_headers"  # admission's headers for the response
 
 # Paths that never need a token (API.md §2.1), plus the docs when they are switched on.
 AUTH_SKIP = frozenset(
@@ -55,40 +55,25 @@ def single_valued(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-class RequestContextMiddleware:
-    """Correlation id (`X-Request-ID`, echoed or minted) and `X-Process-Time` on every response."""
+def context_headers(echo_request_id: bool = True) -> ResponseHeaders:
+    """`X-Request-ID` (the correlation id, echoed or minted), `X-Process-Time` and admission's
+    `RateLimit-Policy` / `RateLimit` on every response head, each replacing a header of the
+    same name (a proxied provider's own `x-request-id`). Under Ray Serve the replica already
+    echoes or mints `X-Request-ID`, so `echo_request_id` is off there."""
 
-    def __init__(self, app: ASGIApp, echo_request_id: bool = True) -> None:
-        self.app = app
-        # Under Ray Serve the replica already echoes or mints `X-Request-ID` on the response.
-        self.echo_request_id = echo_request_id
+    def add(scope: Scope, raw: list[tuple[bytes, bytes]], started: float) -> None:
+        state = scope.get("state") or {}
+        own: dict[bytes, bytes] = {}
+        if echo_request_id:
+            own[b"x-request-id"] = str(state.get("correlation_id", "")).encode("latin-1")
+        own[b"x-process-time"] = f"{time.perf_counter() - started:.6f}".encode("latin-1")
+        for name, value in state.get(RATE_LIMIT_HEADERS_STATE, {}).items():
+            own[name.lower().encode("latin-1")] = value.encode("latin-1")
+        if any(name in own for name, _ in raw):
+            raw[:] = [(name, value) for name, value in raw if name not in own]
+        raw.extend(own.items())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        correlation_id = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                correlation_id = value.decode("latin-1")
-                break
-        correlation_id = correlation_id or uuid.uuid4().hex
-        state = scope.setdefault("state", {})
-        state["correlation_id"] = correlation_id
-        state["arrived_at"] = started
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if self.echo_request_id:
-                    headers["X-Request-ID"] = correlation_id
-                headers["X-Process-Time"] = f"{time.perf_counter() - started:.6f}"
-                for name, value in state.get("rate_limit_headers", {}).items():
-                    headers[name] = value  # admission's RateLimit-Policy / RateLimit
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    return add
 
 
 class AuthMiddleware:
