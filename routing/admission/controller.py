@@ -51,6 +51,7 @@ class Admission:
         self._rules: tuple[CompiledRule, ...] = ()
         self._selections: dict[tuple[object, ...], tuple[list[CompiledRule], str, bool] | None] = {}
         self._down_until = 0.0
+        self._refills: set[asyncio.Future[None]] = set()  # store calls in flight, until landed
         self.by_model = False  # a rule selects models: a fallback may fall under another
 
     def configure(self, rules: Sequence[LimitRule]) -> None:
@@ -234,16 +235,34 @@ class Admission:
                                 n.full - have, lease_extra(n.limit))))  # fmt: skip
         if not asks:
             return set()
-        grants = await self._ask([a for _, a in asks])
-        if grants is None:
-            return {i for i, _ in asks}
-        for (i, _), grant in zip(asks, grants, strict=True):
-            n = needs[i]
-            lease = self.book.add(n.bucket, grant)
-            if self.metrics is not None:
-                self.metrics.remaining(n.rule.rule.name, n.quota, n.key, lease.remaining())
-            self._spend(n)
-            if not n.taken and lease.available:
+        landed = asyncio.get_running_loop().create_future()
+        self._refills.add(landed)
+        try:
+            grants = await self._ask([a for _, a in asks])
+            if grants is None:
+                return {i for i, _ in asks}
+            for (i, _), grant in zip(asks, grants, strict=True):
+                n = needs[i]
+                lease = self.book.add(n.bucket, grant)
+                if self.metrics is not None:
+                    self.metrics.remaining(n.rule.rule.name, n.quota, n.key, lease.remaining())
+        finally:
+            self._refills.discard(landed)
+            landed.set_result(None)
+        short = []
+        for i, _ in asks:
+            self._spend(needs[i])
+            if not needs[i].taken:
+                short.append(needs[i])
+        if short and self._refills:
+            # Requests of this replica asked the store at once (a burst with no lease yet):
+            # the surplus of another one's grant, still on its way back, may cover this one.
+            # Refusing before it lands would leave the budget idle in this replica's book.
+            await asyncio.wait(set(self._refills), timeout=self.store_wait_s)
+            for n in short:
+                self._spend(n)
+        for n in short:
+            if not n.taken and self.book.available(n.bucket):
                 # Too little here for this request, maybe enough for another replica's.
                 self.book.surrender(n.bucket)
         return set()
