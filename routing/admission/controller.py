@@ -150,11 +150,21 @@ class Admission:
         for n in needs:
             n.least = n.full
         failed = await self._take(needs)
+        now = self.book.clock()
         if failed or not all(n.taken for n in needs):
             refused = self._refusals(needs, failed)
             if refused is not None:
+                fields = headers.fields(rules, [n.state(self.book, now) for n in needs])
+                _merge(ticket.headers, fields)
                 self._undo(needs)
-                raise refused({})
+                raise refused(fields)
+        # The answer's head, if not sent yet (a whole answer), names these rules too: the
+        # dict is the one the response's middleware reads when the head goes out.
+        fields = {"RateLimit-Policy": ", ".join(c.policy for c in rules)}
+        current = _current(needs, now)
+        if current:
+            fields["RateLimit"] = current
+        _merge(ticket.headers, fields)
         enforced_tokens = False
         for n in needs:
             if n.quota == "t":
@@ -371,6 +381,12 @@ def _needs(c: CompiledRule, s: Subject, inp: int, out: int) -> list[Need]:
         else:
             needs.append(Need(c, quota, key, base + quota, limit, window_s, 1, 1))
     return needs
+
+
+def _merge(into: dict[str, str], fields: dict[str, str]) -> None:
+    """Add a fallback's rules to the request's RateLimit fields (lists: members appended)."""
+    for name, value in fields.items():
+        into[name] = f"{into[name]}, {value}" if into.get(name) else value
 
 
 def _current(needs: Sequence[Need], now: float) -> str:

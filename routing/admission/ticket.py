@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.errors import AdmissionRefusal
+from observability import record as request_record
 from routing.admission import headers
 from routing.admission.leases import Lease, LeaseBook
 from routing.admission.rules import CompiledRule, Subject
@@ -107,12 +109,20 @@ class Ticket:
         for (a token rule of that model), or None."""
         cap = None
         admission = self._admission
-        if admission is not None and admission.by_model and self.subject is not None:
-            cap = await admission.extend(self, target, max_tokens)
-        if target.backend != self.backend:
-            self.backend = target.backend
-            if self._slot is not None:
-                await self._slot.move(target)
+        try:
+            if admission is not None and admission.by_model and self.subject is not None:
+                cap = await admission.extend(self, target, max_tokens)
+            if target.backend != self.backend:
+                self.backend = target.backend
+                if self._slot is not None:
+                    await self._slot.move(target)
+        except AdmissionRefusal as exc:
+            # The access log names the rule (or gate) that refused the request at a
+            # fallback, as it does one that refused it at its first target.
+            record = request_record.current()
+            if record is not None:
+                record.fields.setdefault("rate_limit_rule", exc.rule)
+            raise
         return cap
 
     def rule_names(self) -> set[str]:
