@@ -37,6 +37,16 @@ class Need:
     counted: bool = True  # False: granted by a store failure that fails open
     lease: Lease | None = None  # the lease it was spent from
 
+    def worth_asking(self, book: LeaseBook) -> bool:
+        """Short, though what the lease holds and what the store had left at its last grant
+        cover it together: one more ask, for the difference, may get it."""
+        lease = book.get(self.bucket)
+        return (
+            not self.taken
+            and lease is not None
+            and lease.remaining() >= self.least > lease.available
+        )
+
     def state(self, book: LeaseBook, now: float) -> headers.QuotaState:
         lease = self.lease if self.lease is not None else book.get(self.bucket, now)
         remaining = lease.remaining() if lease is not None else None
@@ -44,6 +54,20 @@ class Need:
         return headers.QuotaState(
             self.rule.rule.name, self.quota, self.limit, self.window_s, remaining, reset
         )
+
+
+def needs_of(c: CompiledRule, s: Subject, inp: int, out: int) -> list[Need]:
+    key = c.key_of(s)
+    base = c.bucket_prefix + key + ":"
+    needs = []
+    for quota, limit, window_s in c.quotas:
+        if quota == "t":
+            # shrink: at least one output token beyond the input; refuse (and shadow): all of it
+            least = inp + 1 if c.shrinks else inp + out
+            needs.append(Need(c, quota, key, base + quota, limit, window_s, least, inp + out))
+        else:
+            needs.append(Need(c, quota, key, base + quota, limit, window_s, 1, 1))
+    return needs
 
 
 class Ticket:
