@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -115,6 +115,10 @@ class LimitSettings(BaseModel):
     # Bodies over 256 KiB parsed and validated at once per replica, each on a worker thread;
     # more wait their turn without holding up small requests (serve_app/api/body.py).
     big_body_parses: int = Field(default=2, ge=1)
+    # Admission counters in Redis (`redis://[:password@]host:port/db`) instead of the app's
+    # Ray actor, shared by every cluster that names it; empty: the actor. A secret: never
+    # logged (routing/admission/redis_store.py masks it).
+    redis_url: SecretStr = SecretStr("")
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:

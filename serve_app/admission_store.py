@@ -18,7 +18,7 @@ from typing import Any
 
 from observability.telemetry import Telemetry
 from routing.admission import Admission, InProcessStore
-from routing.admission.leases import StoreUnavailable
+from routing.admission.leases import StoreClient, StoreUnavailable
 from routing.admission.metrics import AdmissionMetrics
 from routing.admission.priority import ReplicaCounts
 from routing.admission.store import Ask, CounterStore, Grant, Return
@@ -105,18 +105,28 @@ class RayStore:
         self._actor = None
 
 
-def admission(telemetry: Telemetry, backends: Mapping[str, Any] | None = None) -> Admission:
-    """The replica's admission control: the app's shared actor under Serve, an in-process
-    store otherwise (one process is its own whole cluster). Under Serve, priority gates
-    follow the running replicas of `backends` (their handles) and of the ingress."""
+def admission(
+    telemetry: Telemetry, backends: Mapping[str, Any] | None = None, redis_url: str = ""
+) -> Admission:
+    """The replica's admission control: the counters in Redis when `redis_url` is set
+    (shared by every replica of every cluster that names it), else the app's shared actor
+    under Serve, an in-process store otherwise (one process is its own whole cluster).
+    Under Serve, priority gates follow the running replicas of `backends` (their handles)
+    and of the ingress."""
     metrics = AdmissionMetrics(telemetry.metrics.factory)
+    store: StoreClient | None = None
+    if redis_url:
+        from routing.admission.redis_store import RedisStore
+
+        store = RedisStore(redis_url)
+        logger.info("admission counters in redis at %s", store.where)
     try:
         from ray import serve
 
         context = serve.get_replica_context()
     except Exception:  # not in a Serve replica
-        return Admission(InProcessStore(), metrics)
-    control = Admission(RayStore(actor_name(context.app_name)), metrics)
+        return Admission(store or InProcessStore(), metrics)
+    control = Admission(store or RayStore(actor_name(context.app_name)), metrics)
     deployments = {name: h.deployment_name for name, h in (backends or {}).items()}
     control.priorities.watch(replica_counts(context.app_name, context.deployment, deployments))
     return control

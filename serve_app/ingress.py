@@ -66,7 +66,7 @@ class Ingress:
             ),
             backends=clients,
             resilience=resilience_of(telemetry),
-            admission=admission(telemetry, backends),
+            admission=admission(telemetry, backends, settings.limits.redis_url.get_secret_value()),
         )
         self.api_settings = settings.api()
         self.proxy = ProviderProxy(settings)

@@ -24,7 +24,7 @@ from routing.admission.priority import Priorities
 from routing.admission.rules import CompiledRule, LimitRule, Subject, check_unique
 from routing.admission.slot import Slot
 from routing.admission.store import Ask, Grant, Return, lease_extra
-from routing.admission.ticket import NO_LIMITS, Need, Ticket
+from routing.admission.ticket import NO_LIMITS, Need, Ticket, needs_of
 
 __all__ = ["NO_LIMITS", "Admission", "Need", "Ticket"]
 
@@ -51,6 +51,7 @@ class Admission:
         self._rules: tuple[CompiledRule, ...] = ()
         self._selections: dict[tuple[object, ...], tuple[list[CompiledRule], str, bool] | None] = {}
         self._down_until = 0.0
+        self._refills: set[asyncio.Future[None]] = set()  # store calls in flight, until landed
         self.by_model = False  # a rule selects models: a fallback may fall under another
 
     def configure(self, rules: Sequence[LimitRule]) -> None:
@@ -86,7 +87,7 @@ class Admission:
         self.maintainer.ensure_running()
         inp = input_tokens() if tokens else 0
         out = max_tokens if max_tokens is not None else DEFAULT_OUTPUT_RESERVATION
-        needs = [n for c in rules for n in _needs(c, subject, inp, out)]
+        needs = [n for c in rules for n in needs_of(c, subject, inp, out)]
         failed = await self._take(needs)
         now = self.book.clock()
         if failed or not all(n.taken for n in needs):
@@ -145,15 +146,25 @@ class Admission:
         if tokens and not inp and ticket.count is not None:
             inp = ticket.count()
         out = max_tokens if max_tokens is not None else DEFAULT_OUTPUT_RESERVATION
-        needs = [n for c in rules for n in _needs(c, subject, inp, out)]
+        needs = [n for c in rules for n in needs_of(c, subject, inp, out)]
         for n in needs:
             n.least = n.full
         failed = await self._take(needs)
+        now = self.book.clock()
         if failed or not all(n.taken for n in needs):
             refused = self._refusals(needs, failed)
             if refused is not None:
+                fields = headers.fields(rules, [n.state(self.book, now) for n in needs])
+                headers.merge(ticket.headers, fields)
                 self._undo(needs)
-                raise refused({})
+                raise refused(fields)
+        # The answer's head, if not sent yet (a whole answer), names these rules too: the
+        # dict is the one the response's middleware reads when the head goes out.
+        fields = {"RateLimit-Policy": ", ".join(c.policy for c in rules)}
+        current = _current(needs, now)
+        if current:
+            fields["RateLimit"] = current
+        headers.merge(ticket.headers, fields)
         enforced_tokens = False
         for n in needs:
             if n.quota == "t":
@@ -218,9 +229,9 @@ class Admission:
         return ticket
 
     async def _take(self, needs: list[Need]) -> set[int]:
-        """Spend from local leases; ask the store once for whatever they lack. The indices of
-        needs the store could not be asked for."""
-        asks: list[tuple[int, Ask]] = []
+        """Spend from local leases; ask the store for whatever they lack (a second time at
+        most, see below). The indices of needs the store could not be asked for."""
+        asking: list[int] = []
         now = self.book.clock()
         for i, n in enumerate(needs):
             lease = self.book.get(n.bucket, now)
@@ -229,24 +240,53 @@ class Admission:
                 lease.touched = now
                 n.taken, n.window, n.epoch, n.lease = n.full, lease.window, lease.epoch, lease
                 continue
-            have = lease.available if lease is not None else 0
-            asks.append((i, Ask(n.bucket, n.limit, n.window_s, max(0, n.least - have),
-                                n.full - have, lease_extra(n.limit))))  # fmt: skip
-        if not asks:
-            return set()
-        grants = await self._ask([a for _, a in asks])
-        if grants is None:
-            return {i for i, _ in asks}
-        for (i, _), grant in zip(asks, grants, strict=True):
-            n = needs[i]
-            lease = self.book.add(n.bucket, grant)
-            if self.metrics is not None:
-                self.metrics.remaining(n.rule.rule.name, n.quota, n.key, lease.remaining())
-            self._spend(n)
-            if not n.taken and lease.available:
+            asking.append(i)
+        for again in (False, True):
+            if not asking:
+                break
+            if not await self._refill([needs[i] for i in asking]):
+                return set(asking)
+            short = [needs[i] for i in asking if not needs[i].taken]
+            if short and self._refills:
+                # Requests of this replica asked the store at once (a burst with no lease
+                # yet): the surplus of another one's grant, still on its way back, may cover
+                # this one. Refusing before it lands would leave it idle in the book.
+                await asyncio.wait(set(self._refills), timeout=self.store_wait_s)
+                for n in short:
+                    self._spend(n)
+            # What is here and what the store had left may cover it together: ask once more
+            # for the difference.
+            asking = [] if again else [i for i in asking if needs[i].worth_asking(self.book)]
+        for n in needs:
+            if not n.taken and self.book.available(n.bucket):
                 # Too little here for this request, maybe enough for another replica's.
                 self.book.surrender(n.bucket)
         return set()
+
+    async def _refill(self, needs: list[Need]) -> bool:
+        """One store call for what `needs` lack beyond their leases, its grants added to the
+        book and spent; False when the store could not be asked."""
+        asks = []
+        for n in needs:
+            have = self.book.available(n.bucket)
+            asks.append(Ask(n.bucket, n.limit, n.window_s, max(0, n.least - have),
+                            n.full - have, lease_extra(n.limit)))  # fmt: skip
+        landed = asyncio.get_running_loop().create_future()
+        self._refills.add(landed)
+        try:
+            grants = await self._ask(asks)
+            if grants is None:
+                return False
+            for n, grant in zip(needs, grants, strict=True):
+                lease = self.book.add(n.bucket, grant)
+                if self.metrics is not None:
+                    self.metrics.remaining(n.rule.rule.name, n.quota, n.key, lease.remaining())
+        finally:
+            self._refills.discard(landed)
+            landed.set_result(None)
+        for n in needs:
+            self._spend(n)
+        return True
 
     def _spend(self, n: Need) -> None:
         n.taken = self.book.spend(n.bucket, n.least, n.full)
@@ -338,20 +378,6 @@ class Admission:
     def close(self) -> None:
         self.maintainer.stop()
         self.priorities.close()
-
-
-def _needs(c: CompiledRule, s: Subject, inp: int, out: int) -> list[Need]:
-    key = c.key_of(s)
-    base = c.bucket_prefix + key + ":"
-    needs = []
-    for quota, limit, window_s in c.quotas:
-        if quota == "t":
-            # shrink: at least one output token beyond the input; refuse (and shadow): all of it
-            least = inp + 1 if c.shrinks else inp + out
-            needs.append(Need(c, quota, key, base + quota, limit, window_s, least, inp + out))
-        else:
-            needs.append(Need(c, quota, key, base + quota, limit, window_s, 1, 1))
-    return needs
 
 
 def _current(needs: Sequence[Need], now: float) -> str:

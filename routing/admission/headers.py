@@ -58,3 +58,9 @@ def fields(rules: Sequence[HasPolicy], states: list[QuotaState]) -> dict[str, st
     if now:
         out["RateLimit"] = now
     return out
+
+
+def merge(into: dict[str, str], fields: dict[str, str]) -> None:
+    """Add a fallback's rules to the request's RateLimit fields (lists: members appended)."""
+    for name, value in fields.items():
+        into[name] = f"{into[name]}, {value}" if into.get(name) else value

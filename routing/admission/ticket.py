@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.errors import AdmissionRefusal
+from observability import record as request_record
 from routing.admission import headers
 from routing.admission.leases import Lease, LeaseBook
 from routing.admission.rules import CompiledRule, Subject
@@ -35,6 +37,16 @@ class Need:
     counted: bool = True  # False: granted by a store failure that fails open
     lease: Lease | None = None  # the lease it was spent from
 
+    def worth_asking(self, book: LeaseBook) -> bool:
+        """Short, though what the lease holds and what the store had left at its last grant
+        cover it together: one more ask, for the difference, may get it."""
+        lease = book.get(self.bucket)
+        return (
+            not self.taken
+            and lease is not None
+            and lease.remaining() >= self.least > lease.available
+        )
+
     def state(self, book: LeaseBook, now: float) -> headers.QuotaState:
         lease = self.lease if self.lease is not None else book.get(self.bucket, now)
         remaining = lease.remaining() if lease is not None else None
@@ -42,6 +54,20 @@ class Need:
         return headers.QuotaState(
             self.rule.rule.name, self.quota, self.limit, self.window_s, remaining, reset
         )
+
+
+def needs_of(c: CompiledRule, s: Subject, inp: int, out: int) -> list[Need]:
+    key = c.key_of(s)
+    base = c.bucket_prefix + key + ":"
+    needs = []
+    for quota, limit, window_s in c.quotas:
+        if quota == "t":
+            # shrink: at least one output token beyond the input; refuse (and shadow): all of it
+            least = inp + 1 if c.shrinks else inp + out
+            needs.append(Need(c, quota, key, base + quota, limit, window_s, least, inp + out))
+        else:
+            needs.append(Need(c, quota, key, base + quota, limit, window_s, 1, 1))
+    return needs
 
 
 class Ticket:
@@ -107,12 +133,20 @@ class Ticket:
         for (a token rule of that model), or None."""
         cap = None
         admission = self._admission
-        if admission is not None and admission.by_model and self.subject is not None:
-            cap = await admission.extend(self, target, max_tokens)
-        if target.backend != self.backend:
-            self.backend = target.backend
-            if self._slot is not None:
-                await self._slot.move(target)
+        try:
+            if admission is not None and admission.by_model and self.subject is not None:
+                cap = await admission.extend(self, target, max_tokens)
+            if target.backend != self.backend:
+                self.backend = target.backend
+                if self._slot is not None:
+                    await self._slot.move(target)
+        except AdmissionRefusal as exc:
+            # The access log names the rule (or gate) that refused the request at a
+            # fallback, as it does one that refused it at its first target.
+            record = request_record.current()
+            if record is not None:
+                record.fields.setdefault("rate_limit_rule", exc.rule)
+            raise
         return cap
 
     def rule_names(self) -> set[str]:

@@ -22,6 +22,7 @@ from tests.integration.conftest import (
     wait_ready,
 )
 from tests.payloads import v2_body
+from tests.redis_server import RedisServer
 
 APP = "aigw_limits"
 RULES: list[dict[str, Any]] = [
@@ -36,6 +37,7 @@ def deploy_limits(
     rules: list[dict[str, Any]],
     backend: dict[str, Any] | None = None,
     ingress_replicas: int = 2,
+    settings: dict[str, Any] | None = None,
     **blocks: Any,
 ) -> None:
     """What `serve deploy` of serve_config.yaml sends the controller: the app by import path,
@@ -61,7 +63,7 @@ def deploy_limits(
         "import_path": "serve_app.app:build_app",
         # The agentic mock answers chat after a scripted `latency_ms`: a slow backend.
         "args": {
-            "settings": {**TEST_SETTINGS, "use_agentic_mock": True},
+            "settings": {**TEST_SETTINGS, "use_agentic_mock": True, **(settings or {})},
             "providers_in_ingress": [],
         },
         "deployments": deployments,
@@ -323,3 +325,20 @@ def test_the_gate_widens_with_the_backend_replicas_serve_reports(url: str) -> No
     # 2 per backend replica x 2 replicas / 1 ingress replica: the gate lets 4 chats through
     # at once (with one backend replica it lets 2 through and sheds the rest).
     assert [r.status_code for r, _ in answers] == [200] * 4
+
+
+def test_two_replicas_share_one_budget_in_redis(url: str) -> None:
+    """AIGW_LIMITS__REDIS_URL: the replicas take their leases from a real redis-server, not
+    the actor (what several clusters naming one Redis do). Last: it redeploys the app."""
+    server = RedisServer()
+    server.start()
+    try:
+        deploy_limits(RULES, settings={"limits": {"redis_url": server.url}})
+        wait_running()  # ~12 s here: every replica of the app starts again
+        wait_ready(url)
+        fresh_window()
+        answers = burst(url, 40, headers("exact", "u-redis"), v2_body())
+        assert sorted(r.status_code for r in answers) == [200] * 10 + [429] * 30
+        assert server.call("HGET", "aigw:adm:exact:user:u-redis:r", "u") == b"$2\r\n10\r\n"
+    finally:
+        server.kill()
