@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from serve_app.api.middleware import context_headers
 from tests.payloads import v2_body
 from tests.unit.conftest import ScriptedBackend, make_client
 
@@ -64,6 +67,34 @@ def test_request_id_is_echoed_or_minted(client):
     minted = client.get("/monitoring/healthz").headers["x-request-id"]
     assert len(minted) >= 16 and minted != "abc-123"
     assert float(r.headers["x-process-time"]) >= 0
+
+
+def test_our_headers_replace_an_answers_own_of_the_same_name():
+    """A proxied provider's `x-request-id` (or a stale RateLimit header) never reaches the
+    client beside ours: one of each, ours."""
+    add = context_headers(echo_request_id=True)
+    scope = {
+        "state": {
+            "correlation_id": "ours-1",
+            "rate_limit_headers": {"RateLimit": '"r";r=9;t=30', "RateLimit-Policy": '"r";q=10'},
+        }
+    }
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"x-request-id", b"upstream-9"),
+        (b"ratelimit", b"stale"),
+    ]
+    add(scope, raw, time.perf_counter())
+    names = [name for name, _ in raw]
+    assert sorted(names) == sorted(
+        [b"content-type", b"x-request-id", b"x-process-time", b"ratelimit", b"ratelimit-policy"]
+    )
+    assert dict(raw)[b"x-request-id"] == b"ours-1"
+    assert dict(raw)[b"ratelimit"] == b'"r";r=9;t=30'
+    quiet = context_headers(echo_request_id=False)  # under Serve: the replica echoes it
+    raw = [(b"x-request-id", b"serve-1")]
+    quiet({"state": {"correlation_id": "ours-1"}}, raw, time.perf_counter())
+    assert dict(raw)[b"x-request-id"] == b"serve-1"
 
 
 def test_error_responses_carry_the_request_id_too(client_factory):
