@@ -37,7 +37,9 @@ def emitter_for(collector: SnowplowCollector, **settings) -> tuple[SnowplowEmitt
 def test_request_events_reach_the_collector_with_gitlab_contexts():
     logs = LogCapture()
     with SnowplowCollector() as collector:
-        emitter, store = emitter_for(collector, batch_size=2, flush_interval_s=0.2)
+        # Batches by size only: a timer flush between two requests of a loaded machine would
+        # send a batch of one.
+        emitter, store = emitter_for(collector, batch_size=2, flush_interval_s=60)
         client, _, telemetry = observed(backend=SlowBackend(0.0))
         telemetry.events = emitter
         headers = {
