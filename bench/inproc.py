@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import pstats
@@ -26,7 +27,7 @@ from typing import Any
 from bench.cpu_ab import SYNTAX_STEPS
 from core.settings import Config
 from deployments.backends.mock import MockBackend
-from deployments.backends.registry import Provider
+from deployments.backends.registry import Provider, configured_providers
 from serve_app.ingress import Ingress
 from tests.payloads import v2_body, v3_body
 
@@ -34,17 +35,19 @@ PATHS = {
     "v2": ("/v2/code/completions", lambda: v2_body()),
     "v4": ("/v4/code/suggestions", lambda: v3_body(stream=True)),
 }
+IN_INGRESS = ("mock", "openai_compat", "fireworks")  # serve_config.yaml's providers_in_ingress
 
 
-def build(no_syntax: bool = False) -> Any:
-    settings: dict[str, Any] = {"mock_model_responses": True, "auth": {"bypass_external": True}}
+def build(no_syntax: bool = False, settings: dict[str, Any] | None = None) -> Any:
+    settings = settings or {"mock_model_responses": True, "auth": {"bypass_external": True}}
     if no_syntax:
         settings["feature_flags"] = {"excl_post_process": SYNTAX_STEPS}
     config = Config(**settings)
+    providers = {"mock": Provider(MockBackend, "MockBackend", None), **configured_providers(config)}
     ingress = Ingress(
         config,
         backends={},
-        local_backends={"mock": Provider(MockBackend, "MockBackend", None)},
+        local_backends={name: p for name, p in providers.items() if name in IN_INGRESS},
     )
     ingress.reconfigure({})
     app = ingress.__serve_build_asgi_app__()
@@ -111,7 +114,7 @@ async def run(app: Any, path: str, body: bytes, n: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--path", choices=sorted(PATHS), default="v2")
+    parser.add_argument("--path", choices=[*sorted(PATHS), "up"], default="v2")
     parser.add_argument("--ray", action="store_true")
     parser.add_argument("--no-syntax", action="store_true")
     parser.add_argument("--profile", type=int, default=0)
@@ -120,9 +123,21 @@ def main() -> None:
         import ray
 
         ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    app = build(args.no_syntax)
-    path, make_body = PATHS[args.path]
-    body = json.dumps(make_body()).encode()
+    with contextlib.ExitStack() as stack:
+        if args.path == "up":  # v2 -> OpenAI-compatible backend -> bench/fake_openai.py
+            from bench.upstream import upstream_targets
+
+            up = stack.enter_context(upstream_targets(litellm_workers=()))
+            app = build(args.no_syntax, dict(up.gateway_settings))
+            path, body = "/v2/code/completions", json.dumps(up.gateway_body).encode()
+        else:
+            app = build(args.no_syntax)
+            path, make_body = PATHS[args.path]
+            body = json.dumps(make_body()).encode()
+        measure(app, path, body, args)
+
+
+def measure(app: Any, path: str, body: bytes, args: argparse.Namespace) -> None:
     loop = asyncio.new_event_loop()
     loop.run_until_complete(run(app, path, body, 200))  # warm: imports, caches, parsers
     profiler = cProfile.Profile() if args.profile else None
