@@ -4,6 +4,10 @@ A vocab-only load reads the tokenizer tables and no weights (about 0.3 s, a few 
 replica that must count or truncate tokens (the PromptAssembler, §7.3) can hold one cheaply.
 Counts are those the local model itself sees: no BOS, and special-token text such as
 `<|im_start|>` inside user code is treated as plain text, never as a control token.
+
+Where the GGUF's tokenizer is one `fast_tokenizer` reproduces (SmolLM2's), `encode` takes the
+same ids from Hugging Face `tokenizers` for the text it provably handles alike: llama.cpp
+compiles a regex on every call for that pre-tokenizer, ~80 % of a short call's cost.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from deployments.suggestions.fast_tokenizer import FastEncoder, build_fast_encoder
 
 if TYPE_CHECKING:  # llama_cpp is an optional extra; import it lazily
     from llama_cpp import Llama
@@ -46,7 +52,7 @@ def default_gguf_path() -> Path:
 class Tokenizer:
     """count/encode/decode/truncate with the vocabulary of one GGUF model."""
 
-    def __init__(self, llama: Llama, path: Path) -> None:
+    def __init__(self, llama: Llama, path: Path, *, fast: bool = True) -> None:
         self._llama = llama
         import llama_cpp
 
@@ -60,13 +66,22 @@ class Tokenizer:
         self._idle = [llama]
         self._idle_lock = threading.Lock()
         self.max_chars_per_token = _longest_piece(llama)
+        self._fast: FastEncoder | None = None
+        if fast:
+            self._fast = build_fast_encoder(path, self._encode_llama)
+
+    @property
+    def fast(self) -> bool:
+        """Whether `encode` takes the `tokenizers` path for the text it handles alike."""
+        return self._fast is not None
 
     @classmethod
-    def from_gguf(cls, path: str | os.PathLike[str]) -> Tokenizer:
+    def from_gguf(cls, path: str | os.PathLike[str], *, fast: bool = True) -> Tokenizer:
+        """`fast=False`: llama.cpp encodes everything (the reference the fast path is held to)."""
         gguf = Path(path)
         if not gguf.is_file():
             raise FileNotFoundError(f"GGUF file not found: {gguf}")
-        return cls(_vocab_only(gguf), gguf)
+        return cls(_vocab_only(gguf), gguf, fast=fast)
 
     @contextmanager
     def _borrowed(self) -> Iterator[Llama]:
@@ -86,6 +101,15 @@ class Tokenizer:
         return int(self._llama.n_vocab())
 
     def encode(self, text: str) -> list[int]:
+        if not text:
+            return []
+        if self._fast is not None:
+            ids = self._fast.encode(text)
+            if ids is not None:
+                return ids
+        return self._encode_llama(text)
+
+    def _encode_llama(self, text: str) -> list[int]:
         """`Llama.tokenize` without its cost: it sizes its buffer by the training context,
         which a vocab-only load reports as 0, so every call tokenized twice. Without BOS a
         token covers at least one byte, so the byte length is always room enough."""
