@@ -14,7 +14,7 @@ pytest.importorskip("llama_cpp")
 from core.errors import BadRequestError, ModelUnavailable
 from core.settings import LocalModelSettings
 from core.types import Chunk, Message, ModelRequest, ModelResult, ModelTarget
-from deployments.backends.llama_engine import FimTokens, longest_partial_stop
+from deployments.backends.llama_engine import FimTokens, default_threads, longest_partial_stop
 from deployments.backends.local import LocalBackend
 from deployments.suggestions.tokenizer import default_tokenizer
 
@@ -63,6 +63,16 @@ async def test_check_turns_true_once_the_model_is_loaded_and_loading_is_logged(
     assert any("weights loaded" in m and "prefix-only" in m for m in messages)
     assert any(m.startswith("local model: ready in") for m in messages)
     b.close()
+
+
+async def test_prompts_are_evaluated_on_as_many_threads_as_generation(
+    backend: LocalBackend,
+) -> None:
+    # Not on every core: beside the rest of the gateway that stalls prompt evaluation.
+    engine = backend.engine
+    assert engine is not None
+    assert engine.llama.context_params.n_threads_batch == engine.llama.n_threads >= 1
+    assert engine.llama.n_threads == default_threads()
 
 
 async def test_completion_returns_text_with_real_token_counts(backend: LocalBackend) -> None:
