@@ -3,12 +3,15 @@ versus llama.cpp called directly — same GGUF, same prompt, same limits, in one
 
     .venv/bin/python -m bench.local_model [--runs 5] [--json out.json]
 
-Runs alternate between the two paths so both see the same machine load.
-Direct: `llama_cpp.Llama.create_completion(stream=True)` in this process, with the catalogue's
-max_tokens and temperature for the model (what the gateway sends). Gateway: an embedded
-Ray Serve with the gateway graph in its default mode (no key, mock off: LocalBackend bound),
-`POST /v2/code/completions` with `stream: true`, timed at the client. Tokens/s counts the
-generated tokens (tokenised with the model's own vocabulary) over the time after the first one.
+Runs alternate between the paths, in rotating order, so all see the same machine load.
+Direct: `llama_cpp.Llama.create_completion(stream=True)` in this process, with the prompt,
+max_tokens, temperature and stop sequences the gateway's PromptAssembler makes for the request.
+Gateway: an embedded Ray Serve with the gateway graph in its default mode (no key, mock off:
+LocalBackend bound as its own deployment; `--placement ingress` puts it in the ingress replica),
+`POST /v2/code/completions` with `stream: true`, timed at the client: `gateway` on one
+keep-alive connection (what an editor or Workhorse holds), `gateway-new` on a new connection per
+request. Tokens/s counts the generated tokens (tokenised with the model's own vocabulary) over the
+time after the first one.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ import httpx
 
 from bench.isolation import free_port, isolated_serve_env
 from core.settings import LocalModelSettings
+from core.types import ModelRequest
 from deployments.suggestions.tokenizer import default_gguf_path, default_tokenizer
 from serve_app.serve_env import export_serve_env
 
@@ -72,22 +77,38 @@ def load_time() -> tuple[float, Any]:
     return time.perf_counter() - started, engine
 
 
-def catalogue_params() -> tuple[int, float]:
-    from routing.catalogue import load_catalogue
+def gateway_request() -> ModelRequest:
+    """The model call the gateway makes for `gateway_body()` (its own PromptAssembler: prompt,
+    max_tokens, temperature and stop sequences for a code completion on this model)."""
+    from core.settings import Config
+    from core.types import SuggestionInput
+    from deployments.prompt_assembler import PromptAssembler
+    from routing.catalogue import load_catalogue, target_of
 
-    params = load_catalogue().models["smollm2_135m_local"].params
-    assert params.max_tokens is not None and params.temperature is not None
-    return params.max_tokens, params.temperature
+    target = target_of(load_catalogue().models["smollm2_135m_local"])
+    inp = SuggestionInput(
+        feature="code_completions", file_name=FILE_NAME, content_above_cursor=PREFIX, stream=True
+    )
+    return PromptAssembler(Config().prompt_assembler()).assemble_suggestion(inp, target).request
 
 
 def direct(llama: Any, runs: int) -> list[Sample]:
-    max_tokens, temperature = catalogue_params()
+    from deployments.backends.llama_engine import DEFAULT_TOP_K, DEFAULT_TOP_P
+
+    request = gateway_request()
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
         first, pieces = 0.0, []
         for chunk in llama.create_completion(
-            PREFIX, max_tokens=max_tokens, temperature=temperature, stream=True, repeat_penalty=1.1
+            request.prefix,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=DEFAULT_TOP_P,
+            top_k=DEFAULT_TOP_K,
+            stop=request.stop or None,
+            stream=True,
+            repeat_penalty=LocalModelSettings().repeat_penalty,
         ):
             text = chunk["choices"][0]["text"]
             if text and not first:
@@ -111,24 +132,32 @@ def gateway_body() -> dict[str, Any]:
     }
 
 
-def through_gateway(base: str, runs: int) -> list[Sample]:
+def gateway_sample(client: httpx.Client) -> Sample:
+    started = time.perf_counter()
+    first, pieces = 0.0, []
+    with client.stream("POST", "/v2/code/completions", json=gateway_body()) as r:
+        r.raise_for_status()
+        for text in r.iter_text():
+            if text and not first:
+                first = time.perf_counter() - started
+            pieces.append(text)
+    total = time.perf_counter() - started
+    return Sample(first, total, default_tokenizer().count("".join(pieces)))
+
+
+def through_gateway(base: str, runs: int, client: httpx.Client | None = None) -> list[Sample]:
+    """On `client`'s open keep-alive connection (what an editor or Workhorse holds), or on a
+    new connection per request when there is none."""
+    if client is not None:
+        return [gateway_sample(client) for _ in range(runs)]
     samples = []
-    with httpx.Client(base_url=base, timeout=120) as client:
-        for _ in range(runs):
-            started = time.perf_counter()
-            first, pieces = 0.0, []
-            with client.stream("POST", "/v2/code/completions", json=gateway_body()) as r:
-                r.raise_for_status()
-                for text in r.iter_text():
-                    if text and not first:
-                        first = time.perf_counter() - started
-                    pieces.append(text)
-            total = time.perf_counter() - started
-            samples.append(Sample(first, total, default_tokenizer().count("".join(pieces))))
+    for _ in range(runs):
+        with httpx.Client(base_url=base, timeout=120) as fresh:
+            samples.append(gateway_sample(fresh))
     return samples
 
 
-def start_gateway() -> str:
+def start_gateway(in_ingress: bool = False) -> str:
     export_serve_env(isolated_serve_env())
     import ray
     from ray import serve
@@ -139,7 +168,10 @@ def start_gateway() -> str:
     ray.init(address="local", include_dashboard=False, namespace="serve", log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     settings = {"mock_model_responses": False, "auth": {"bypass_external": True}}
-    serve.run(build_app({"settings": settings}), name="aigw", route_prefix="/")
+    args: dict[str, Any] = {"settings": settings}
+    if in_ingress:
+        args["providers_in_ingress"] = ["mock", "local"]
+    serve.run(build_app(args), name="aigw", route_prefix="/")
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while httpx.get(f"{base}/monitoring/ready", timeout=5).status_code != 200:
@@ -153,32 +185,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--placement",
+        choices=["deployment", "ingress"],
+        default="deployment",
+        help="LocalBackend as its own deployment (the default graph) or in the ingress replica",
+    )
     args = parser.parse_args()
 
     load_s, engine = load_time()
     print(f"model: {default_gguf_path().name}; load (weights + warm-up): {load_s:.2f}s")
-    max_tokens, temperature = catalogue_params()
-    print(f"prompt: {PREFIX!r}; max_tokens {max_tokens}, temperature {temperature}")
-    base = start_gateway()
-    results: dict[str, list[Sample]] = {"direct": [], "gateway": []}
+    request = gateway_request()
+    print(
+        f"prompt: {request.prefix!r}; max_tokens {request.max_tokens}, temperature "
+        f"{request.temperature}, stop {request.stop}"
+    )
+    base = start_gateway(in_ingress=args.placement == "ingress")
+    print(f"LocalBackend placement: {args.placement}")
+    results: dict[str, list[Sample]] = {"direct": [], "gateway": [], "gateway-new": []}
+    client = httpx.Client(base_url=base, timeout=120)
     try:
         direct(engine.llama, 1)  # warm-ups, discarded
+        through_gateway(base, 1, client)
         through_gateway(base, 1)
-        # Alternate the two paths so that both see the same machine load.
-        for _ in range(args.runs):
-            results["direct"] += direct(engine.llama, 1)
-            results["gateway"] += through_gateway(base, 1)
+        paths: dict[str, Callable[[], list[Sample]]] = {
+            "direct": lambda: direct(engine.llama, 1),
+            "gateway": lambda: through_gateway(base, 1, client),
+            "gateway-new": lambda: through_gateway(base, 1),
+        }
+        # Alternate the paths so that all see the same machine load, rotating their order: a
+        # path run right after another is measured slower here (~5 ms of first token for
+        # the one after `direct`), so each follows each other equally often.
+        names = list(paths)
+        for i in range(args.runs):
+            for name in names[i % 3 :] + names[: i % 3]:
+                results[name] += paths[name]()
     finally:
+        client.close()
         import ray
         from ray import serve
 
         serve.shutdown()
         ray.shutdown()
     rows = [Summary.of(name, samples) for name, samples in results.items()]
-    print(f"{'path':<10} {'runs':>4} {'first token ms':>15} {'tokens/s':>9} {'tokens':>7}")
+    print(f"{'path':<12} {'runs':>4} {'first token ms':>15} {'tokens/s':>9} {'tokens':>7}")
     for row in rows:
         print(
-            f"{row.path:<10} {row.runs:>4} {row.first_token_ms_p50:>15.1f}"
+            f"{row.path:<12} {row.runs:>4} {row.first_token_ms_p50:>15.1f}"
             f" {row.tokens_per_s_p50:>9.1f} {row.tokens_p50:>7.0f}"
         )
     if args.json:

@@ -14,9 +14,9 @@ import asyncio
 import logging
 import sys
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from core.errors import GatewayError, ModelError, ModelUnavailable
 from core.settings import LocalModelSettings
@@ -26,6 +26,11 @@ from deployments.backends.llama_engine import LlamaEngine
 logger = logging.getLogger("aigw.local_model")
 
 LOAD_WAIT_S = 120.0  # a request arriving during start-up waits this long for the model
+
+
+def _retrieve(future: asyncio.Future[ModelResult]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def show_progress() -> None:
@@ -107,45 +112,60 @@ class LocalBackend:
             raise ModelError() from exc
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        """Pieces as the worker thread makes them. A piece wakes the event loop once (no task or
+        queue round trip per token); pieces that queued up while the consumer was busy (a slow
+        client, a busy event loop) leave joined, in order, as one chunk: a piece that is ready is
+        never held back waiting for another."""
         await self.wait_loaded()
         loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str] = asyncio.Queue()
+        pieces: deque[str] = deque()
+        wake = asyncio.Event()
         cancel = threading.Event()
+        scheduled = [False]  # a wake-up is on its way to the loop: the next piece needs none
 
-        def emit(text: str) -> None:
+        def woken() -> None:  # on the loop
+            scheduled[0] = False
+            wake.set()
+
+        def emit(text: str) -> None:  # on the worker thread
             if cancel.is_set():
                 return
-            try:
-                loop.call_soon_threadsafe(pieces.put_nowait, text)
-            except RuntimeError:  # the loop is gone: nobody is listening any more
-                cancel.set()
+            pieces.append(text)
+            # Appended before the check: a wake-up still in flight runs after it, and so does
+            # the drain it triggers, so no piece is left waiting without one.
+            if not scheduled[0]:
+                scheduled[0] = True
+                try:
+                    loop.call_soon_threadsafe(woken)
+                except RuntimeError:  # the loop is gone: nobody is listening any more
+                    cancel.set()
 
         done = asyncio.wrap_future(self._submit(request, cancel, emit))
-        getter: asyncio.Future[str] | None = None
+        done.add_done_callback(lambda _: wake.set())
         try:
             while True:
-                getter = asyncio.ensure_future(pieces.get())
-                waiting: set[asyncio.Future[Any]] = {getter, done}
-                finished, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if getter in finished:
-                    yield Chunk(text=getter.result())
-                    continue
-                getter.cancel()
-                while not pieces.empty():  # pieces queued just before the result landed
-                    yield Chunk(text=pieces.get_nowait())
-                result = self._result(done)
-                yield Chunk(
-                    text="",
-                    input_tokens=result.input_tokens,
-                    output_tokens=result.output_tokens,
-                    final=True,
-                    finish_reason=result.finish_reason,
-                )
-                return
+                if pieces:
+                    text = pieces.popleft()
+                    if pieces:
+                        text += "".join([pieces.popleft() for _ in range(len(pieces))])
+                    yield Chunk(text=text)
+                elif done.done():  # every piece was queued before the job returned
+                    result = self._result(done)
+                    yield Chunk(
+                        text="",
+                        input_tokens=result.input_tokens,
+                        output_tokens=result.output_tokens,
+                        final=True,
+                        finish_reason=result.finish_reason,
+                    )
+                    return
+                else:
+                    wake.clear()
+                    await wake.wait()
         finally:
-            if getter is not None:
-                getter.cancel()
             cancel.set()  # consumer gone or done: the worker stops at its next token
+            if not done.done():  # its outcome no longer matters: do not log it as unretrieved
+                done.add_done_callback(_retrieve)
 
     @staticmethod
     def _result(done: asyncio.Future[ModelResult]) -> ModelResult:

@@ -113,6 +113,25 @@ def test_v4_generation_non_streaming(local: httpx.Client) -> None:
     assert body["choices"][0]["text"].strip()
 
 
+def test_the_model_placed_in_the_ingress_replica_streams_real_tokens(serve_instance: str) -> None:
+    from ray import serve
+
+    from serve_app.app import build_app
+
+    args = {"settings": LOCAL_SETTINGS, "providers_in_ingress": ["mock", "local"]}
+    deploy(build_app(args), "aigw_local_in_ingress", "/local_in_ingress")
+    url = f"{serve_instance}/local_in_ingress"
+    wait_ready(url, timeout_s=120)
+    assert "LocalBackend" not in serve.status().applications["aigw_local_in_ingress"].deployments
+    with httpx.Client(base_url=url, headers=BYPASS, timeout=120) as client:
+        assert client.get("/monitoring/ready").json()["backends"]["local"] is True
+        pieces = timed_stream(client, "/v2/code/completions", v2_body(1, stream=True))
+    text = "".join(t for _, t in pieces)
+    assert text.strip() and not text.startswith("echo:")
+    assert len(pieces) >= 3 and pieces[0][0] < pieces[-1][0]
+    serve.delete("aigw_local_in_ingress")
+
+
 def test_a_missing_model_file_is_never_ready_and_answers_503(serve_instance: str) -> None:
     from serve_app.app import build_app
 

@@ -14,7 +14,7 @@ pytest.importorskip("llama_cpp")
 from core.errors import BadRequestError, ModelUnavailable
 from core.settings import LocalModelSettings
 from core.types import Chunk, Message, ModelRequest, ModelResult, ModelTarget
-from deployments.backends.llama_engine import FimTokens, longest_partial_stop
+from deployments.backends.llama_engine import FimTokens, default_threads, longest_partial_stop
 from deployments.backends.local import LocalBackend
 from deployments.suggestions.tokenizer import default_tokenizer
 
@@ -63,6 +63,16 @@ async def test_check_turns_true_once_the_model_is_loaded_and_loading_is_logged(
     assert any("weights loaded" in m and "prefix-only" in m for m in messages)
     assert any(m.startswith("local model: ready in") for m in messages)
     b.close()
+
+
+async def test_prompts_are_evaluated_on_as_many_threads_as_generation(
+    backend: LocalBackend,
+) -> None:
+    # Not on every core: beside the rest of the gateway that stalls prompt evaluation.
+    engine = backend.engine
+    assert engine is not None
+    assert engine.llama.context_params.n_threads_batch == engine.llama.n_threads >= 1
+    assert engine.llama.n_threads == default_threads()
 
 
 async def test_completion_returns_text_with_real_token_counts(backend: LocalBackend) -> None:
@@ -152,6 +162,52 @@ async def test_cancelled_request_stops_generation(backend: LocalBackend) -> None
     started = time.perf_counter()
     await backend.generate(completion(max_tokens=1))
     assert time.perf_counter() - started < 5
+
+
+async def test_a_slow_consumer_gets_queued_pieces_joined_in_order_with_none_lost(
+    backend: LocalBackend,
+) -> None:
+    whole = await backend.generate(completion(max_tokens=40))
+    stream = backend.stream(completion(max_tokens=40, stream=True))
+    first = await anext(stream)
+    assert first.text and not first.final
+    await asyncio.sleep(0.4)  # the model keeps generating meanwhile (~20-50 ms a token)
+    rest = await collect(stream)
+    texts = [first.text] + [c.text for c in rest if not c.final]
+    assert "".join(texts) == whole.text  # same pieces, same order, nothing dropped or doubled
+    assert len(texts[1]) > len(first.text) and len(texts) < whole.output_tokens
+    assert rest[-1].final and rest[-1].output_tokens == 40
+
+
+async def test_cancelling_a_task_reading_a_stream_stops_generation(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = backend.engine
+    assert engine is not None
+    results: list[ModelResult] = []
+    run = engine.run
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        results.append(run(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(engine, "run", spy)
+    seen: list[Chunk] = []
+
+    async def read() -> None:
+        async for chunk in backend.stream(completion(max_tokens=1000, stream=True)):
+            seen.append(chunk)
+
+    task = asyncio.create_task(read())
+    while len(seen) < 2:
+        await asyncio.sleep(0.01)
+    task.cancel()  # what Ray does to the replica's call when the ingress cancels it
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    started = time.perf_counter()
+    await backend.generate(completion(max_tokens=1))
+    assert time.perf_counter() - started < 5
+    assert results[0].finish_reason == "cancelled" and results[0].output_tokens < 100
 
 
 async def test_chat_uses_the_models_chat_template(backend: LocalBackend) -> None:

@@ -72,6 +72,11 @@ def test_local_backend_is_built_unless_mock_mode() -> None:
     assert "LocalBackend" not in built_deployments({"settings": {"mock_model_responses": True}})
 
 
+def test_local_backend_placed_in_the_ingress_is_not_its_own_deployment() -> None:
+    args = {"settings": {"mock_model_responses": False}, "providers_in_ingress": ["mock", "local"]}
+    assert built_deployments(args) == {"Ingress"}
+
+
 def test_serve_config_lists_local_backend_and_mock_mode_drops_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     path = ROOT / "serve_config.yaml"
     names = [d["name"] for d in yaml.safe_load(path.read_text())["applications"][0]["deployments"]]
