@@ -7,10 +7,11 @@ import logging
 
 import httpx
 from starlette.background import BackgroundTask
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from core.errors import BadRequestError
 from core.settings import Config
+from serve_app.api.streaming import StreamingResponse
 from serve_app.proxy.rules import ProxyRoute, anthropic_route, openai_route, vertex_route
 
 logger = logging.getLogger("aigw.proxy")

@@ -6,7 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from core.errors import ModelError
 from serve_app.api import admission, error_policy
@@ -21,6 +21,7 @@ from serve_app.api.context import (
 )
 from serve_app.api.framing import ModelJSONResponse
 from serve_app.api.openapi import MODEL, NDJSON, SSE, TEXT, answers
+from serve_app.api.streaming import StreamingResponse
 from serve_app.chat import agent, legacy
 from serve_app.suggestions import started
 

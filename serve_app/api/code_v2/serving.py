@@ -6,7 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from core.types import ContextSnippet, Message, SuggestionInput
 from routing.selection import ModelSelection
@@ -35,6 +35,7 @@ from serve_app.api.context import (
 )
 from serve_app.api.framing import ModelJSONResponse
 from serve_app.api.openapi import MODEL, SSE, TEXT, answers
+from serve_app.api.streaming import StreamingResponse
 
 router = APIRouter(route_class=LeanJsonRoute)
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from core.errors import UnprocessableError
 from core.types import ContextSnippet, Message, SuggestionInput
@@ -44,6 +44,7 @@ from serve_app.api.context import (
 from serve_app.api.error_policy import StreamError
 from serve_app.api.framing import SSE_HEADERS, ModelJSONResponse, content_chunk, sse_event
 from serve_app.api.openapi import MODEL, SSE, TEXT, answers, sse_events
+from serve_app.api.streaming import StreamingResponse
 from serve_app.gateway import Gateway
 
 router = APIRouter(route_class=LeanJsonRoute)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from core.errors import ModelError
 from core.types import ModelRequest, ModelTarget
@@ -26,6 +26,7 @@ from serve_app.api.prompts.protocol import (
     PromptTextResponse,
     TokenCounts,
 )
+from serve_app.api.streaming import StreamingResponse
 from serve_app.chat import prompts
 from serve_app.gateway import Gateway
 from serve_app.suggestions import started
