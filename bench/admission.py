@@ -105,15 +105,13 @@ async def exactness(replicas: int) -> tuple[int, int]:
     return admitted, 10
 
 
-async def token_exactness(replicas: int, budget: int = 5000) -> tuple[int, int, int]:
-    store = HopStore(CounterStore(lambda: 30.0))
-    reps = [Admission(store) for _ in range(replicas)]
-    for r in reps:
-        r.configure([LimitRule(name="tpm", tokens_per_minute=budget)])
+async def streamed_burst(reps: Sequence[Admission], subject: Subject, n: int = 100) -> list[int]:
+    """`n` concurrent streams over `reps` in turn, each of 30 input tokens asking for 64 output
+    tokens and observing them one at a time: the tokens each spent (0: refused)."""
 
     async def stream(i: int) -> int:
         try:
-            ticket = await reps[i % replicas].admit(SUBJECT, lambda: 30, 64)
+            ticket = await reps[i % len(reps)].admit(subject, lambda: 30, 64)
         except RateLimitExceeded:
             return 0
         for used in range(1, (ticket.max_tokens or 0) + 1):
@@ -122,7 +120,16 @@ async def token_exactness(replicas: int, budget: int = 5000) -> tuple[int, int, 
         await ticket.release()
         return 30 + ticket.output_tokens
 
-    spent = await asyncio.gather(*(stream(i) for i in range(100)))
+    return list(await asyncio.gather(*(stream(i) for i in range(n))))
+
+
+async def token_exactness(replicas: int, budget: int = 5000) -> tuple[int, int, int]:
+    store = HopStore(CounterStore(lambda: 30.0))
+    reps = [Admission(store) for _ in range(replicas)]
+    for r in reps:
+        r.configure([LimitRule(name="tpm", tokens_per_minute=budget)])
+
+    spent = await streamed_burst(reps, SUBJECT)
     for r in reps:
         r.close()
     return sum(spent), budget, sum(1 for s in spent if s)

@@ -20,7 +20,7 @@ import dataclasses
 import os
 import time
 
-from bench.admission import RULES, SUBJECT
+from bench.admission import RULES, SUBJECT, streamed_burst
 from core.errors import RateLimitExceeded
 from routing.admission import Admission, CounterStore, InProcessStore, LimitRule, StoreClient
 from routing.admission.redis_store import RedisStore
@@ -96,18 +96,7 @@ async def token_exactness(url: str, count: int, budget: int = 5000):
     reps = replicas(url, count, [LimitRule(name="tpm", tokens_per_minute=budget, window_s=HOUR)])
     user = dataclasses.replace(SUBJECT, user=f"tokens-{count}")
 
-    async def stream(i: int) -> int:
-        try:
-            ticket = await reps[i % count].admit(user, lambda: 30, 64)
-        except RateLimitExceeded:
-            return 0
-        for used in range(1, (ticket.max_tokens or 0) + 1):
-            await asyncio.sleep(0)
-            ticket.observe(used)
-        await ticket.release()
-        return 30 + ticket.output_tokens
-
-    spent = await asyncio.gather(*(stream(i) for i in range(100)))
+    spent = await streamed_burst(reps, user)
     return sum(spent), sum(1 for s in spent if s), await close(reps)
 
 
