@@ -36,6 +36,7 @@ PATHS = {
     "v4": ("/v4/code/suggestions", lambda: v3_body(stream=True)),
 }
 IN_INGRESS = ("mock", "openai_compat", "fireworks")  # serve_config.yaml's providers_in_ingress
+EXTRA_HEADERS: list[tuple[bytes, bytes]] = []  # --jwt: the token, as a client sends it
 
 
 def build(no_syntax: bool = False, settings: dict[str, Any] | None = None) -> Any:
@@ -72,6 +73,7 @@ def scope_for(path: str, body: bytes) -> dict[str, Any]:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"user-agent", b"bench"),
+            *EXTRA_HEADERS,
         ],
         "client": ("127.0.0.1", 40000),
         "server": ("127.0.0.1", 5052),
@@ -118,6 +120,7 @@ def main() -> None:
     parser.add_argument("--ray", action="store_true")
     parser.add_argument("--no-syntax", action="store_true")
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument("--jwt", action="store_true", help="real JWT auth (cached decision)")
     args = parser.parse_args()
     if args.ray:
         import ray
@@ -131,7 +134,14 @@ def main() -> None:
             app = build(args.no_syntax, dict(up.gateway_settings))
             path, body = "/v2/code/completions", json.dumps(up.gateway_body).encode()
         else:
-            app = build(args.no_syntax)
+            settings = None
+            if args.jwt:  # a real RS256 instance token, verified once, then the decision cache
+                from bench.auth_setup import auth_setup
+
+                overrides, headers = auth_setup()
+                settings = {"mock_model_responses": True, **overrides}
+                EXTRA_HEADERS.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
+            app = build(args.no_syntax, settings)
             path, make_body = PATHS[args.path]
             body = json.dumps(make_body()).encode()
         measure(app, path, body, args)
@@ -149,7 +159,8 @@ def measure(app: Any, path: str, body: bytes, args: argparse.Namespace) -> None:
         profiler.disable()
     wall, process = time.perf_counter() - wall, time.process_time() - process
     print(
-        f"{args.path}{' no-syntax' if args.no_syntax else ''}{' ray' if args.ray else ''}: "
+        f"{args.path}{' no-syntax' if args.no_syntax else ''}{' ray' if args.ray else ''}"
+        f"{' jwt' if args.jwt else ''}: "
         f"{args.requests} requests, CPU per request (all threads) "
         f"{1e3 * process / len(cpu):.3f} ms, loop thread mean {1e3 * sum(cpu) / len(cpu):.3f} ms "
         f"p50 {1e3 * statistics.median(cpu):.3f} ms, "
