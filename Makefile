@@ -57,10 +57,12 @@ run: install
 
 # The Redis admission store's tests run against a real redis-server (tests/redis_server.py
 # fails, never skips, without one): installed once per machine, ~8 s (Debian's 7.0).
+# As root, or through passwordless sudo where the machine runs us as another user.
 redis-server:
-	@command -v redis-server >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		 apt-get install -y -qq --no-install-recommends redis-server >/dev/null)
+	@command -v redis-server >/dev/null || { \
+		as_root=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		$$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive \
+		  apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 
 # Every tier: unit (on every core: CPU-bound, no Ray) and Ray Serve integration in .venv, the
 # two-node cluster tier (its own Ray cluster, so its own pytest run), then the vLLM CPU tier in
