@@ -96,10 +96,7 @@ class Admission:
                 fields = headers.fields(rules, [n.state(self.book, now) for n in needs])
                 self._undo(needs)
                 raise refused(fields)
-        fields = {"RateLimit-Policy": policy}
-        current = _current(needs, now)
-        if current:
-            fields["RateLimit"] = current
+        fields = _admitted_fields(policy, needs, now)
         granted_out, enforced_tokens = out, False
         for n in needs:
             if n.quota == "t" and n.rule.rule.mode == "enforce":
@@ -160,11 +157,9 @@ class Admission:
                 raise refused(fields)
         # The answer's head, if not sent yet (a whole answer), names these rules too: the
         # dict is the one the response's middleware reads when the head goes out.
-        fields = {"RateLimit-Policy": ", ".join(c.policy for c in rules)}
-        current = _current(needs, now)
-        if current:
-            fields["RateLimit"] = current
-        headers.merge(ticket.headers, fields)
+        headers.merge(
+            ticket.headers, _admitted_fields(", ".join(c.policy for c in rules), needs, now)
+        )
         enforced_tokens = False
         for n in needs:
             if n.quota == "t":
@@ -378,6 +373,15 @@ class Admission:
     def close(self) -> None:
         self.maintainer.stop()
         self.priorities.close()
+
+
+def _admitted_fields(policy: str, needs: Sequence[Need], now: float) -> dict[str, str]:
+    """The RateLimit fields of an admitted request: its rules' policy, and what is left."""
+    fields = {"RateLimit-Policy": policy}
+    current = _current(needs, now)
+    if current:
+        fields["RateLimit"] = current
+    return fields
 
 
 def _current(needs: Sequence[Need], now: float) -> str:

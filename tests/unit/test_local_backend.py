@@ -127,9 +127,8 @@ async def test_streamed_text_never_shows_the_stop_sequence(backend: LocalBackend
     assert chunks[-1].finish_reason == "stop"
 
 
-async def test_closing_a_stream_stops_generation(
-    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def engine_results(backend: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> list[ModelResult]:
+    """What each of the engine's runs returned, in order (how a run ended: cancelled, length)."""
     engine = backend.engine
     assert engine is not None
     results: list[ModelResult] = []
@@ -140,6 +139,13 @@ async def test_closing_a_stream_stops_generation(
         return results[-1]
 
     monkeypatch.setattr(engine, "run", spy)
+    return results
+
+
+async def test_closing_a_stream_stops_generation(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = engine_results(backend, monkeypatch)
     stream = backend.stream(completion(max_tokens=1000, stream=True))
     seen = [await anext(stream) for _ in range(3)]
     assert all(c.text for c in seen)
@@ -182,16 +188,7 @@ async def test_a_slow_consumer_gets_queued_pieces_joined_in_order_with_none_lost
 async def test_cancelling_a_task_reading_a_stream_stops_generation(
     backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = backend.engine
-    assert engine is not None
-    results: list[ModelResult] = []
-    run = engine.run
-
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        results.append(run(*args, **kwargs))
-        return results[-1]
-
-    monkeypatch.setattr(engine, "run", spy)
+    results = engine_results(backend, monkeypatch)
     seen: list[Chunk] = []
 
     async def read() -> None:
