@@ -83,7 +83,9 @@ def test_the_event_loop_runs_while_a_big_file_is_assembled() -> None:
     ticks, result = asyncio.run(main())
     inline = PromptAssembler().assemble_suggestion(suggestion(source), TARGET)
     assert result == inline  # same prompt as assembling inline
-    assert ticks >= 3, "the event loop was blocked during the assembly"
+    # An inline (blocking) assembly lets the ticker run 0 times however loaded the machine; the
+    # threaded one takes 7-30 ms here, but a loaded runner may give the loop a single turn.
+    assert ticks >= 1, "the event loop was blocked during the assembly"
 
 
 @pytest.mark.parametrize("size", [0, INLINE_ASSEMBLY_MAX_CHARS])
