@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -70,10 +71,12 @@ class OidcIssuer:
         self._server: ThreadingHTTPServer | None = None
 
     @classmethod
-    def start(cls, keys: int = 1) -> OidcIssuer:
+    def start(cls, keys: int = 1, reuse: list[KeyPair] | None = None) -> OidcIssuer:
+        """An issuer on a new port with `keys` new key pairs, or the pairs of `reuse` (RSA
+        key generation is the slow part of a start)."""
         issuer = cls()
-        for _ in range(keys):
-            issuer.add_key()
+        for pair in reuse or [KeyPair() for _ in range(keys)]:
+            issuer.keys.append(pair)
         issuer._serve()
         return issuer
 
@@ -152,7 +155,9 @@ class OidcIssuer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll interval: stop() returns within it (tests start one issuer each).
+        serve = partial(self._server.serve_forever, poll_interval=0.02)
+        threading.Thread(target=serve, daemon=True).start()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -1,5 +1,6 @@
 """Fixtures for JWT auth through the HTTP app: two real local OIDC issuers (GitLab and
-CustomersDot) and the gateway's own signing and validation keys, all generated per session."""
+CustomersDot, new servers per test with keys generated per session) and the gateway's own
+signing and validation keys."""
 
 from __future__ import annotations
 
@@ -15,29 +16,29 @@ from tests.unit.conftest import make_client
 
 
 @pytest.fixture(scope="session")
-def gitlab_server() -> Iterator[OidcIssuer]:
-    issuer = OidcIssuer.start()
-    yield issuer
-    issuer.stop()
+def gitlab_key() -> KeyPair:
+    return KeyPair()
 
 
 @pytest.fixture(scope="session")
-def customers_server() -> Iterator[OidcIssuer]:
-    issuer = OidcIssuer.start()
+def customers_key() -> KeyPair:
+    return KeyPair()
+
+
+# Each test gets issuers on new ports (with the session's keys): one test's gateway can still
+# fetch keys late, after its test ended, and the next test counts JWKS hits.
+@pytest.fixture
+def gitlab(gitlab_key: KeyPair) -> Iterator[OidcIssuer]:
+    issuer = OidcIssuer.start(reuse=[gitlab_key])
     yield issuer
     issuer.stop()
 
 
 @pytest.fixture
-def gitlab(gitlab_server: OidcIssuer) -> OidcIssuer:
-    gitlab_server.reset()
-    return gitlab_server
-
-
-@pytest.fixture
-def customers(customers_server: OidcIssuer) -> OidcIssuer:
-    customers_server.reset()
-    return customers_server
+def customers(customers_key: KeyPair) -> Iterator[OidcIssuer]:
+    issuer = OidcIssuer.start(reuse=[customers_key])
+    yield issuer
+    issuer.stop()
 
 
 @pytest.fixture(scope="session")
