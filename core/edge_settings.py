@@ -41,6 +41,9 @@ class RayServeEnv(BaseSettings):
     proxy_draining_s: str | None = Field(
         None, validation_alias="RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S"
     )
+    haproxy_metrics_enabled: str | None = Field(
+        None, validation_alias="RAY_SERVE_HAPROXY_METRICS_ENABLED"
+    )
 
     def present(self) -> dict[str, str]:
         """The knobs set, by their environment names."""

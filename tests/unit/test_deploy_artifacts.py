@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from observability.metrics import GatewayMetrics, MemoryMetrics
+from serve_app.serve_env import SERVE_ENV_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "kuberay" / "rayservice.yaml"
@@ -123,7 +124,8 @@ def test_manifest_is_a_valid_rayservice_on_the_pinned_ray():
         pod = group["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-        assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+        # Every Serve knob `aigw run` exports, with its value: a pod runs as `make run` does.
+        assert {k: env.get(k) for k in SERVE_ENV_DEFAULTS} == SERVE_ENV_DEFAULTS
     head_ports = {
         p["name"]: p["containerPort"]
         for p in groups[0]["template"]["spec"]["containers"][0]["ports"]
