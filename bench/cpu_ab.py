@@ -8,7 +8,7 @@ Deploys, in one embedded Serve: the floor, the FastAPI floor, the gateway as ser
 declares it (mock mode, auth bypassed), the same with the tree-sitter post-processing steps
 switched off, and a gateway whose completions go to `bench/fake_openai.py` through the
 OpenAI-compatible backend. Each at c=1 (600 requests) and c=32 (2,400), CPU of the answering
-app's replicas + HAProxy per request (bench.cpu), printed one line per cell.
+app's replicas + HAProxy + Serve's proxy actors per request (bench.cpu), printed one line per cell.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ class Cell:
     ttfb_p50_ms: float
     ttfb_p99_ms: float
     errors: int
-    cpu_ms_per_request: float = float("nan")  # the app's replicas + HAProxy, when measured
+    cpu_ms_per_request: float = float("nan")  # replicas + HAProxy + proxy actors, when measured
 
 
 def _body_file(body: dict[str, Any] | None) -> str:
