@@ -32,6 +32,10 @@ from routing.resilience.policy import BreakerPolicy
 logger = logging.getLogger("aigw.routing")
 
 NAMESPACE = "aigw"
+# An idle replica (nothing to report, every breaker closed here and in the graph's last view)
+# syncs once every this many ticks: 2 s instead of 0.25 s. The hub actor's calls were 16 ms of
+# CPU per second on an idle graph; a replica with traffic has reports, so syncs every tick.
+IDLE_SYNC_EVERY = 8
 
 
 @dataclass(slots=True)
@@ -163,9 +167,23 @@ class SharedBreakers:
         return report
 
     async def _run(self) -> None:
+        skipped = 0
         while True:
             await asyncio.sleep(self.interval_s)
+            if self.idle() and skipped < IDLE_SYNC_EVERY - 1:
+                skipped += 1
+                continue
+            skipped = 0
             await self.sync_once()
+
+    def idle(self) -> bool:
+        """Nothing a sync could tell or change soon: no report, and no breaker open or
+        half-open, here or in the graph's last view."""
+        return (
+            not self.pending
+            and not self.breakers.shared
+            and all(b.state == CLOSED for b in self.breakers.local.values())
+        )
 
     async def sync_once(self) -> None:
         batch, self.pending = self.pending, {}

@@ -66,3 +66,42 @@ def test_a_new_hub_learns_the_open_breakers_and_none_closes_meanwhile() -> None:
         assert shared.breakers.shared["t"].state == OPEN
 
     asyncio.run(scenario())
+
+
+class CountingHub(InProcessHub):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def _sync(self, *args: Any) -> Any:
+        self.calls += 1
+        return super()._sync(*args)
+
+
+def test_an_idle_replica_syncs_less_often_and_a_report_or_an_open_breaker_restores_the_pace():
+    hub = CountingHub()
+    shared = SharedBreakers(Breakers(BreakerPolicy()), "a", lambda: hub, interval_s=0.01)
+    ticks = 24  # 3 idle periods of IDLE_SYNC_EVERY (8) ticks
+
+    async def calls_over(ticks: int) -> int:
+        before = hub.calls
+        await asyncio.sleep(ticks * shared.interval_s)
+        return hub.calls - before
+
+    async def scenario() -> tuple[int, int, int]:
+        shared.start()
+        idle = await calls_over(ticks)
+        shared.report("t").ok += 1  # a request: its report goes at the next tick
+        await asyncio.sleep(3 * shared.interval_s)
+        reported = hub.calls
+        until = time.time() + 30.0  # opened here, and so in the graph: every tick again
+        shared.breakers.of("t").trip(time.time(), until=until)
+        shared.report("t").opened_until = until
+        busy = await calls_over(ticks)
+        shared.close()
+        return idle, reported, busy
+
+    idle, reported, busy = asyncio.run(scenario())
+    assert idle <= 4  # ~3 syncs in 3 idle periods (sleep overshoot only lowers it)
+    assert "t" in hub.actor.hub.breakers and reported >= 1  # the report was sent
+    assert busy >= ticks // 2  # one per tick, give or take a loaded runner's late wake-ups
