@@ -13,18 +13,18 @@ from typing import Any
 from ray import serve
 
 ROUTE = "/floor"
-RUNS = 500  # --fresh-prompt run numbers the floor has a model call for
+RUNS = 500  # --fresh-prompt runs the floor has a model call for (numbered 0, 2, 4, ...)
 
 
 class LocalFloor:
     def __init__(self) -> None:
-        from bench.local_model import WARM_RUN, gateway_request
+        from bench.local_model import gateway_request
         from core.settings import LocalModelSettings
         from deployments.backends.local import LocalBackend
 
         self.backend = LocalBackend(LocalModelSettings())
         # Built here, not per request: the floor's requests cost only Serve and the stream.
-        self.requests = {run: gateway_request(run) for run in [None, WARM_RUN, *range(RUNS)]}
+        self.requests = {run: gateway_request(run) for run in [None, *range(0, 2 * RUNS, 2)]}
 
     def __serve_build_asgi_app__(self) -> Any:
         from serve_app.api.streaming import StreamingResponse

@@ -42,7 +42,6 @@ from serve_app.serve_env import export_serve_env
 
 PREFIX = "import os\n\n\ndef list_python_files(root):\n    "
 FILE_NAME = "tools/files.py"
-WARM_RUN = 99_999  # --fresh-prompt's warm-ups: a number no measured run uses
 
 
 @dataclass
@@ -177,6 +176,14 @@ def through_gateway(base: str, run: int | None, client: httpx.Client | None = No
         return streamed_sample(fresh, "/v2/code/completions", gateway_body(run))
 
 
+def shared_model(run: int | None) -> int | None:
+    """`gateway-new`'s prompt numbers: it prompts the model `gateway` just prompted, so with
+    --fresh-prompt it needs prompts of its own or it would find the run's prompt in that
+    model's KV cache. Measured runs are numbered 0, 2, 4, ... and it takes the odd number
+    after each (the reversed digits then differ from the first one)."""
+    return None if run is None else run + 1
+
+
 def through_floor(client: httpx.Client, run: int | None) -> Sample:
     """The Serve floor (bench/local_floor.py) on its own keep-alive connection: the run number
     travels as the body, the floor builds the same model call as `direct`."""
@@ -251,23 +258,20 @@ def main() -> None:
     results: dict[str, list[Sample]] = {name: [] for name in names}
     client = httpx.Client(base_url=base, timeout=120)
     floor_client = httpx.Client(base_url=base, timeout=120)
-    # Warm-ups (discarded) with a prompt of their own; with --fresh-prompt, run i of every path
-    # gets prompt i.
-    warm = WARM_RUN if args.fresh_prompt else None
     try:
         paths: dict[str, Callable[[int | None], Sample]] = {
             "direct": lambda run: direct(engine.llama, run),
             "gateway": lambda run: through_gateway(base, run, client),
-            "gateway-new": lambda run: through_gateway(base, run),
+            "gateway-new": lambda run: through_gateway(base, shared_model(run)),
             "serve-floor": lambda run: through_floor(floor_client, run),
         }
-        for name in names:
-            paths[name](warm)
+        for name in names:  # warm-ups, discarded (the repeated prompt: no fresh one shares it)
+            paths[name](None)
         # Alternate the paths so that all see the same machine load, rotating their order: a
         # path run right after another is measured slower here (~5 ms of first token for
         # the one after `direct`), so each follows each other equally often.
         for i in range(args.runs):
-            run = i if args.fresh_prompt else None
+            run = 2 * i if args.fresh_prompt else None  # see shared_model
             k = i % len(names)
             for name in names[k:] + names[:k]:
                 results[name].append(paths[name](run))

@@ -2,7 +2,7 @@
 tokens, or the model's KV cache would skip most of the prompt evaluation, unevenly across the
 paths; without it every run's call is the same."""
 
-from bench.local_model import WARM_RUN, gateway_body, gateway_request
+from bench.local_model import gateway_body, gateway_request, shared_model
 
 
 def _shared_start(a: str, b: str) -> int:
@@ -14,12 +14,15 @@ def _shared_start(a: str, b: str) -> int:
 def test_fresh_prompts_share_only_their_first_characters() -> None:
     repeated = gateway_request(None).prefix
     assert gateway_request(None).prefix == repeated
-    runs = [WARM_RUN, 0, 1, 2, 9, 10, 11, 100, 499]
+    runs: list[int | None] = [2 * i for i in (0, 1, 5, 50, 499)]
+    runs += [shared_model(run) for run in runs]
     prompts = {run: gateway_request(run).prefix for run in runs}
     assert len(set(prompts.values())) == len(runs)
+    # The warm-ups' repeated prompt leaves nothing in a KV cache that a fresh one starts with.
+    assert all(_shared_start(repeated, prompt) == 0 for prompt in prompts.values())
     for a in runs:
         for b in runs:
             if a != b:
                 assert _shared_start(prompts[a], prompts[b]) <= 4, (a, b)
     # The gateway is sent the text the direct call is made with.
-    assert gateway_body(9)["current_file"]["content_above_cursor"] in prompts[9]
+    assert gateway_body(2)["current_file"]["content_above_cursor"] in prompts[2]
