@@ -11,12 +11,19 @@ LocalBackend bound as its own deployment; `--placement ingress` puts it in the i
 `POST /v2/code/completions` with `stream: true`, timed at the client: `gateway` on one
 keep-alive connection (what an editor or Workhorse holds), `gateway-new` on a new connection per
 request. Tokens/s counts the generated tokens (tokenised with the model's own vocabulary) over the
-time after the first one.
+time after the first one. `--floor` adds `serve-floor`: a one-deployment Serve app in the same
+Serve instance that streams LocalBackend's chunks and nothing else (bench/local_floor.py), what
+Serve + HAProxy + HTTP cost without the gateway's own code. The prompt repeats, so after the
+first run every path finds it in its model's KV cache and evaluates one token; with
+`--fresh-prompt` each run's prompt starts with a number no earlier run of that path used, so
+every path evaluates all of it but its first tokens each time (the same prompts, in the same
+order, on every path).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -77,65 +84,80 @@ def load_time() -> tuple[float, Any]:
     return time.perf_counter() - started, engine
 
 
-def gateway_request() -> ModelRequest:
-    """The model call the gateway makes for `gateway_body()` (its own PromptAssembler: prompt,
-    max_tokens, temperature and stop sequences for a code completion on this model)."""
+def prefix_of(run: int | None) -> str:
+    """The text above the cursor: the same every run, or (`--fresh-prompt`) numbered per run, in
+    front and digits reversed (the last digit first), so a KV cache holding another run's prompt
+    shares at most its first two or three tokens."""
+    return PREFIX if run is None else f"# {str(run).zfill(5)[::-1]}\n{PREFIX}"
+
+
+@functools.cache
+def _assembler() -> tuple[Any, Any]:
     from core.settings import Config
-    from core.types import SuggestionInput
     from deployments.prompt_assembler import PromptAssembler
     from routing.catalogue import load_catalogue, target_of
 
     target = target_of(load_catalogue().models["smollm2_135m_local"])
+    return PromptAssembler(Config().prompt_assembler()), target
+
+
+def gateway_request(run: int | None = None) -> ModelRequest:
+    """The model call the gateway makes for `gateway_body(run)` (its own PromptAssembler:
+    prompt, max_tokens, temperature and stop sequences for a code completion on this model)."""
+    from core.types import SuggestionInput
+
+    assembler, target = _assembler()
     inp = SuggestionInput(
-        feature="code_completions", file_name=FILE_NAME, content_above_cursor=PREFIX, stream=True
+        feature="code_completions",
+        file_name=FILE_NAME,
+        content_above_cursor=prefix_of(run),
+        stream=True,
     )
-    return PromptAssembler(Config().prompt_assembler()).assemble_suggestion(inp, target).request
+    request: ModelRequest = assembler.assemble_suggestion(inp, target).request
+    return request
 
 
-def direct(llama: Any, runs: int) -> list[Sample]:
+def direct(llama: Any, run: int | None) -> Sample:
     from deployments.backends.llama_engine import DEFAULT_TOP_K, DEFAULT_TOP_P
 
-    request = gateway_request()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        first, pieces = 0.0, []
-        for chunk in llama.create_completion(
-            request.prefix,
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            top_p=DEFAULT_TOP_P,
-            top_k=DEFAULT_TOP_K,
-            stop=request.stop or None,
-            stream=True,
-            repeat_penalty=LocalModelSettings().repeat_penalty,
-        ):
-            text = chunk["choices"][0]["text"]
-            if text and not first:
-                first = time.perf_counter() - started
-            pieces.append(text)
-        total = time.perf_counter() - started
-        samples.append(Sample(first, total, default_tokenizer().count("".join(pieces))))
-    return samples
+    request = gateway_request(run)
+    started = time.perf_counter()
+    first, pieces = 0.0, []
+    for chunk in llama.create_completion(
+        request.prefix,
+        max_tokens=request.max_tokens,
+        temperature=request.temperature,
+        top_p=DEFAULT_TOP_P,
+        top_k=DEFAULT_TOP_K,
+        stop=request.stop or None,
+        stream=True,
+        repeat_penalty=LocalModelSettings().repeat_penalty,
+    ):
+        text = chunk["choices"][0]["text"]
+        if text and not first:
+            first = time.perf_counter() - started
+        pieces.append(text)
+    total = time.perf_counter() - started
+    return Sample(first, total, default_tokenizer().count("".join(pieces)))
 
 
-def gateway_body() -> dict[str, Any]:
+def gateway_body(run: int | None = None) -> dict[str, Any]:
     return {
         "prompt_version": 1,
         "project_path": "bench/bench",
         "current_file": {
             "file_name": FILE_NAME,
-            "content_above_cursor": PREFIX,
+            "content_above_cursor": prefix_of(run),
             "content_below_cursor": "",
         },
         "stream": True,
     }
 
 
-def gateway_sample(client: httpx.Client) -> Sample:
+def streamed_sample(client: httpx.Client, path: str, body: dict[str, Any]) -> Sample:
     started = time.perf_counter()
     first, pieces = 0.0, []
-    with client.stream("POST", "/v2/code/completions", json=gateway_body()) as r:
+    with client.stream("POST", path, json=body) as r:
         r.raise_for_status()
         for text in r.iter_text():
             if text and not first:
@@ -145,16 +167,29 @@ def gateway_sample(client: httpx.Client) -> Sample:
     return Sample(first, total, default_tokenizer().count("".join(pieces)))
 
 
-def through_gateway(base: str, runs: int, client: httpx.Client | None = None) -> list[Sample]:
+def through_gateway(base: str, run: int | None, client: httpx.Client | None = None) -> Sample:
     """On `client`'s open keep-alive connection (what an editor or Workhorse holds), or on a
-    new connection per request when there is none."""
+    new connection when there is none."""
     if client is not None:
-        return [gateway_sample(client) for _ in range(runs)]
-    samples = []
-    for _ in range(runs):
-        with httpx.Client(base_url=base, timeout=120) as fresh:
-            samples.append(gateway_sample(fresh))
-    return samples
+        return streamed_sample(client, "/v2/code/completions", gateway_body(run))
+    with httpx.Client(base_url=base, timeout=120) as fresh:
+        return streamed_sample(fresh, "/v2/code/completions", gateway_body(run))
+
+
+def shared_model(run: int | None) -> int | None:
+    """`gateway-new`'s prompt numbers: it prompts the model `gateway` just prompted, so with
+    --fresh-prompt it needs prompts of its own or it would find the run's prompt in that
+    model's KV cache. Measured runs are numbered 0, 2, 4, ... and it takes the odd number
+    after each (the reversed digits then differ from the first one)."""
+    return None if run is None else run + 1
+
+
+def through_floor(client: httpx.Client, run: int | None) -> Sample:
+    """The Serve floor (bench/local_floor.py) on its own keep-alive connection: the run number
+    travels as the body, the floor builds the same model call as `direct`."""
+    from bench.local_floor import ROUTE
+
+    return streamed_sample(client, ROUTE, {"run": run})
 
 
 def start_gateway(in_ingress: bool = False) -> str:
@@ -191,37 +226,58 @@ def main() -> None:
         default="deployment",
         help="LocalBackend as its own deployment (the default graph) or in the ingress replica",
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="also a bare Serve app streaming LocalBackend"
+    )
+    parser.add_argument(
+        "--fresh-prompt",
+        action="store_true",
+        help="a prompt no earlier run saw (whole prompt evaluated) instead of the same one",
+    )
     args = parser.parse_args()
+    if args.floor and args.fresh_prompt:
+        from bench.local_floor import RUNS
+
+        if args.runs > RUNS:
+            parser.error(f"--floor --fresh-prompt: at most {RUNS} runs")
 
     load_s, engine = load_time()
     print(f"model: {default_gguf_path().name}; load (weights + warm-up): {load_s:.2f}s")
     request = gateway_request()
     print(
-        f"prompt: {request.prefix!r}; max_tokens {request.max_tokens}, temperature "
-        f"{request.temperature}, stop {request.stop}"
+        f"prompt: {request.prefix!r}{' (numbered per run)' if args.fresh_prompt else ''}; "
+        f"max_tokens {request.max_tokens}, temperature {request.temperature}, stop {request.stop}"
     )
     base = start_gateway(in_ingress=args.placement == "ingress")
+    if args.floor:
+        from bench.local_floor import deploy_floor
+
+        deploy_floor()
     print(f"LocalBackend placement: {args.placement}")
-    results: dict[str, list[Sample]] = {"direct": [], "gateway": [], "gateway-new": []}
+    names = ["direct", "gateway", "gateway-new"] + (["serve-floor"] * args.floor)
+    results: dict[str, list[Sample]] = {name: [] for name in names}
     client = httpx.Client(base_url=base, timeout=120)
+    floor_client = httpx.Client(base_url=base, timeout=120)
     try:
-        direct(engine.llama, 1)  # warm-ups, discarded
-        through_gateway(base, 1, client)
-        through_gateway(base, 1)
-        paths: dict[str, Callable[[], list[Sample]]] = {
-            "direct": lambda: direct(engine.llama, 1),
-            "gateway": lambda: through_gateway(base, 1, client),
-            "gateway-new": lambda: through_gateway(base, 1),
+        paths: dict[str, Callable[[int | None], Sample]] = {
+            "direct": lambda run: direct(engine.llama, run),
+            "gateway": lambda run: through_gateway(base, run, client),
+            "gateway-new": lambda run: through_gateway(base, shared_model(run)),
+            "serve-floor": lambda run: through_floor(floor_client, run),
         }
+        for name in names:  # warm-ups, discarded (the repeated prompt: no fresh one shares it)
+            paths[name](None)
         # Alternate the paths so that all see the same machine load, rotating their order: a
         # path run right after another is measured slower here (~5 ms of first token for
         # the one after `direct`), so each follows each other equally often.
-        names = list(paths)
         for i in range(args.runs):
-            for name in names[i % 3 :] + names[: i % 3]:
-                results[name] += paths[name]()
+            run = 2 * i if args.fresh_prompt else None  # see shared_model
+            k = i % len(names)
+            for name in names[k:] + names[:k]:
+                results[name].append(paths[name](run))
     finally:
         client.close()
+        floor_client.close()
         import ray
         from ray import serve
 
