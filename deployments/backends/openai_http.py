@@ -68,9 +68,13 @@ def ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context(verify=True, trust_env=True)
 
 
+# `json.dumps` with these options built a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode(body: dict[str, Any]) -> bytes:
     """The SDK's JSON encoding of a request body (httpx's defaults)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(body).encode()
 
 
 class Endpoint:
