@@ -75,9 +75,13 @@ class Deadlines:
         """The SDK's own timeout, a backstop to ours: a stalled stream fails after the first-byte
         deadline; a non-streamed answer may send nothing until its end, so it gets the total
         one (`within` holds it to the first-byte deadline until its response starts)."""
+        connect, read, total = self.http_limits(streaming)
+        return httpx2.Timeout(total, connect=connect, read=read)
+
+    def http_limits(self, streaming: bool) -> tuple[float, float, float]:
+        """`http_timeout`'s connect, read and pool (= total) seconds, without building it."""
         read = max(self.first_byte_s, self.stall_s or 0.0) if streaming else self.total_s
-        connect = min(self.connect_s or 5.0, self.first_byte_s)
-        return httpx2.Timeout(self.total_s, connect=connect, read=read)
+        return min(self.connect_s or 5.0, self.first_byte_s), read, self.total_s
 
 
 def stop_sequences(request: ModelRequest, limit: int | None = None) -> list[str]:

@@ -29,7 +29,7 @@ import json
 import ssl
 from collections import OrderedDict
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import aiohttp
@@ -68,15 +68,19 @@ def ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context(verify=True, trust_env=True)
 
 
+# `json.dumps` with these options built a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode(body: dict[str, Any]) -> bytes:
     """The SDK's JSON encoding of a request body (httpx's defaults)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(body).encode()
 
 
 class Endpoint:
     """One upstream base URL's session, and how many calls are using it."""
 
-    __slots__ = ("base_url", "evicted", "in_flight", "proxy", "proxy_auth", "session")
+    __slots__ = ("base_url", "evicted", "in_flight", "proxy", "proxy_auth", "session", "urls")
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -89,9 +93,26 @@ class Endpoint:
         self.proxy_auth: aiohttp.BasicAuth | None = None
         with contextlib.suppress(LookupError, ValueError):
             self.proxy, self.proxy_auth = aiohttp.helpers.get_env_proxy_for_url(URL(base_url))
-        self.session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        # The SDK's constant headers as the session's defaults: aiohttp copies them in C, and
+        # merges only each call's few headers over them (case-insensitively, as before).
+        self.session = aiohttp.ClientSession(
+            connector=connector, headers=sdk_headers(), skip_auto_headers=("User-Agent",)
+        )
+        self.urls: dict[str, URL | str] = {}
         self.in_flight = 0
         self.evicted = False
+
+    def url(self, path: str) -> URL | str:
+        """The URL of one of the endpoint's paths, parsed once (yarl's parsing was a visible
+        share of a call); a URL yarl refuses stays a string, so aiohttp refuses it as before."""
+        url = self.urls.get(path)
+        if url is None:
+            try:
+                url = URL(self.base_url + path)
+            except ValueError:
+                url = self.base_url + path
+            self.urls[path] = url
+        return url
 
     def close_soon(self) -> None:
         _closing.add(task := asyncio.ensure_future(self.session.close()))
@@ -145,20 +166,37 @@ def send(
         data = encode(body)
     except ValueError as exc:  # NaN or infinity: the SDK refused them the same way
         raise unexpected(provider, exc) from None
-    timeout = deadlines.http_timeout(streaming)
-    request_headers = CIMultiDict(sdk_headers())
-    request_headers["X-Stainless-Read-Timeout"] = str(timeout.read)
+    connect, read, total = deadlines.http_limits(streaming)
+    # Merged over the session's (the SDK's) headers, the caller's winning, in the SDK's order.
+    request_headers = CIMultiDict({"X-Stainless-Read-Timeout": str(read)})
     request_headers.update(headers)
     return endpoint.session.post(
-        endpoint.base_url + path,
+        endpoint.url(path),
         data=data,
         headers=request_headers,
-        timeout=aiohttp.ClientTimeout(
-            sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
-        ),
+        timeout=client_timeout(connect, read if streaming else None, total),
         proxy=endpoint.proxy,
         proxy_auth=endpoint.proxy_auth,
     )
+
+
+@lru_cache(maxsize=256)
+def client_timeout(connect: float, read: float | None, pool: float) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for the SDK's connect / read / pool ones, built once per value.
+
+    A whole answer gets no read timeout of aiohttp's: `post_json`'s total deadline, armed before
+    the request is sent, always ends the call no later than that timer would (re-armed after
+    every network read), and the timer cost a loop callback per read."""
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+def transport_error(exc: aiohttp.ClientError, provider: str) -> ModelError:
+    """An aiohttp failure as the SDK's transport mapped it, then as our error."""
+    if isinstance(exc, aiohttp.ClientConnectionError):  # aiohttp's own timeouts among them
+        return ModelTimeout(f"{provider} timed out")
+    # The SDK's name for any other transport failure, kept for log searches.
+    logger.warning("%s call failed: %s", provider, type(exc).__name__, exc_info=exc)
+    return ModelError(f"{provider} call failed: APIConnectionError")
 
 
 @contextlib.contextmanager
@@ -166,12 +204,8 @@ def transport_errors(provider: str) -> Iterator[None]:
     """aiohttp's failures as the SDK's transport mapped them, then as our errors."""
     try:
         yield
-    except aiohttp.ClientConnectionError:  # aiohttp's own timeouts among them
-        raise ModelTimeout(f"{provider} timed out") from None
     except aiohttp.ClientError as exc:
-        # The SDK's name for any other transport failure, kept for log searches.
-        logger.warning("%s call failed: %s", provider, type(exc).__name__, exc_info=exc)
-        raise ModelError(f"{provider} call failed: APIConnectionError") from None
+        raise transport_error(exc, provider) from None
 
 
 @contextlib.contextmanager
@@ -204,16 +238,23 @@ async def post_json(
     loop = asyncio.get_running_loop()
     now = loop.time()
     started = False
+    # `in_use` and `transport_errors` spelled out: two generator context managers a call.
+    endpoint.in_flight += 1
     try:
         async with asyncio.timeout_at(now + deadlines.first_byte_s) as deadline:
-            with in_use(endpoint), transport_errors(provider):
-                async with request as response:
-                    started = True
-                    deadline.reschedule(now + deadlines.total_s)
-                    raw = await read_capped(response, deadlines.answer_bytes, provider)
+            async with request as response:
+                started = True
+                deadline.reschedule(now + deadlines.total_s)
+                raw = await read_capped(response, deadlines.answer_bytes, provider)
+    except aiohttp.ClientError as exc:  # first: aiohttp's own timeouts are TimeoutErrors too
+        raise transport_error(exc, provider) from None
     except TimeoutError:
         which = "total" if started else "first-byte"
         raise ModelTimeout(f"{provider} missed its {which} deadline") from None
+    finally:
+        endpoint.in_flight -= 1
+        if endpoint.evicted and not endpoint.in_flight:
+            endpoint.close_soon()
     if not 200 <= response.status < 300:
         raise from_status(response.status, response.headers, provider)
     try:
