@@ -198,7 +198,9 @@ def test_mask_finds_credentials_in_any_case_and_leaves_timestamps_alone():
     for _ in range(20_000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         hinted = len(text) >= 16 and ("-" in text or "eyJ" in text or "earer" in text)
-        assert mask(text) == (_SECRET_VALUE.sub(MASK, text) if hinted else text), text
+        expected = _SECRET_VALUE.sub(MASK, text) if hinted else text
+        assert mask(text) == expected, text
+        assert mask({"note": text, "api_key": text}) == {"note": expected, "api_key": MASK}, text
     for secret in ("SK-ABCDEFGH12345678", "GLPAT-abcdefghij12345", "BEARER sk-abc12345678"):
         assert mask(f"header {secret} sent") == f"header {MASK} sent"
     stamp = "2026-12-04T18:21:07.723349+00:00"
