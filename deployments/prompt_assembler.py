@@ -126,7 +126,8 @@ class PromptAssembler:
         return FinishedSuggestion(text=text, usage=usage)
 
     def assemble_suggestion(self, inp: SuggestionInput, target: ModelTarget) -> AssembledSuggestion:
-        language = detect_language(inp.file_name, inp.language_identifier)
+        extension = file_extension(inp.file_name)  # once: three steps below need it
+        language = detect_language(inp.file_name, inp.language_identifier, extension)
         usage = TokenUsage()
         unit_primitive = ""
         generation = inp.feature == "code_generations"
@@ -141,7 +142,7 @@ class PromptAssembler:
             model = answering(target, _call_of("completion", generation))
             request = model_request(model, prefix=inp.raw_prompt, stream=inp.stream)
         else:
-            request, usage, unit_primitive = self._from_registry(inp, target, language)
+            request, usage, unit_primitive = self._from_registry(inp, target, language, extension)
         if not usage.input_tokens:
             usage = usage.model_copy(update={"input_tokens": self._count_request(request)})
         if not inp.prompt_cache or inp.session_affinity:
@@ -152,7 +153,7 @@ class PromptAssembler:
             request=request,
             lang=language.lang if language else "",
             language_name=language.name if language else "",
-            extension=file_extension(inp.file_name),
+            extension=extension,
             usage=usage,
             unit_primitive=unit_primitive,
         )
@@ -163,12 +164,13 @@ class PromptAssembler:
         inp: SuggestionInput,
         target: ModelTarget,
         language: Language | None,
+        extension: str,
     ) -> tuple[ModelRequest, TokenUsage, str]:
         generation = inp.feature == "code_generations"
         prompt_id = (inp.prompt_id if generation else None) or DEFAULT_PROMPT_IDS[inp.feature]
         prompt = self.registry.get(prompt_id, inp.prompt_version, target.family)
         kind = "chat" if generation else target.completion.type
-        variables = self._variables(inp, language)
+        variables = self._variables(inp, language, extension)
         # The prompt's sampling over the model's (resolved here: the input budget needs
         # max_tokens); the model family's stop sequences follow the prompt's (§6.4).
         sampling = prompt.sampling(target).over(target.sampling)
@@ -213,8 +215,9 @@ class PromptAssembler:
         return request, _usage(fitted, input_tokens), prompt.unit_primitive
 
     @staticmethod
-    def _variables(inp: SuggestionInput, language: Language | None) -> dict[str, Any]:
-        extension = file_extension(inp.file_name)
+    def _variables(
+        inp: SuggestionInput, language: Language | None, extension: str
+    ) -> dict[str, Any]:
         variables: dict[str, Any] = {"user_instruction": "", **inp.prompt_enhancer}
         variables.update(
             {

@@ -13,7 +13,6 @@ same level, logger, timestamp, masking and renderer as every other line.
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import logging.handlers
 import queue
@@ -65,10 +64,20 @@ _SECRET_VALUE = re.compile(
 _URL_USERINFO = re.compile(r"(?<=://)[^\s/?#\"'<>\\]*@")
 
 
-@functools.lru_cache(maxsize=4096)  # the same few dozen field names, line after line
+# The same few dozen field names, line after line: a dict lookup, not an lru_cache call (whose
+# bookkeeping cost more than the test it saves, ~40 times per access line).
+_SECRET_KEYS: dict[str, bool] = {}
+_SECRET_KEYS_MAX = 4096
+
+
 def _secret_key(key: str) -> bool:
-    k = key.lower()
-    return k in _SECRET_NAMES or k.endswith(("_api_key", "-api-key", "_secret", "_password"))
+    known = _SECRET_KEYS.get(key)
+    if known is None:
+        k = key.lower()
+        known = k in _SECRET_NAMES or k.endswith(("_api_key", "-api-key", "_secret", "_password"))
+        if len(_SECRET_KEYS) < _SECRET_KEYS_MAX:
+            _SECRET_KEYS[key] = known
+    return known
 
 
 _MIN_SECRET_LEN = 16  # shorter strings cannot hold the credentials matched above
@@ -79,7 +88,23 @@ def _mask_str(value: str) -> str:
         value = _URL_USERINFO.sub(MASK + "@", value)
     if len(value) < _MIN_SECRET_LEN or not ("-" in value or "eyJ" in value or "earer" in value):
         return value  # the cheap test spares the regex for almost every field
+    if value.isascii() and not _may_hold_secret(value.lower()):
+        return value
     return _SECRET_VALUE.sub(MASK, value)
+
+
+def _may_hold_secret(lowered: str) -> bool:
+    """Whether `_SECRET_VALUE` can match an ASCII text (given lower-cased): each of its
+    branches needs `bearer`, `eyj`, `sk-` or `gl` and a `-` (the regex ignores case, and for
+    ASCII that is what lower-casing does). Every access line has a timestamp, its arrival time
+    and its message with a `-` in them: the regex tried at each of their characters was ~2 % of
+    a completion's CPU, and none of them can match."""
+    return (
+        "bearer" in lowered
+        or "eyj" in lowered
+        or "sk-" in lowered
+        or ("gl" in lowered and "-" in lowered)
+    )
 
 
 def mask(value: Any, depth: int = 0) -> Any:
@@ -91,10 +116,12 @@ def mask(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
         for k, v in value.items():  # inlined for the scalars that make up most fields
-            if v and isinstance(k, str) and _secret_key(k):
+            if v and isinstance(k, str) and _SECRET_KEYS.get(k) is not False and _secret_key(k):
                 out[k] = MASK
             elif isinstance(v, str):
-                out[k] = _mask_str(v)
+                # `_mask_str` leaves a short string without an `@` as it is: not called for one.
+                short = len(v) < _MIN_SECRET_LEN and "@" not in v
+                out[k] = v if short else _mask_str(v)
             elif isinstance(v, dict | list | tuple):
                 out[k] = mask(v, depth + 1)
             else:

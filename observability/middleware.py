@@ -12,8 +12,8 @@ earlier timestamp in the scope or request metadata. An edge proxy's `X-Request-S
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -29,6 +29,15 @@ Message = MutableMapping[str, Any]
 ResponseHeaders = Callable[[Scope, list[tuple[bytes, bytes]], float], None]
 TIMING_HEADER = timing.HEADER.lower().encode()
 ROUTE_HEADER = b"x-gateway-route"
+
+
+def new_request_id() -> str:
+    """`uuid.uuid4().hex`: 32 hex digits of 16 random bytes with the version (4) and variant
+    (RFC 4122) bits set, without building a `UUID` object on the way (a third of the cost)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
 
 
 class ObservabilityMiddleware:
@@ -54,7 +63,7 @@ class ObservabilityMiddleware:
                 headers[name.decode("latin-1")] = value.decode("latin-1")
         correlation_id = headers.get("x-request-id", "")
         if not correlation_id:  # so that every layer below sees the same id
-            correlation_id = uuid.uuid4().hex
+            correlation_id = new_request_id()
             scope["headers"] = [*scope["headers"], (b"x-request-id", correlation_id.encode())]
         record = RequestRecord(started, wall, headers, correlation_id=correlation_id)
         edge = headers.get("x-request-start")

@@ -179,9 +179,12 @@ def file_extension(file_name: str) -> str:
     return posixpath.splitext(name)[1].lstrip(".")
 
 
-def detect_language(file_name: str, editor_language_id: str | None = None) -> Language | None:
-    """Extension first (exact, then lower-cased); the editor id only if the extension is unknown."""
-    ext = file_extension(file_name)
+def detect_language(
+    file_name: str, editor_language_id: str | None = None, extension: str | None = None
+) -> Language | None:
+    """Extension first (exact, then lower-cased); the editor id only if the extension is unknown.
+    `extension`: `file_extension(file_name)` when the caller has it already."""
+    ext = file_extension(file_name) if extension is None else extension
     found = _BY_EXTENSION.get(ext) or _BY_EXTENSION.get(ext.lower())
     if found is None and PurePosixPath(file_name.strip()).name.lower().startswith("dockerfile"):
         found = _BY_EXTENSION["dockerfile"]

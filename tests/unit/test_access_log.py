@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 
 import pytest
 
@@ -183,6 +184,30 @@ def test_mask_covers_keys_and_credential_values():
                    "note": f"header was Bearer {JWT}"})  # fmt: skip
     assert masked["api_key"] == MASK and masked["nested"]["model_api_key"] == MASK
     assert masked["input_tokens"] == 5 and JWT not in masked["note"]
+
+
+def test_mask_finds_credentials_in_any_case_and_leaves_timestamps_alone():
+    """The access line's timestamps skip the credential regex; a credential written in any
+    case, among text like theirs, is masked as the regex masks it."""
+    from observability.logs import _SECRET_VALUE
+
+    pieces = ("sk", "SK", "Sk", "gl", "GLPAT", "glab", "gLpAt", "-", "eyJ", "EYJ", "eYj",
+              "bearer", "BEARER ", "Bearer ", " ", "abcd1234", ".", "_", "ä", "T18:21:07",
+              "2026-12-04", "+00:00", "x")  # fmt: skip
+    rng = random.Random(18)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        hinted = len(text) >= 16 and ("-" in text or "eyJ" in text or "earer" in text)
+        expected = _SECRET_VALUE.sub(MASK, text) if hinted else text
+        assert mask(text) == expected, text
+        assert mask({"note": text, "api_key": text}) == {"note": expected, "api_key": MASK}, text
+    for secret in ("SK-ABCDEFGH12345678", "GLPAT-abcdefghij12345", "BEARER sk-abc12345678"):
+        assert mask(f"header {secret} sent") == f"header {MASK} sent"
+    stamp = "2026-12-04T18:21:07.723349+00:00"
+    assert mask({"timestamp": stamp, "event": '1.2.3.4:5 - "POST /v2 HTTP/1.1" 200'}) == {
+        "timestamp": stamp,
+        "event": '1.2.3.4:5 - "POST /v2 HTTP/1.1" 200',
+    }
 
 
 @pytest.mark.parametrize(

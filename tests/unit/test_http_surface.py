@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -66,6 +67,13 @@ def test_request_id_is_echoed_or_minted(client):
     assert r.headers["x-request-id"] == "abc-123"
     minted = client.get("/monitoring/healthz").headers["x-request-id"]
     assert len(minted) >= 16 and minted != "abc-123"
+    # A minted id is a UUID4 in hex, as upstream's (`uuid4().hex`), and a fresh one each time.
+    ids = {client.get("/monitoring/healthz").headers["x-request-id"] for _ in range(20)}
+    for minted in ids:
+        as_uuid = uuid.UUID(hex=minted)
+        assert as_uuid.hex == minted and as_uuid.version == 4
+        assert as_uuid.variant == uuid.RFC_4122
+    assert len(ids) == 20
     assert float(r.headers["x-process-time"]) >= 0
 
 
