@@ -114,6 +114,12 @@ class Endpoint:
             self.urls[path] = url
         return url
 
+    def release(self) -> None:
+        """One call done; an evicted endpoint's session closes after its last."""
+        self.in_flight -= 1
+        if self.evicted and not self.in_flight:
+            self.close_soon()
+
     def close_soon(self) -> None:
         _closing.add(task := asyncio.ensure_future(self.session.close()))
         task.add_done_callback(_closing.discard)
@@ -215,9 +221,7 @@ def in_use(endpoint: Endpoint) -> Iterator[Endpoint]:
     try:
         yield endpoint
     finally:
-        endpoint.in_flight -= 1
-        if endpoint.evicted and not endpoint.in_flight:
-            endpoint.close_soon()
+        endpoint.release()
 
 
 async def post_json(
@@ -252,9 +256,7 @@ async def post_json(
         which = "total" if started else "first-byte"
         raise ModelTimeout(f"{provider} missed its {which} deadline") from None
     finally:
-        endpoint.in_flight -= 1
-        if endpoint.evicted and not endpoint.in_flight:
-            endpoint.close_soon()
+        endpoint.release()
     if not 200 <= response.status < 300:
         raise from_status(response.status, response.headers, provider)
     try:
