@@ -5,7 +5,7 @@ markdown fences are stripped here, piece by piece, as they pass through."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from core.types import AssembledSuggestion, FinishedSuggestion, SuggestionInput
 from deployments.suggestions.post_processing import FenceStripper
@@ -77,15 +77,39 @@ async def started(stream: AsyncIterator[str]) -> AsyncIterator[str]:
         first: str | None = await iterator.__anext__()
     except StopAsyncIteration:
         first = None
+    return Replayed(first, iterator)
 
-    async def replay() -> AsyncIterator[str]:
-        try:
-            if first is None:
-                return
-            yield first
-            async for piece in iterator:
-                yield piece
-        finally:
-            await iterator.aclose()  # type: ignore[attr-defined]
 
-    return replay()
+class Replayed:
+    """The first piece, then the rest of the stream. Not a generator: after the first piece
+    each `__anext__` is the stream's own, so a token passes no extra generator frame on its
+    way out (~900 instructions per token and frame)."""
+
+    __slots__ = ("_first", "_iterator", "_replayed")
+
+    def __init__(self, first: str | None, iterator: AsyncIterator[str]) -> None:
+        self._first = first  # None: the stream ended before its first piece
+        self._iterator = iterator
+        self._replayed = False
+
+    def __aiter__(self) -> Replayed:
+        return self
+
+    def __anext__(self) -> Awaitable[str]:
+        if self._replayed:
+            return self._iterator.__anext__()
+        self._replayed = True
+        first, self._first = self._first, None
+        return _ended() if first is None else _piece(first)
+
+    async def aclose(self) -> None:
+        self._replayed = True
+        await self._iterator.aclose()  # type: ignore[attr-defined]
+
+
+async def _piece(piece: str) -> str:
+    return piece
+
+
+async def _ended() -> str:
+    raise StopAsyncIteration

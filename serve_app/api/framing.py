@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pydantic import BaseModel
@@ -46,7 +47,8 @@ _CHUNK_TAIL = '}, "index": 0}]}\r\n\r\n'
 
 
 def content_chunk(text: str) -> str:
-    return _CHUNK_HEAD + json.dumps(text) + _CHUNK_TAIL
+    # What json.dumps(text) returns for a str, without its two Python frames per token.
+    return _CHUNK_HEAD + encode_basestring_ascii(text) + _CHUNK_TAIL
 
 
 def ndjson_line(obj: Any) -> str:
