@@ -28,7 +28,7 @@ def model_request(
     values = target.sampling if sampling is None else sampling.over(target.sampling)
     stops = list(dict.fromkeys([*stop, *target.stop])) if target.stop else list(stop)
     timeouts = target.timeouts
-    if timeout_s is not None:
+    if timeout_s is not None and timeout_s != timeouts.total_s:  # no copy that changes nothing
         timeouts = timeouts.model_copy(update={"total_s": timeout_s})
     return ModelRequest(
         target=target,
