@@ -14,9 +14,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 
-def add_routes(app: FastAPI, router: APIRouter) -> None:
+def add_routes(app: FastAPI, router: APIRouter) -> list[APIRoute]:
     """`router`'s routes, in order, as the app's own (what `app.include_router(router)` with
-    no prefix, tags or dependencies serves). Only API routes: anything else is refused."""
+    no prefix, tags or dependencies serves), and the routes added. Only API routes: anything
+    else is refused."""
+    start = len(app.router.routes)
     for route in router.routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"{route!r}: only API routes are added to the app as its own")
@@ -50,3 +52,4 @@ def add_routes(app: FastAPI, router: APIRouter) -> None:
             strict_content_type=route.strict_content_type,
             max_body_size=route.max_body_size,
         )
+    return [r for r in app.router.routes[start:] if isinstance(r, APIRoute)]
