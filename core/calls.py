@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from core.types import Message, ModelRequest, ModelTarget, Sampling
+from core.types import Message, ModelRequest, ModelTarget, Sampling, Timeouts
 
 
 def model_request(
@@ -28,8 +28,8 @@ def model_request(
     values = target.sampling if sampling is None else sampling.over(target.sampling)
     stops = list(dict.fromkeys([*stop, *target.stop])) if target.stop else list(stop)
     timeouts = target.timeouts
-    if timeout_s is not None:
-        timeouts = timeouts.model_copy(update={"total_s": timeout_s})
+    if timeout_s is not None and timeout_s != timeouts.total_s:
+        timeouts = _with_total(timeouts, timeout_s)
     return ModelRequest(
         target=target,
         kind=kind,
@@ -45,3 +45,23 @@ def model_request(
         stream=stream,
         correlation_id=correlation_id,
     )
+
+
+# A model's deadlines with a prompt file's total: the same few pairs on every call (catalogue
+# targets live as long as the replica), so each is copied once. Keyed by identity, the
+# original kept alive with its copy so that its id is not reused; bounded for targets built
+# per request (a custom endpoint's).
+_TOTALS: dict[tuple[int, float], tuple[Timeouts, Timeouts]] = {}
+_TOTALS_MAX = 256
+
+
+def _with_total(timeouts: Timeouts, total_s: float) -> Timeouts:
+    key = (id(timeouts), total_s)
+    found = _TOTALS.get(key)
+    if found is not None and found[0] is timeouts:
+        return found[1]
+    copied = timeouts.model_copy(update={"total_s": total_s})
+    if len(_TOTALS) >= _TOTALS_MAX:
+        _TOTALS.clear()
+    _TOTALS[key] = (timeouts, copied)
+    return copied

@@ -116,12 +116,13 @@ class PromptAssembler:
                 score_threshold=self.settings.score_thresholds.get(request.target.identifier),
                 extension=assembled.extension,
             )
-        usage = assembled.usage.model_copy(
-            update={
-                "input_tokens": result.input_tokens or assembled.usage.input_tokens,
-                "output_tokens": result.output_tokens,
-                "max_output_tokens_used": max_used,
-            }
+        before = assembled.usage
+        usage = TokenUsage(  # built, not model_copy'd: a third of the cost (hot path)
+            input_tokens=result.input_tokens or before.input_tokens,
+            output_tokens=result.output_tokens,
+            max_output_tokens_used=max_used,
+            context_tokens_sent=before.context_tokens_sent,
+            context_tokens_used=before.context_tokens_used,
         )
         return FinishedSuggestion(text=text, usage=usage)
 

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from core.errors import AdmissionRefusal, GatewayError, ModelTimeout, ModelUnavailable
-from core.types import ModelRequest, ModelTarget
+from core.types import ModelRequest, ModelTarget, Timeouts
 from routing.resilience.breaker import CLOSED, DENY, OPEN, PROBE, STATE_VALUE
 from routing.resilience.retry import backoff_s, is_failover, outcome_of
 from routing.resilience.retry import retry_after_s as retry_after_of
@@ -193,13 +193,14 @@ class Attempts:
     def _with_deadlines(self, key: str) -> ModelRequest:
         d = self.engine.deadlines(self.route.feature, key)
         left = max(self.deadline - self.engine.clock(), 0.001)
-        timeouts = self.request.timeouts.model_copy(
-            update={
-                "connect_s": d.connect_s,
-                "stall_s": d.stall_s,
-                "max_first_byte_s": min(d.first_byte_s or left, left),
-                "max_total_s": left,
-            }
+        own = self.request.timeouts
+        timeouts = Timeouts(  # built, not model_copy'd: two thirds of the cost (hot path)
+            total_s=own.total_s,
+            first_byte_s=own.first_byte_s,
+            connect_s=d.connect_s,
+            stall_s=d.stall_s,
+            max_total_s=left,
+            max_first_byte_s=min(d.first_byte_s or left, left),
         )
         return self.request.model_copy(update={"timeouts": timeouts})
 

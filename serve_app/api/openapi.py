@@ -9,13 +9,14 @@ plain `{"detail": str}` (one a handler refuses, e.g. a custom model that is swit
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from starlette.routing import BaseRoute
 
 from serve_app.api.error_policy import AuthenticationFailure, ErrorDetail, ValidationFailure
 
@@ -147,10 +148,18 @@ def _request_components(schema: dict[str, Any]) -> set[str]:
     return found
 
 
-def install(app: FastAPI, *, auth_enforced: bool, public: Iterable[str]) -> None:
+def install(
+    app: FastAPI,
+    *,
+    auth_enforced: bool,
+    public: Iterable[str],
+    routes: Sequence[BaseRoute] | None = None,
+) -> None:
     """The app's document: what pydantic and `responses=` say, request bodies as lax as they are
     read, and, when the gateway checks tokens (not with `AIGW_AUTH__BYPASS_EXTERNAL`), a bearer
-    JWT on every route but the `public` ones (API.md §2.1)."""
+    JWT on every route but the `public` ones (API.md §2.1). `routes`: the documented routes in
+    the document's order (the app's own order is the order they are matched in); default the
+    app's."""
     public = frozenset(public)
 
     def openapi() -> dict[str, Any]:
@@ -159,7 +168,7 @@ def install(app: FastAPI, *, auth_enforced: bool, public: Iterable[str]) -> None
                 title=app.title,
                 version=app.version,
                 description=app.description,
-                routes=app.routes,
+                routes=app.routes if routes is None else routes,
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             _, defs = models_json_schema(

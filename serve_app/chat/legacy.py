@@ -100,7 +100,9 @@ def call_for(
 async def text_stream(
     gateway: Gateway, request: ModelRequest, ticket: Ticket = NO_LIMITS
 ) -> AsyncIterator[str]:
-    chunks = metered(ticket, gateway.stream(request))
+    chunks = gateway.stream(request)
+    if ticket is not NO_LIMITS:  # no ticket to meter: one async generator less per chunk
+        chunks = metered(ticket, chunks)
     try:
         async for chunk in chunks:
             if chunk.text:

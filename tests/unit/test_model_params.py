@@ -96,6 +96,16 @@ def test_a_call_takes_its_own_values_over_the_models_defaults() -> None:
     assert request.timeouts == Timeouts(total_s=30, first_byte_s=5)
 
 
+def test_each_call_gets_its_own_total_deadline_and_the_model_keeps_its_own() -> None:
+    """The model's deadlines with a call's total are made once per pair and reused."""
+    totals = [model_request(TARGET, timeout_s=t).timeouts for t in (30, 45, 30, 45, 20)]
+    assert [t.total_s for t in totals] == [30, 45, 30, 45, 20]
+    assert all(t.first_byte_s == 5 for t in totals)
+    assert model_request(TARGET).timeouts == TARGET.timeouts == Timeouts(total_s=20, first_byte_s=5)
+    other = TARGET.model_copy(update={"timeouts": Timeouts(total_s=20, first_byte_s=9)})
+    assert model_request(other, timeout_s=30).timeouts == Timeouts(total_s=30, first_byte_s=9)
+
+
 def test_a_backend_reads_the_request_only() -> None:
     """The model's defaults reach a backend through the request, never around it."""
     bare = model_request(TARGET).model_copy(

@@ -45,8 +45,14 @@ UNAUTHORIZED = {
 }
 
 
-def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
-    prompt = getattr(payload, "prompt", None)
+def to_input(
+    payload: SuggestionsRequestBase,
+    feature: str,
+    prompt_cache: bool = True,
+    session_affinity: str = "",
+) -> SuggestionInput:
+    # From the fields: a version without `prompt` would cost pydantic's __getattr__ its raise.
+    prompt = payload.__dict__.get("prompt")
     raw_messages = None
     raw_prompt = None
     if isinstance(prompt, list):
@@ -67,6 +73,8 @@ def to_input(payload: SuggestionsRequestBase, feature: str) -> SuggestionInput:
         prompt_id=payload.prompt_id,
         stream=payload.stream,
         model_provider=payload.model_provider.value if payload.model_provider else None,
+        prompt_cache=prompt_cache,
+        session_affinity=session_affinity,
     )
 
 
@@ -86,17 +94,18 @@ def selection_of(payload: SuggestionsRequestBase) -> ModelSelection:
 
 async def respond(request: Request, payload: SuggestionsRequestBase, feature: str) -> Response:
     gateway = gateway_of(request)
-    inp = to_input(payload, feature)
-    if feature == "code_completions":
-        inp.prompt_cache = prompt_cache_enabled(request)
-        inp.session_affinity = session_affinity(request)
+    if feature == "code_completions":  # set as the input is built: a model's setattr is slow
+        inp = to_input(payload, feature, prompt_cache_enabled(request), session_affinity(request))
+    else:
+        inp = to_input(payload, feature)
     assembled = await suggestions.prepare(gateway, inp, selection_of(payload), record_of(request))
     if assembled.unit_primitive:  # a registry prompt names the unit primitive it needs (§5.4)
         require(request, assembled.unit_primitive, UNAUTHORIZED[feature])
     ticket, call = await admission.admit(
         request, feature, assembled.request, assembled.usage.input_tokens
     )
-    assembled.request = call
+    if call is not assembled.request:  # a shrunk max_tokens (pydantic's setattr is slow)
+        assembled.request = call
     if inp.stream:
         pieces = suggestions.stream_text(gateway, inp, assembled, ticket)
         body = await suggestions.started(pieces)

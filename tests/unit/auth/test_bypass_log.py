@@ -44,3 +44,11 @@ def test_the_next_line_after_an_interval_counts_the_requests_in_between(caplog):
         loud.note()
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["Auth is bypassed", "Auth is bypassed (10 requests since the last line)"]
+
+
+async def test_each_bypassed_request_is_the_debug_user_with_its_own_user_id():
+    auth = AuthService(Config(auth={"bypass_external": True}).auth_service())
+    for user in ("u1", "u2", "", "u1", "u2"):
+        identity = await auth.authenticate({"x-gitlab-global-user-id": user} if user else {})
+        assert identity.bypass and identity.global_user_id == user
+        assert identity.can("complete_code") and identity.scopes == ()
