@@ -181,15 +181,11 @@ class Gateway:
     async def _generate(self, request: ModelRequest) -> ModelResult:
         return await self._backend(request).generate(request)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
-        """An async generator, so that an unknown backend fails on the first chunk, inside
-        the caller's stream handling, as a failing backend does."""
-        used = self.resilience.route_of(request, route.current())
-        try:
-            async for chunk in self.resilience.stream(request, self._stream, used):
-                yield chunk
-        finally:
-            route.settle(used)
+    def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        """An async generator (the routing policy's), so that an unknown backend fails on the
+        first chunk, inside the caller's stream handling, as a failing backend does. Its route
+        is the request's current one, settled when the stream ends."""
+        return self.resilience.stream(request, self._stream, route.current(), settle_route=True)
 
     def _stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         return self._backend(request).stream(request)

@@ -93,66 +93,79 @@ class Resilience:
         raise attempts.final_error()
 
     async def stream(
-        self, request: ModelRequest, open_stream: Open, route: Route | None
+        self,
+        request: ModelRequest,
+        open_stream: Open,
+        route: Route | None,
+        settle_route: bool = False,
     ) -> AsyncIterator[Chunk]:
-        if not self.policy.enabled:
-            started = False
-            async for chunk in open_stream(request):
-                if chunk.text and not started:  # before the response head goes out with it
-                    started = True
-                    self._plain(request, route)
-                yield chunk
-            return
-        attempts = Attempts(self, self.route_of(request, route), request)
-        sent: list[str] = []
-        # With content sent and no resume, nothing else may answer: no attempt is chosen (it
-        # would hold a breaker's probe, a place in a queue, for a call never made).
-        while not (sent and not attempts.switches.resume):
-            step = await attempts.next()
-            if step is None:
-                break
-            dangling = ""  # whitespace a chat prefill drops and the model writes again
-            if sent:
-                step, dangling = resumed(step, "".join(sent))
-                attempts.resumed()
-            chunks = open_stream(step)
-            # An attempt's tool calls go out when it ends cleanly: half a tool call cannot be
-            # continued, so a cut one is dropped and the resumed attempt, continuing from the
-            # text, makes the call again (tool calls end a model's turn; no flow acts on one
-            # before the stream ends).
-            held: list[Chunk] = []
-            try:
-                async for chunk in chunks:
-                    if chunk.tool_calls or chunk.tool_call_chunks:
-                        calls, pieces = chunk.tool_calls, chunk.tool_call_chunks
-                        held.append(Chunk("", tool_calls=calls, tool_call_chunks=pieces))
-                        chunk.tool_calls, chunk.tool_call_chunks = [], []
-                        if not (chunk.text or chunk.final):
-                            continue
-                    if chunk.text:
-                        if dangling:
-                            text = chunk.text
-                            if text.startswith(dangling):
-                                chunk.text = text[len(dangling) :]
-                            dangling = ""
-                            if not chunk.text:
-                                continue
-                        if not sent:
-                            attempts.first_content()
-                        sent.append(chunk.text)
+        """`settle_route`: when the stream ends, however it ends, put its route's record where
+        the access log and the response find it (the gateway's streams: done here rather than
+        in a generator around this one, which every token would cross)."""
+        if settle_route:
+            route = self.route_of(request, route)
+        try:
+            if not self.policy.enabled:
+                started = False
+                async for chunk in open_stream(request):
+                    if chunk.text and not started:  # before the response head goes out with it
+                        started = True
+                        self._plain(request, route)
                     yield chunk
-            except BaseException as exc:
-                attempts.failed(exc)
-                continue
-            finally:
-                aclose = getattr(chunks, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-            attempts.succeeded()
-            for chunk in held:
-                yield chunk
-            return
-        raise attempts.final_error()
+                return
+            attempts = Attempts(self, self.route_of(request, route), request)
+            sent: list[str] = []
+            # With content sent and no resume, nothing else may answer: no attempt is chosen (it
+            # would hold a breaker's probe, a place in a queue, for a call never made).
+            while not (sent and not attempts.switches.resume):
+                step = await attempts.next()
+                if step is None:
+                    break
+                dangling = ""  # whitespace a chat prefill drops and the model writes again
+                if sent:
+                    step, dangling = resumed(step, "".join(sent))
+                    attempts.resumed()
+                chunks = open_stream(step)
+                # An attempt's tool calls go out when it ends cleanly: half a tool call cannot be
+                # continued, so a cut one is dropped and the resumed attempt, continuing from the
+                # text, makes the call again (tool calls end a model's turn; no flow acts on one
+                # before the stream ends).
+                held: list[Chunk] = []
+                try:
+                    async for chunk in chunks:
+                        if chunk.tool_calls or chunk.tool_call_chunks:
+                            calls, pieces = chunk.tool_calls, chunk.tool_call_chunks
+                            held.append(Chunk("", tool_calls=calls, tool_call_chunks=pieces))
+                            chunk.tool_calls, chunk.tool_call_chunks = [], []
+                            if not (chunk.text or chunk.final):
+                                continue
+                        if chunk.text:
+                            if dangling:
+                                text = chunk.text
+                                if text.startswith(dangling):
+                                    chunk.text = text[len(dangling) :]
+                                dangling = ""
+                                if not chunk.text:
+                                    continue
+                            if not sent:
+                                attempts.first_content()
+                            sent.append(chunk.text)
+                        yield chunk
+                except BaseException as exc:
+                    attempts.failed(exc)
+                    continue
+                finally:
+                    aclose = getattr(chunks, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                attempts.succeeded()
+                for chunk in held:
+                    yield chunk
+                return
+            raise attempts.final_error()
+        finally:
+            if settle_route:
+                settle(route)
 
     def _plain(self, request: ModelRequest, route: Route | None) -> None:
         """With the policy off, the answer still names what served it (one plain attempt)."""
