@@ -13,6 +13,7 @@ same level, logger, timestamp, masking and renderer as every other line.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import logging.handlers
 import queue
@@ -115,21 +116,37 @@ def mask(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
-        for k, v in value.items():  # inlined for the scalars that make up most fields
-            if v and isinstance(k, str) and _SECRET_KEYS.get(k) is not False and _secret_key(k):
-                out[k] = MASK
-            elif isinstance(v, str):
-                # `_mask_str` leaves a short string without an `@` as it is: not called for one.
-                short = len(v) < _MIN_SECRET_LEN and "@" not in v
-                out[k] = v if short else _mask_str(v)
-            elif isinstance(v, dict | list | tuple):
-                out[k] = mask(v, depth + 1)
-            else:
-                out[k] = v
+        _mask_into(out, value, depth)
         return out
     if isinstance(value, list | tuple):
         return [mask(v, depth + 1) for v in value]
     return value
+
+
+# Values that cannot hold a credential, told apart by exact type before any other test (a str
+# subclass, a dict subclass... still go through the general tests below).
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _mask_into(out: dict[Any, Any], fields: dict[Any, Any], depth: int) -> None:
+    """`mask` of each of `fields`' items, written into `out` (in order): inlined for the
+    scalars that make up most of an access line's ~40 fields."""
+    for k, v in fields.items():
+        secret = _SECRET_KEYS.get(k)
+        if secret is None:
+            secret = isinstance(k, str) and _secret_key(k)
+        if secret and v:
+            out[k] = MASK
+        elif type(v) in _PLAIN:
+            out[k] = v
+        elif isinstance(v, str):
+            # `_mask_str` leaves a short string without an `@` as it is: not called for one.
+            short = len(v) < _MIN_SECRET_LEN and "@" not in v
+            out[k] = v if short else _mask_str(v)
+        elif isinstance(v, dict | list | tuple):
+            out[k] = mask(v, depth + 1)
+        else:
+            out[k] = v
 
 
 def _mask_processor(
@@ -171,15 +188,23 @@ class Line(NamedTuple):
     fields: dict[str, Any]
 
 
-def _line_event(line: Line) -> dict[str, Any]:
-    """`line` as the event dict a structlog call would have produced (same keys, same order)."""
-    event = {"event": line.event, **line.fields}
-    event.setdefault("level", logging.getLevelName(line.levelno).lower())
-    event.setdefault("logger", line.logger)
-    event.setdefault(
-        "timestamp",
-        datetime.fromtimestamp(line.created, UTC).isoformat(timespec="microseconds"),
-    )
+def _masked_event(line: Line) -> dict[str, Any]:
+    """`mask` of `line` as the event dict a structlog call would have produced (same keys, same
+    order), built in one copy instead of two."""
+    fields = line.fields
+    event: dict[str, Any] = {"event": None}
+    _mask_into(event, fields, 0)
+    if "event" not in fields:
+        _mask_into(event, {"event": line.event}, 0)
+    if "level" not in event:
+        _mask_into(event, {"level": logging.getLevelName(line.levelno).lower()}, 0)
+    if "logger" not in event:
+        _mask_into(event, {"logger": line.logger}, 0)
+    if "timestamp" not in event:
+        # Digits, `-`, `T`, `:`, `.` and `+` only: masking cannot change it.
+        event["timestamp"] = datetime.fromtimestamp(line.created, UTC).isoformat(
+            timespec="microseconds"
+        )
     return event
 
 
@@ -275,7 +300,7 @@ class LogPipeline:
             _write_all(stream, "".join(lines))
 
     def _text(self, line: Line) -> str:
-        return str(self.renderer(None, "", mask(_line_event(line))))
+        return str(self.renderer(None, "", _masked_event(line)))
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
@@ -293,9 +318,21 @@ class LogPipeline:
 _active: LogPipeline | None = None
 
 
+class _JSONRenderer:
+    """`structlog.processors.JSONRenderer(default=str)`, which calls `json.dumps(event,
+    default=str)`, with that call's encoder built once: given `default`, `json.dumps` builds a
+    new `JSONEncoder` for every line (a tenth of rendering an access line)."""
+
+    def __init__(self) -> None:
+        self._encode = json.JSONEncoder(default=str).encode
+
+    def __call__(self, logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> str:
+        return self._encode(event_dict)
+
+
 def _renderer(format_json: bool) -> Any:
     if format_json:
-        return structlog.processors.JSONRenderer(default=str)
+        return _JSONRenderer()
     return structlog.dev.ConsoleRenderer(colors=False)
 
 
