@@ -382,11 +382,21 @@ def configure_logging(
     return _active
 
 
+# `logging.getLogger` takes the logging module's lock on every call; a logger, once made,
+# is the same object for the life of the process.
+_loggers: dict[str, logging.Logger] = {}
+
+
 def emit(line: Line) -> None:
     """Queue `line` for the writer if its logger takes its level (nothing when logging was
     never configured in this process, as a stdlib logger without handlers would)."""
     pipeline = _active
-    if pipeline is not None and logging.getLogger(line.logger).isEnabledFor(line.levelno):
+    if pipeline is None:
+        return
+    logger = _loggers.get(line.logger)
+    if logger is None:
+        logger = _loggers[line.logger] = logging.getLogger(line.logger)
+    if logger.isEnabledFor(line.levelno):
         pipeline.records.put(line)
 
 
