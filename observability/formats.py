@@ -13,6 +13,7 @@ large values, NaN, an int) goes to the builtin.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 _LIMIT = 1e5  # x·10**6 < 1e11 < 2**37: the product's error is at most 2**-15
 _floor = math.floor
@@ -34,3 +35,33 @@ def round3(x: float) -> float:
         if -0.4999 < scaled - k < 0.4999:
             return k / 1e3
     return round(x, 3)
+
+
+# (second, its "YYYY-MM-DDTHH:MM:SS" in UTC) of the last stamp: one tuple, read and replaced
+# whole, so the loop thread and the log writer can share it.
+_second: tuple[int, str] = (-1, "")
+
+
+def iso_utc(ts: float, microseconds: bool = False) -> str:
+    """`datetime.fromtimestamp(ts, UTC).isoformat()` (`timespec="microseconds"` when
+    `microseconds`): only the microseconds are formatted per call, the date and time once per
+    second. The microseconds are rounded as datetime rounds them (half to even, of the
+    fraction times 1e6)."""
+    global _second
+    if not 0.0 <= ts < 1e11:  # negative, NaN, inf, past year 5000: as datetime does it
+        return _stamp(ts, microseconds)
+    second = _floor(ts)
+    micro = round((ts - second) * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, _stamp(second, False)[:19])
+    if micro or microseconds:
+        return f"{cached[1]}.{micro:06d}+00:00"
+    return cached[1] + "+00:00"
+
+
+def _stamp(ts: float, microseconds: bool) -> str:
+    when = datetime.fromtimestamp(ts, UTC)
+    return when.isoformat(timespec="microseconds") if microseconds else when.isoformat()

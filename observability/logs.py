@@ -29,6 +29,7 @@ from structlog.stdlib import ProcessorFormatter
 
 from core.settings import LoggingSettings
 from observability import record as request_record
+from observability.formats import iso_utc
 
 ACCESS_LOGGER = "api.access"
 REQUEST_LOGGER = "api.request"  # prompt / response text: only when request logging is allowed
@@ -202,9 +203,7 @@ def _masked_event(line: Line) -> dict[str, Any]:
         _mask_into(event, {"logger": line.logger}, 0)
     if "timestamp" not in event:
         # Digits, `-`, `T`, `:`, `.` and `+` only: masking cannot change it.
-        event["timestamp"] = datetime.fromtimestamp(line.created, UTC).isoformat(
-            timespec="microseconds"
-        )
+        event["timestamp"] = iso_utc(line.created, microseconds=True)
     return event
 
 

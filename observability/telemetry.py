@@ -8,7 +8,6 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from core.settings import Config
@@ -19,7 +18,7 @@ from observability.events import (
     event_sink,
     standard_context,
 )
-from observability.formats import round3, round6
+from observability.formats import iso_utc, round3, round6
 from observability.instrument import InstrumentedAssembler, InstrumentedBackend
 from observability.logs import (
     ACCESS_LOGGER,
@@ -189,7 +188,7 @@ class Telemetry:
             "client_port": client[1],
             "duration_s": round6(duration),
             "duration_request": _rails_transit(h.get("x-gitlab-rails-send-start"), record),
-            "request_arrived_at": datetime.fromtimestamp(record.arrived_wall, UTC).isoformat(),
+            "request_arrived_at": iso_utc(record.arrived_wall),
             "response_start_duration_s": round6(total_s) if total_s is not None else None,
             "first_chunk_duration_s": (
                 round6(record.first_chunk_s) if record.first_chunk_s is not None else None

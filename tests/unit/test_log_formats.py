@@ -29,3 +29,21 @@ def test_rounding_helpers_equal_the_builtin_everywhere():
         assert _same(round3(x), round(x, 3)), x
     for n in (0, 1, 7, -3):  # an int stays an int, as the builtin leaves it
         assert _same(round6(n), round(n, 6)) and _same(round3(n), round(n, 3))  # type: ignore[arg-type]
+
+
+def test_timestamps_are_written_as_datetime_isoformat_writes_them():
+    from datetime import UTC, datetime
+
+    from observability.formats import iso_utc
+
+    rng = random.Random(3)
+    stamps = [0.0, 1.0, 0.5e-6, 1.5e-6, 2.5e-6, 1764883179.0, 1764883179.9999995,
+              1764883179.0000004, 1764883179.0000005, 1764883179.9999999, 253402300799.0,
+              9.99e10, 1e11, -1.5, -0.0000004]  # fmt: skip
+    for _ in range(30_000):  # seconds apart, milliseconds apart, and shared seconds
+        base = rng.choice([rng.uniform(0, 4e9), 1764883179 + rng.uniform(0, 3)])
+        stamps += [base, math.nextafter(base, 0), round(base, 6), int(base) + rng.random()]
+    for ts in stamps:
+        when = datetime.fromtimestamp(ts, UTC)
+        assert iso_utc(ts) == when.isoformat(), ts
+        assert iso_utc(ts, microseconds=True) == when.isoformat(timespec="microseconds"), ts
