@@ -124,6 +124,13 @@ def mask(value: Any, depth: int = 0) -> Any:
     return value
 
 
+# Longer strings `_mask_str` left as they were: most of an access line's text (its path, url,
+# content type, model, feature) is the same line after line, and a set lookup is a fraction of
+# the test. Cleared when full, as ids and times that never come back fill it.
+_CLEAN: set[str] = set()
+_CLEAN_MAX = 4096
+_CLEAN_LEN_MAX = 512
+
 # Values that cannot hold a credential, told apart by exact type before any other test (a str
 # subclass, a dict subclass... still go through the general tests below).
 _PLAIN = frozenset({int, float, bool, type(None)})
@@ -142,8 +149,14 @@ def _mask_into(out: dict[Any, Any], fields: dict[Any, Any], depth: int) -> None:
             out[k] = v
         elif isinstance(v, str):
             # `_mask_str` leaves a short string without an `@` as it is: not called for one.
-            short = len(v) < _MIN_SECRET_LEN and "@" not in v
-            out[k] = v if short else _mask_str(v)
+            if (len(v) < _MIN_SECRET_LEN and "@" not in v) or v in _CLEAN:
+                out[k] = v
+            else:
+                out[k] = masked = _mask_str(v)
+                if masked is v and len(v) <= _CLEAN_LEN_MAX:
+                    if len(_CLEAN) >= _CLEAN_MAX:
+                        _CLEAN.clear()
+                    _CLEAN.add(v)
         elif isinstance(v, dict | list | tuple):
             out[k] = mask(v, depth + 1)
         else:
