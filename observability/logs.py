@@ -208,12 +208,14 @@ def _masked_event(line: Line) -> dict[str, Any]:
     fields = line.fields
     event: dict[str, Any] = {"event": None}
     _mask_into(event, fields, 0)
+    own: dict[str, Any] = {}  # the writer's own keys a field does not already give
     if "event" not in fields:
-        _mask_into(event, {"event": line.event}, 0)
-    if "level" not in event:
-        _mask_into(event, {"level": logging.getLevelName(line.levelno).lower()}, 0)
-    if "logger" not in event:
-        _mask_into(event, {"logger": line.logger}, 0)
+        own["event"] = line.event  # already first in `event`
+    if "level" not in fields:
+        own["level"] = logging.getLevelName(line.levelno).lower()
+    if "logger" not in fields:
+        own["logger"] = line.logger
+    _mask_into(event, own, 0)
     if "timestamp" not in event:
         # Digits, `-`, `T`, `:`, `.` and `+` only: masking cannot change it.
         event["timestamp"] = iso_utc(line.created, microseconds=True)
