@@ -58,14 +58,23 @@ class ObservabilityMiddleware:
         # every thread (a replica runs dozens), a few times dearer per read.
         cpu = time.thread_time()
         headers: dict[str, str] = {}
+        host: bytes | None = None
         for name, value in scope["headers"]:
             if name[:2] == b"x-" or name == b"user-agent":
                 headers[name.decode("latin-1")] = value.decode("latin-1")
+            elif name == b"host" and host is None:  # for the access log's url
+                host = value
         correlation_id = headers.get("x-request-id", "")
         if not correlation_id:  # so that every layer below sees the same id
             correlation_id = new_request_id()
             scope["headers"] = [*scope["headers"], (b"x-request-id", correlation_id.encode())]
-        record = RequestRecord(started, wall, headers, correlation_id=correlation_id)
+        record = RequestRecord(
+            started,
+            wall,
+            headers,
+            correlation_id=correlation_id,
+            host="" if host is None else host.decode("latin-1"),
+        )
         edge = headers.get("x-request-start")
         if edge:
             record.edge_queue_s = timing.edge_queue_seconds(edge, wall)

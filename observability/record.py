@@ -53,6 +53,7 @@ class RequestRecord:
     request_logging: bool = False  # prompt/response text may be logged (API.md §8.2)
     fields: dict[str, Any] = field(default_factory=dict)  # extra access-log fields
     events: list[str] = field(default_factory=list)  # internal events tracked
+    host: str | None = None  # the Host header (None: not read yet)
 
     def add_stage(self, stage: str, seconds: float) -> None:
         self.stages[stage] = self.stages.get(stage, 0.0) + seconds

@@ -8,7 +8,6 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from core.settings import Config
@@ -19,6 +18,7 @@ from observability.events import (
     event_sink,
     standard_context,
 )
+from observability.formats import iso_utc, round3, round6
 from observability.instrument import InstrumentedAssembler, InstrumentedBackend
 from observability.logs import (
     ACCESS_LOGGER,
@@ -167,7 +167,11 @@ class Telemetry:
         http_version = scope.get("http_version", "1.1")
         path = scope.get("path", "")
         query = scope.get("query_string", b"")
-        host = next((v for k, v in scope.get("headers", ()) if k == b"host"), b"").decode("latin-1")
+        host = record.host
+        if host is None:  # a record the middleware did not open
+            host = next((v for k, v in scope.get("headers", ()) if k == b"host"), b"").decode(
+                "latin-1"
+            )
         url = f"{scope.get('scheme', 'http')}://{host}{path}"
         if query:
             url += "?" + query.decode("latin-1")
@@ -182,43 +186,41 @@ class Telemetry:
             "http_version": http_version,
             "client_ip": client[0],
             "client_port": client[1],
-            "duration_s": round(duration, 6),
+            "duration_s": round6(duration),
             "duration_request": _rails_transit(h.get("x-gitlab-rails-send-start"), record),
-            "request_arrived_at": datetime.fromtimestamp(record.arrived_wall, UTC).isoformat(),
-            "response_start_duration_s": round(total_s, 6) if total_s is not None else None,
+            "request_arrived_at": iso_utc(record.arrived_wall),
+            "response_start_duration_s": round6(total_s) if total_s is not None else None,
             "first_chunk_duration_s": (
-                round(record.first_chunk_s, 6) if record.first_chunk_s is not None else None
+                round6(record.first_chunk_s) if record.first_chunk_s is not None else None
             ),
-            "cpu_s": round(max(0.0, time.thread_time() - cpu_started), 6),  # the loop thread
+            "cpu_s": round6(max(0.0, time.thread_time() - cpu_started)),  # the loop thread
             "content_type": record.fields.pop("content_type", None),
             "user_agent": h.get("user-agent"),
             "meta.feature_category": record.feature_category or None,
             "meta.unit_primitive": record.unit_primitive or None,
-            "gateway_timing_ms": {k: round(v * 1000, 3) for k, v in record.stages.items()},
+            "gateway_timing_ms": {k: round3(v * 1000) for k, v in record.stages.items()},
             "tracked_internal_events": record.events,
         }
         for header, name in GITLAB_LOG_HEADERS.items():
             if header in h:
                 fields[name] = h[header]
         if "auth" in record.stages:
-            fields["auth_duration_s"] = round(record.stages["auth"], 6)
+            fields["auth_duration_s"] = round6(record.stages["auth"])
         if identity is not None:
             fields["token_issuer"] = getattr(identity, "issuer", "") or None
         flags = h.get("x-gitlab-enabled-feature-flags")
         if flags:
             fields["enabled_feature_flags"] = [f.strip() for f in flags.split(",") if f.strip()]
         if record.model_engine:
-            fields.update(
-                model_engine=record.model_engine,
-                model_name=record.model_name,
-                input_tokens=record.input_tokens,
-                output_tokens=record.output_tokens,
-                total_tokens=record.input_tokens + record.output_tokens,
-                finish_reason=record.finish_reason,
-                is_streaming=record.streaming,
-            )
+            fields["model_engine"] = record.model_engine
+            fields["model_name"] = record.model_name
+            fields["input_tokens"] = record.input_tokens
+            fields["output_tokens"] = record.output_tokens
+            fields["total_tokens"] = record.input_tokens + record.output_tokens
+            fields["finish_reason"] = record.finish_reason
+            fields["is_streaming"] = record.streaming
         if "post" in record.stages:
-            fields["post_processing_duration_s"] = round(record.stages["post"], 6)
+            fields["post_processing_duration_s"] = round6(record.stages["post"])
         prompt = record.fields.pop("model_request", None)
         response = record.fields.pop("model_response", None)
         fields.update(record.fields)

@@ -21,6 +21,8 @@ HEADER = "X-Gateway-Timing"
 EDGE_HEADER = b"x-request-start"
 # An edge stamp further away than this is a clock problem, not a queue.
 MAX_EDGE_QUEUE_S = 60.0
+_STANDARD = frozenset(STAGES)
+_floor = math.floor
 
 
 def edge_queue_seconds(value: str, now_wall: float) -> float:
@@ -55,8 +57,10 @@ def finish_stages(record: RequestRecord, auth_s: float | None, now: float) -> fl
 def header_value(stages: Mapping[str, float], total_s: float) -> str:
     """Stages rounded down and the total rounded up to the microsecond, so that the parts a
     reader adds up never exceed the total because of rounding."""
-    names = [n for n in STAGES if n in stages] + sorted(set(stages) - set(STAGES))
-    parts = [f"{name}={math.floor(stages[name] * 1e6) / 1e3:.3f}" for name in names]
+    names = [n for n in STAGES if n in stages]
+    if len(names) != len(stages):  # stages of their own (Stopwatch), after the standard ones
+        names += sorted(stages.keys() - _STANDARD)
+    parts = [f"{name}={_floor(stages[name] * 1e6) / 1e3:.3f}" for name in names]
     parts.append(f"total={math.ceil(total_s * 1e6) / 1e3:.3f}")
     return ", ".join(parts)
 

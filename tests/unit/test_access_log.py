@@ -271,3 +271,50 @@ def test_a_handler_that_is_not_a_stream_gets_rendered_masked_records():
     line = json.loads(access[0].getMessage())
     assert line["path"] == "/v2/code/completions" and line["status_code"] == 200
     assert API_KEY not in access[0].getMessage()
+
+
+def _as_structlog_wrote_it(line) -> str:
+    """The line as written before the writer fused its copies and kept one JSON encoder:
+    structlog's event dict, `mask`, `json.dumps(..., default=str)`."""
+    from datetime import UTC, datetime
+
+    event = {"event": line.event, **line.fields}
+    event.setdefault("level", logging.getLevelName(line.levelno).lower())
+    event.setdefault("logger", line.logger)
+    stamp = datetime.fromtimestamp(line.created, UTC).isoformat(timespec="microseconds")
+    event.setdefault("timestamp", stamp)
+    return json.dumps(mask(event), default=str)
+
+
+def test_written_lines_are_byte_for_byte_what_json_dumps_of_the_masked_event_gives():
+    """Every field type the logs carry, secrets and field names that shadow the writer's own
+    (`event`, `level`, `timestamp`) included, renders to exactly the bytes it rendered to."""
+    import io
+    import queue
+
+    from observability.logs import Line, LogPipeline
+
+    class Opaque:
+        def __str__(self) -> str:
+            return f"opaque {API_KEY}"
+
+    values = [0.000959, 1e-05, 1.9e-05, 123456.789, -1, 0, 2**70, True, False, None,
+              float("nan"), float("inf"), -0.0, "", "ascii", "naïve 日本語 \u2028 \x00 \"q\" \\",
+              f"Bearer {JWT}", API_KEY, "https://user:pw@host/x", "x" * 40, [1, "a", None],
+              (2.5, "tuple"), {"nested": {"api_key": "k", "ok": 1e-07}}, [], {}, Opaque(),
+              {"deep": [[[[[[[[[["ten"]]]]]]]]]]}]  # fmt: skip
+    rng = random.Random(8)
+    pipeline = LogPipeline(queue.SimpleQueue(), logging.StreamHandler(io.StringIO()))
+    pipeline.stop()
+    names = ["url", "duration_s", "api_key", "token", "note", "gitlab_realm", "event", "level",
+             "timestamp", "logger", "model_api_key", "cookie", "x", 7]  # fmt: skip
+    for i in range(2_000):
+        fields = {rng.choice(names): rng.choice(values) for _ in range(rng.randint(0, 8))}
+        line = Line(
+            rng.choice(["api.access", "api.request"]),
+            rng.choice([logging.INFO, logging.WARNING]),
+            1764883179.313313 + i * 0.37,
+            rng.choice(['1.2.3.4:5 - "POST /v2 HTTP/1.1" 200', f"sent {API_KEY}", "ok"]),
+            fields,
+        )
+        assert pipeline._text(line) == _as_structlog_wrote_it(line), line

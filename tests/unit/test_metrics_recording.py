@@ -142,3 +142,74 @@ def test_a_streams_finish_reason_labels_its_inference():
     client, store, _ = observed(backend=CutShort(0.0))
     client.post("/v2/code/completions", json=v2_body(stream=True), headers=HEADERS)
     assert store.total("model_inferences_total", streaming="yes", finish_reason="length") == 1
+
+
+class _SpyCython:
+    """Stands in for Ray's Cython metric: what reaches it is what Ray exports."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, dict[str, str]]] = []
+
+    def record(self, value: float, tags: dict[str, str] | None = None) -> None:
+        self.calls.append((value, dict(tags or {})))
+
+
+def test_ray_histograms_reach_ray_as_observe_would_send_them():
+    """Our histograms skip `Histogram.observe`'s Python checks and call Ray's Cython record
+    directly; what reaches Ray is the same, and without the private attributes (another Ray)
+    they go through `observe`."""
+    from ray.util.metrics import Histogram
+
+    from observability.metrics import RayMetrics, _histogram_record
+
+    real = Histogram("aigw_test_stage_seconds", "", boundaries=[1.0], tag_keys=("stage",))
+    assert _histogram_record(real) == real._metric.record  # Ray 2.60's layout: direct path
+
+    direct, through_observe = _SpyCython(), _SpyCython()
+    fast = Histogram("aigw_test_fast", "", boundaries=[1.0], tag_keys=("stage", "model"))
+    fast._metric = direct
+    slow = Histogram("aigw_test_slow", "", boundaries=[1.0], tag_keys=("stage", "model"))
+    slow._metric = through_observe
+    observations = [(0.25, {"stage": "auth", "model": "m"}), (3.0, {"stage": "x", "model": ""})]
+    for value, tags in observations:
+        _histogram_record(fast)(value, tags)
+        slow.observe(value, tags)
+    assert (
+        direct.calls
+        == through_observe.calls
+        == [
+            (0.25, {"stage": "auth", "model": "m"}),
+            (3.0, {"stage": "x", "model": ""}),
+        ]
+    )
+
+    for missing in ("_metric", "_default_tags", "_discard_metric"):
+        other = Histogram("aigw_test_other", "", boundaries=[1.0], tag_keys=("stage",))
+        spy = _SpyCython()
+        other._metric = spy
+        delattr(other, missing)
+        assert _histogram_record(other) == other.observe
+    defaults = Histogram("aigw_test_defaults", "", boundaries=[1.0], tag_keys=("stage", "model"))
+    defaults.set_default_tags({"model": "m"})
+    assert _histogram_record(defaults) == defaults.observe  # Ray merges default tags itself
+
+    metrics = RayMetrics()
+    try:
+        histogram = metrics.histogram("aigw_test_wrapped", "", [1.0], ("stage",))
+        histogram.record(0.5, {"stage": "auth"})  # a real Ray record: no exception
+    finally:
+        metrics.close()
+
+
+def test_memory_metrics_key_label_sets_whatever_their_order():
+    from observability.metrics import MemoryMetrics
+
+    store = MemoryMetrics()
+    counter = store.counter("c", "", ("a", "b"))
+    gauge = store.gauge("g", "", ("a", "b"))
+    counter.record(1.0, {"a": "1", "b": "2"})
+    counter.record(2.0, {"b": "2", "a": "1"})
+    gauge.record(5.0, {"a": "1", "b": "2"})
+    gauge.record(7.0, {"b": "2", "a": "1"})
+    labels = (("a", "1"), ("b", "2"))
+    assert store.values == {("c", labels): 3.0, ("g", labels): 7.0}
