@@ -10,7 +10,7 @@ import pytest
 
 from core.types import ModelRequest, ModelResult
 from deployments.backends.common import unexpected
-from observability.logs import MASK, mask
+from observability.masking import MASK, mask
 from tests.payloads import v2_body, v3_body
 from tests.unit.observability_helpers import LogCapture, SlowBackend, observed
 
@@ -189,7 +189,7 @@ def test_mask_covers_keys_and_credential_values():
 def test_mask_finds_credentials_in_any_case_and_leaves_timestamps_alone():
     """The access line's timestamps skip the credential regex; a credential written in any
     case, among text like theirs, is masked as the regex masks it."""
-    from observability.logs import _SECRET_VALUE
+    from observability.masking import _SECRET_VALUE
 
     pieces = ("sk", "SK", "Sk", "gl", "GLPAT", "glab", "gLpAt", "-", "eyJ", "EYJ", "eYj",
               "bearer", "BEARER ", "Bearer ", " ", "abcd1234", ".", "_", "ä", "T18:21:07",
