@@ -13,28 +13,29 @@ large values, NaN, an int) goes to the builtin.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 _LIMIT = 1e5  # x·10**6 < 1e11 < 2**37: the product's error is at most 2**-15
 _floor = math.floor
 
 
-def round6(x: float) -> float:
-    if type(x) is float and 0.0 < x < _LIMIT:
-        scaled = x * 1e6
-        k = _floor(scaled + 0.5)
-        if -0.4999 < scaled - k < 0.4999:
-            return k / 1e6
-    return round(x, 6)
+def _rounding(digits: int) -> Callable[[float], float]:
+    scale = 10.0**digits  # exact for these powers of ten
+
+    def rounded(x: float) -> float:
+        if type(x) is float and 0.0 < x < _LIMIT:
+            scaled = x * scale
+            k = _floor(scaled + 0.5)
+            if -0.4999 < scaled - k < 0.4999:
+                return k / scale
+        return round(x, digits)
+
+    return rounded
 
 
-def round3(x: float) -> float:
-    if type(x) is float and 0.0 < x < _LIMIT:
-        scaled = x * 1e3
-        k = _floor(scaled + 0.5)
-        if -0.4999 < scaled - k < 0.4999:
-            return k / 1e3
-    return round(x, 3)
+round6 = _rounding(6)
+round3 = _rounding(3)
 
 
 # (second, its "YYYY-MM-DDTHH:MM:SS" in UTC) of the last stamp: one tuple, read and replaced
