@@ -13,6 +13,9 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
+# Route settings FastAPI 0.165 has and 0.136 (the vLLM image's) does not.
+_SINCE_0_165 = ("strict_content_type", "max_body_size")
+
 
 def add_routes(app: FastAPI, router: APIRouter) -> list[APIRoute]:
     """`router`'s routes, in order, as the app's own (what `app.include_router(router)` with
@@ -49,7 +52,6 @@ def add_routes(app: FastAPI, router: APIRouter) -> list[APIRoute]:
             callbacks=route.callbacks,
             openapi_extra=route.openapi_extra,
             generate_unique_id_function=route.generate_unique_id_function,
-            strict_content_type=route.strict_content_type,
-            max_body_size=route.max_body_size,
+            **{name: getattr(route, name) for name in _SINCE_0_165 if hasattr(route, name)},
         )
     return [r for r in app.router.routes[start:] if isinstance(r, APIRoute)]
