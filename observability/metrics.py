@@ -235,9 +235,12 @@ class MemoryMetrics:
         ]
 
 
-def _remember(cache: dict[Any, dict[str, str]], key: Any, tags: dict[str, str]) -> None:
-    if len(cache) < _KEYS_MAX:  # a client-chosen label (an odd HTTP method) cannot grow it
+def _remember(cache: dict[Any, dict[str, str]], key: Any, tags: dict[str, str]) -> dict[str, str]:
+    """`tags`, kept as `key`'s while the cache has room (a client-chosen label, an odd HTTP
+    method, cannot grow it)."""
+    if len(cache) < _KEYS_MAX:
         cache[key] = tags
+    return tags
 
 
 class GatewayMetrics:
@@ -306,10 +309,9 @@ class GatewayMetrics:
 
     def http(self, handler: str, method: str, status: int, seconds: float) -> None:
         key = (handler, method, status // 100)
-        tags = self._http_tags.get(key)
-        if tags is None:
-            tags = {"handler": handler, "method": method, "status": f"{status // 100}xx"}
-            _remember(self._http_tags, key, tags)
+        tags = self._http_tags.get(key) or _remember(
+            self._http_tags, key, {"handler": handler, "method": method, "status": f"{key[2]}xx"}
+        )
         self.http_requests.record(1.0, tags)
         self.http_duration.record(seconds, tags)
 
@@ -343,11 +345,10 @@ class GatewayMetrics:
         self.in_flight.record(float(count), self._model(engine, name))
 
     def _model(self, engine: str, name: str) -> dict[str, str]:
-        tags = self._model_tags.get((engine, name))
-        if tags is None:
-            tags = {"model_engine": engine, "model_name": name}
-            _remember(self._model_tags, (engine, name), tags)
-        return tags
+        key = (engine, name)
+        return self._model_tags.get(key) or _remember(
+            self._model_tags, key, {"model_engine": engine, "model_name": name}
+        )
 
     def language(self, lang: str, extension: str, editor_lang: str) -> None:
         self.prompt_language.record(
@@ -360,11 +361,8 @@ class GatewayMetrics:
     def stages(self, stages: Mapping[str, float], total_s: float) -> None:
         record, known = self.stage_duration.record, self._stage_tags
         for stage, seconds in stages.items():
-            tags = known.get(stage)
-            if tags is None:  # a stage of its own (timing.Stopwatch): names are code's
-                tags = {"stage": stage}
-                _remember(known, stage, tags)
-            record(seconds, tags)
+            # A stage of its own (timing.Stopwatch) gets its dict on first sight.
+            record(seconds, known.get(stage) or _remember(known, stage, {"stage": stage}))
         record(total_s, known["total"])
         record(max(0.0, total_s - stages.get("backend_ttfb", 0.0)), known["gateway"])
 
