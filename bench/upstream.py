@@ -283,11 +283,14 @@ def run(seconds: int = 10, litellm_workers: tuple[int, ...] = (1,)) -> list[Row]
     import ray
     from ray import serve
 
+    from core.settings import Config
     from serve_app.app import build_app
+    from serve_app.cpu_policy import started_under
 
     with upstream_targets(litellm_workers) as up:
         port = free_port()
-        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bench")
+        with started_under(Config().edge.cpu_policy):  # as `aigw run` starts Ray
+            ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bench")
         try:
             serve.start(http_options={"host": "127.0.0.1", "port": port})
             serve.run(build_app({"settings": up.gateway_settings}), name="aigw", route_prefix="/")

@@ -19,6 +19,7 @@ import yaml
 
 from core.settings import Config
 from serve_app import docs_index
+from serve_app.cpu_policy import started_under
 from serve_app.ports import port_problem
 from serve_app.ray_ports import dashboard_agent_port, free_port
 from serve_app.replicas import fit_ingress_replicas, machine_cpus
@@ -102,7 +103,10 @@ def run(config_path: Path, num_cpus: int | None) -> int:
     schema = ServeDeploySchema.model_validate(config)
     base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     try:
-        with dashboard_agent_port(agent_port or free_port()):
+        with (
+            dashboard_agent_port(agent_port or free_port()),
+            started_under(settings.edge.cpu_policy),
+        ):
             ray.init(
                 address="local",
                 namespace="serve",

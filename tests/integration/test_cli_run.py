@@ -3,6 +3,7 @@ port derived (issue 14 item 3), against slow clients (item 4); SIGTERM leaves no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from core.settings import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE_TIMEOUT_S = 2  # gateway A's header and body timeouts; B keeps the defaults
+# A runs under the default CPU policy (SCHED_BATCH), B under AIGW_EDGE__CPU_POLICY=normal.
 BODY = {
     "prompt_version": 1,
     "current_file": {"file_name": "a.py", "content_above_cursor": "x", "content_below_cursor": ""},
@@ -118,7 +120,7 @@ def gateways() -> Iterator[tuple[Gateway, Gateway]]:
         )
         started.append(a)
         _wait_ready(a, time.monotonic() + 180)
-        b = Gateway(port + 1, _start(port + 1))
+        b = Gateway(port + 1, _start(port + 1, AIGW_EDGE__CPU_POLICY="normal"))
         started.append(b)
         _wait_ready(b, time.monotonic() + 180)
         yield a, b
@@ -170,6 +172,28 @@ def test_a_third_gateway_on_a_taken_port_says_so_in_one_line(gateways):
     assert proc.returncode == 1
     assert out.strip() == f"aigw: port {a.port} (AIGW_FASTAPI__API_PORT) is in use"
     assert time.monotonic() - started < 30  # nothing started, nothing to wait for
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling")
+def test_ray_the_replicas_and_haproxy_run_under_the_cpu_policy(gateways):
+    for g, expected in zip(gateways, (os.SCHED_BATCH, os.SCHED_OTHER), strict=True):
+        session = [p for p in psutil.process_iter(["cmdline"]) if _in_session(p, g.proc.pid)]
+        named = {p.pid: " ".join(p.info["cmdline"] or ()) for p in session}
+        ingress = [pid for pid, cmd in named.items() if "ServeReplica:" in cmd and "Ingress" in cmd]
+        raylet = [pid for pid, cmd in named.items() if cmd.split(" ", 1)[0].endswith("raylet")]
+        haproxy = {  # the API port's listener, wherever Ray put its session
+            c.pid
+            for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == g.port and c.pid
+        }
+        assert ingress and raylet and haproxy, (g.port, named)
+        # Every thread of a replica (its loop, Ray's, the log writer's), not only its first.
+        tids = [int(t) for pid in ingress for t in os.listdir(f"/proc/{pid}/task")]
+        policies = {}
+        for pid in [*tids, *raylet, *haproxy]:
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                policies[pid] = os.sched_getscheduler(pid)
+        assert set(policies.values()) == {expected}, (g.port, policies)
 
 
 def _hold_time(port: int, head: bytes, trickle: bytes, limit_s: float) -> tuple[float, bytes]:
