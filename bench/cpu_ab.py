@@ -112,7 +112,7 @@ def main() -> None:
                     print(
                         f"{label} {scenario[0]:14s} c={concurrency:<2d} "
                         f"cpu_ms={cell.cpu_ms_per_request:.3f} rps={cell.rps:.0f} "
-                        f"p50_ms={cell.p50_ms:.2f}",
+                        f"p50_ms={cell.p50_ms:.2f} p99_ms={cell.p99_ms:.2f}",
                         flush=True,
                     )
         finally:
