@@ -42,3 +42,24 @@ def started_under(policy: CpuPolicy) -> Iterator[bool]:
     finally:
         if applied:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def apply_to_this_process(policy: CpuPolicy) -> int:
+    """Put every thread of this process that runs under the default policy under `policy`
+    (threads started later inherit it from the thread that starts them). For a replica under a
+    launcher that is not `aigw run` (KubeRay's `ray start`). Returns how many threads changed."""
+    if policy != "batch" or not hasattr(os, "SCHED_BATCH"):
+        return 0
+    changed = 0
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        try:
+            if os.sched_getscheduler(tid) == os.SCHED_OTHER:
+                os.sched_setscheduler(tid, os.SCHED_BATCH, os.sched_param(0))
+                changed += 1
+        except OSError:  # a thread that just ended, or a sandbox that forbids it
+            continue
+    return changed
