@@ -83,7 +83,7 @@ class EdgeSettings(BaseModel):
     request_body_timeout_s: int = Field(default=10, ge=1)
     # The Linux scheduling policy of every process `aigw run` starts (Ray's, the replicas',
     # HAProxy's): `batch` (SCHED_BATCH) keeps a waking process from preempting a busy one,
-    # -12 to -15 % CPU per request at c=32 on 2 cores; `normal` leaves SCHED_OTHER
+    # -7 to -15 % CPU per request at c=32 on 2 cores; `normal` leaves SCHED_OTHER
     # (serve_app/cpu_policy.py).
     cpu_policy: Literal["batch", "normal"] = "batch"
 

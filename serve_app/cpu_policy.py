@@ -3,10 +3,10 @@
 `batch` is SCHED_BATCH at the same nice value: a process of ours that wakes up no longer
 preempts the one running. On a busy node HAProxy, the Ingress replicas and Ray's daemons wake
 one another for every request; each preemption is a context switch and the caches of the
-Python code it interrupted. Same-run A/B on the 2-core box, c=32 (`bench.cpu_ab`, alternated):
-a replica's loop thread was preempted 1.3-1.9 times per request under SCHED_OTHER and 0.25-0.3
-times under SCHED_BATCH, and CPU per request fell 12-15 % on every gateway path with p50 down
-and c=1 unchanged (README, Performance). A thread's policy passes to the processes and threads
+Python code it interrupted. On the 2-core box at c=32 the Ingress replicas' loop threads were
+preempted 3.1 times per request under SCHED_OTHER and 0.53 times under SCHED_BATCH; in a
+same-run A/B (`bench.cpu_ab`, alternated) CPU per request fell 7-15 % on every gateway path,
+p50 fell and c=1 was unchanged (README, The graph). A thread's policy passes to the processes and threads
 it starts, so setting it around `ray.init` covers Ray's daemons, every replica (and the
 threads llama.cpp starts in one) and Serve's HAProxy, and nothing started later.
 """
