@@ -6,9 +6,9 @@ one another for every request; each preemption is a context switch and the cache
 Python code it interrupted. On the 2-core box at c=32 the Ingress replicas' loop threads were
 preempted 3.1 times per request under SCHED_OTHER and 0.53 times under SCHED_BATCH; in a
 same-run A/B (`bench.cpu_ab`, alternated) CPU per request fell 7-15 % on every gateway path,
-p50 fell and c=1 was unchanged (README, The graph). A thread's policy passes to the processes and threads
-it starts, so setting it around `ray.init` covers Ray's daemons, every replica (and the
-threads llama.cpp starts in one) and Serve's HAProxy, and nothing started later.
+p50 fell and c=1 was unchanged (README, The graph). A thread's policy passes to the processes
+and threads it starts, so setting it around `ray.init` covers Ray's daemons, every replica (and
+the threads llama.cpp starts in one) and Serve's HAProxy, and nothing started later.
 """
 
 from __future__ import annotations
