@@ -52,9 +52,7 @@ async def stream_text(
 ) -> AsyncIterator[str]:
     """Text pieces as the model produces them; generations lose their markdown fences. The
     admission ticket settles when the stream ends, however it ends."""
-    chunks = gateway.stream(assembled.request)
-    if ticket is not NO_LIMITS:  # no ticket to meter: one async generator less per chunk
-        chunks = metered(ticket, chunks)
+    chunks = metered(ticket, gateway.stream(assembled.request))
     try:
         if inp.feature != "code_generations":
             async for chunk in chunks:

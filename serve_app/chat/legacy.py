@@ -100,9 +100,7 @@ def call_for(
 async def text_stream(
     gateway: Gateway, request: ModelRequest, ticket: Ticket = NO_LIMITS
 ) -> AsyncIterator[str]:
-    chunks = gateway.stream(request)
-    if ticket is not NO_LIMITS:  # no ticket to meter: one async generator less per chunk
-        chunks = metered(ticket, chunks)
+    chunks = metered(ticket, gateway.stream(request))
     try:
         async for chunk in chunks:
             if chunk.text:

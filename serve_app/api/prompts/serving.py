@@ -54,9 +54,7 @@ async def _pieces(
 ) -> AsyncIterator[str]:
     """Raw text (v1) or one `PromptResponse` a line (v2; a last `{"content": "", "usage"}`
     line only when the model reported token counts, as the non-streamed body omits usage)."""
-    chunks = gateway.stream(call)
-    if ticket is not NO_LIMITS:  # no ticket to meter: one async generator less per chunk
-        chunks = metered(ticket, chunks)
+    chunks = metered(ticket, gateway.stream(call))
     input_tokens = output_tokens = 0
     try:
         async for chunk in chunks:
