@@ -6,6 +6,7 @@ only its KeyStore's source differs (the issuers themselves, or the Auth deployme
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -27,7 +28,6 @@ NO_HEADER = "No authorization header presented"
 BAD_SCHEME = "Invalid authorization header"
 BAD_TYPE = "Invalid authentication token type - only OIDC is supported"
 FORBIDDEN = "Forbidden by auth provider"
-DEBUG_USERS_MAX = 4096  # bypass identities kept (one per user id seen)
 
 
 def bearer_token(headers: Mapping[str, str]) -> str:
@@ -56,7 +56,6 @@ class Authenticator:
         self.bypass_signature = auth.bypass_jwt_signature
         self.store = store
         self.cache = DecisionCache(auth.decision_cache_size, auth.decision_cache_ttl_s, clock)
-        self._debug_users: dict[str, Identity] = {}
         self.verified = 0  # tokens verified (cache misses that passed), for stats and tests
         which = "" if self.bypass_external else "_WITH_HEADER"
         self._bypassed = EveryInterval(
@@ -75,7 +74,7 @@ class Authenticator:
             self.bypass_with_header and headers.get("bypass-auth", "").lower() == "true"
         ):
             self._bypassed.note()
-            return self._debug_user(headers.get(GLOBAL_USER_ID.lower(), ""))
+            return _debug_user(headers.get(GLOBAL_USER_ID.lower(), ""))
         token = bearer_token(headers)
         if self.bypass_signature:
             self._unsigned.note()
@@ -86,17 +85,6 @@ class Authenticator:
             return cached
         identity = await self._verify(token, headers)
         self.cache.put(key, identity, identity.expires_at)
-        return identity
-
-    def _debug_user(self, global_user_id: str) -> Identity:
-        """The bypass's identity for a user id: one (frozen) object per id, as the decision
-        cache shares a verified token's, instead of one model built per request."""
-        identity = self._debug_users.get(global_user_id)
-        if identity is None:
-            if len(self._debug_users) >= DEBUG_USERS_MAX:
-                self._debug_users.clear()
-            identity = Identity(bypass=True, global_user_id=global_user_id)
-            self._debug_users[global_user_id] = identity
         return identity
 
     async def _verify(self, token: str, headers: Mapping[str, str]) -> Identity:
@@ -154,3 +142,10 @@ class Authenticator:
             digest,
             extra={"issuer": issuer, "kid": kid, "token_hash": digest},
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _debug_user(global_user_id: str) -> Identity:
+    """The bypass's identity for a user id: one (frozen) object per id, as the decision cache
+    shares a verified token's, instead of one model built per request."""
+    return Identity(bypass=True, global_user_id=global_user_id)
