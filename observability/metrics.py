@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from observability.record import STAGES
 
+K = TypeVar("K")
+V = TypeVar("V")
 LATENCY_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)  # contract's buckets
 FAST_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -172,6 +174,17 @@ class RayMetrics:
         self.buffer.close()
 
 
+_KEYS_MAX = 4096  # label sets remembered per metric (a client-chosen label cannot grow it more)
+
+
+def _remember(cache: dict[K, V], key: K, value: V) -> V:
+    """`value`, kept as `key`'s while the cache has room (a client-chosen label, an odd HTTP
+    method, cannot grow it)."""
+    if len(cache) < _KEYS_MAX:
+        cache[key] = value
+    return value
+
+
 class _MemoryMetric:
     def __init__(self, store: MemoryMetrics, name: str, kind: str) -> None:
         self.store, self.name, self.kind = store, name, kind
@@ -182,11 +195,9 @@ class _MemoryMetric:
 
     def record(self, value: float, tags: Mapping[str, str]) -> None:
         items = tuple(tags.items())
-        key = self._keys.get(items)
-        if key is None:
-            key = (self.name, tuple(sorted(items)))
-            if len(self._keys) < _KEYS_MAX:
-                self._keys[items] = key
+        key = self._keys.get(items) or _remember(
+            self._keys, items, (self.name, tuple(sorted(items)))
+        )
         with self.store.lock:
             if self.kind == "counter":
                 self.store.values[key] = self.store.values.get(key, 0.0) + value
@@ -194,9 +205,6 @@ class _MemoryMetric:
                 self.store.values[key] = value
             else:
                 self.store.observations.setdefault(key, []).append(value)
-
-
-_KEYS_MAX = 4096  # label sets remembered per metric (a client-chosen label cannot grow it more)
 
 
 class MemoryMetrics:
@@ -233,14 +241,6 @@ class MemoryMetrics:
             if n == name and match.items() <= dict(tags).items()
             for x in values
         ]
-
-
-def _remember(cache: dict[Any, dict[str, str]], key: Any, tags: dict[str, str]) -> dict[str, str]:
-    """`tags`, kept as `key`'s while the cache has room (a client-chosen label, an odd HTTP
-    method, cannot grow it)."""
-    if len(cache) < _KEYS_MAX:
-        cache[key] = tags
-    return tags
 
 
 class GatewayMetrics:
