@@ -8,7 +8,9 @@ preempted 3.1 times per request under SCHED_OTHER and 0.53 times under SCHED_BAT
 same-run A/B (`bench.cpu_ab`, alternated) CPU per request fell 7-15 % on every gateway path,
 p50 fell and c=1 was unchanged (README, The graph). A thread's policy passes to the processes
 and threads it starts, so setting it around `ray.init` covers Ray's daemons, every replica (and
-the threads llama.cpp starts in one) and Serve's HAProxy, and nothing started later.
+the threads llama.cpp starts in one) and Serve's HAProxy, and nothing started later. All of
+them or none: a process under SCHED_BATCH among SCHED_OTHER ones only loses its wake-ups to
+them, so a replica does not switch itself (under KubeRay, `chrt -b 0` on the pod's command).
 """
 
 from __future__ import annotations
@@ -42,24 +44,3 @@ def started_under(policy: CpuPolicy) -> Iterator[bool]:
     finally:
         if applied:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-
-
-def apply_to_this_process(policy: CpuPolicy) -> int:
-    """Put every thread of this process that runs under the default policy under `policy`
-    (threads started later inherit it from the thread that starts them). For a replica under a
-    launcher that is not `aigw run` (KubeRay's `ray start`). Returns how many threads changed."""
-    if policy != "batch" or not hasattr(os, "SCHED_BATCH"):
-        return 0
-    changed = 0
-    try:
-        tids = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:
-        tids = [0]
-    for tid in tids:
-        try:
-            if os.sched_getscheduler(tid) == os.SCHED_OTHER:
-                os.sched_setscheduler(tid, os.SCHED_BATCH, os.sched_param(0))
-                changed += 1
-        except OSError:  # a thread that just ended, or a sandbox that forbids it
-            continue
-    return changed

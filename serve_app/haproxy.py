@@ -26,7 +26,6 @@ frontend and backend inherits. HAProxy 2.8 ignores them for a request it cannot 
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import json
@@ -98,14 +97,12 @@ class EdgeFlags:
     aux_host: str = "127.0.0.1"
     header_timeout_s: int = 5
     body_timeout_s: int = 10
-    cpu_policy: str = "batch"  # HAProxy's own, for launchers other than `aigw run` (KubeRay)
 
     def args(self) -> list[str]:
         return [
             f"--aux-host={self.aux_host}",
             f"--header-timeout-s={self.header_timeout_s}",
             f"--body-timeout-s={self.body_timeout_s}",
-            f"--cpu-policy={self.cpu_policy}",
         ]
 
 
@@ -164,10 +161,7 @@ def exec_haproxy(argv: list[str]) -> int:
     options = dict(a[2:].split("=", 1) for a in argv[:split])
     binary, *args = argv[split + 1 :]
     flags = EdgeFlags(
-        options["aux-host"],
-        int(options["header-timeout-s"]),
-        int(options["body-timeout-s"]),
-        options.get("cpu-policy", "normal"),  # a wrapper written before the flag existed
+        options["aux-host"], int(options["header-timeout-s"]), int(options["body-timeout-s"])
     )
     if "-f" in args:
         config = Path(args[args.index("-f") + 1])
@@ -176,11 +170,6 @@ def exec_haproxy(argv: list[str]) -> int:
         except OSError as exc:  # never run Serve's config unedited: it binds every interface
             print(f"aigw haproxy wrapper: cannot edit {config}: {exc}", file=sys.stderr)
             return 1
-    if flags.cpu_policy == "batch" and hasattr(os, "SCHED_BATCH"):
-        # serve_app/cpu_policy.py (this script runs with -I -S, without the package)
-        with contextlib.suppress(OSError):
-            if os.sched_getscheduler(0) == os.SCHED_OTHER:
-                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     os.execv(binary, [binary, *args])
     return 1  # not reached
 

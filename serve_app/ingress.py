@@ -18,23 +18,11 @@ from routing.builder import final_catalogue
 from routing.catalogue import Catalogue
 from serve_app.admission_store import admission
 from serve_app.api.app import create_app
-from serve_app.cpu_policy import apply_to_this_process
 from serve_app.gateway import Gateway
 from serve_app.proxy.forwarder import ProviderProxy
 from serve_app.resilience import refused_or_parsed, resilience_of
 from serve_app.services import Services
 from serve_app.user_config import IngressUserConfig
-
-
-def _in_replica() -> bool:
-    from ray import serve
-    from ray.serve.exceptions import RayServeException
-
-    try:
-        serve.get_replica_context()
-    except RayServeException:
-        return False
-    return True
 
 
 class Ingress:
@@ -49,8 +37,6 @@ class Ingress:
         local_backends: dict[str, Provider] | None = None,
         catalogue: Catalogue | None = None,  # the builder's final catalogue
     ) -> None:
-        if _in_replica():  # not when a test or bench.inproc builds one in its own process
-            apply_to_this_process(settings.edge.cpu_policy)
         self.telemetry = telemetry = Telemetry.start(settings)
         auth_settings = settings.auth_service()
         clients: dict[str, Any] = {

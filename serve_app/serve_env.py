@@ -44,9 +44,7 @@ def edge_flags(edge: EdgeSettings | None = None) -> EdgeFlags:
     from serve_app.haproxy import EdgeFlags
 
     edge = edge or Config().edge
-    return EdgeFlags(
-        edge.aux_host, edge.request_header_timeout_s, edge.request_body_timeout_s, edge.cpu_policy
-    )
+    return EdgeFlags(edge.aux_host, edge.request_header_timeout_s, edge.request_body_timeout_s)
 
 
 def port_env(listeners: list[Listener]) -> dict[str, str]:

@@ -67,35 +67,3 @@ def test_the_setting_defaults_to_batch_and_takes_normal(monkeypatch):
     monkeypatch.setenv("AIGW_EDGE__CPU_POLICY", "fifo")
     with pytest.raises(ValueError):
         Config()
-
-
-THREADS = """
-import os, threading
-from serve_app.cpu_policy import apply_to_this_process
-
-stop = threading.Event()
-early = threading.Thread(target=stop.wait)
-early.start()
-changed = apply_to_this_process(os.environ["POLICY"])
-late = threading.Thread(target=stop.wait)
-late.start()
-policies = {os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}
-stop.set()
-print(changed, *sorted(policies))
-"""
-
-
-@pytest.mark.parametrize(("policy", "changed", "policies"), [("batch", 2, {3}), ("normal", 0, {0})])
-def test_a_replica_puts_its_threads_and_later_ones_under_the_policy(policy, changed, policies):
-    # Under a launcher that is not `aigw run` (KubeRay) the Ingress replica does it itself.
-    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    out = subprocess.run(
-        [sys.executable, "-c", THREADS],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=root,
-        env={**os.environ, "POLICY": policy},
-    ).stdout.split()
-    assert int(out[0]) == changed  # the main thread and the one started before
-    assert {int(p) for p in out[1:]} == policies

@@ -178,16 +178,3 @@ def test_the_images_wrapper_gives_way_to_one_with_this_processes_settings(
     export_serve_env()
     assert os.environ[HAPROXY_BINARY] != str(built)
     assert "--header-timeout-s=3" in Path(os.environ[HAPROXY_BINARY]).read_text()
-
-
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling")
-@pytest.mark.parametrize(("policy", "expected"), [("batch", 3), ("normal", 0)])
-def test_haproxy_runs_under_the_cpu_policy(tmp_path: Path, policy: str, expected: int) -> None:
-    # Under KubeRay `aigw run` does not start Ray: the wrapper sets HAProxy's policy itself.
-    fake = tmp_path / "fake haproxy"
-    fake.write_text("#!/bin/sh\nsed 's/.*) //' /proc/$$/stat | cut -d' ' -f39\n")  # field 41
-    fake.chmod(0o755)
-    flags = haproxy.EdgeFlags(cpu_policy=policy)
-    wrapper = haproxy.write_wrapper(tmp_path / "w", str(fake), flags)
-    out = subprocess.run([str(wrapper)], capture_output=True, text=True, check=True, timeout=10)
-    assert int(out.stdout) == expected
