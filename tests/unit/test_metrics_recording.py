@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from core.errors import ModelError, ModelRateLimited
 from core.types import Chunk
 from tests.payloads import v2_body, v3_body
@@ -131,6 +134,56 @@ def test_ray_counters_and_gauges_reach_ray_summed_once_a_flush():
     )
     buffer.flush()
     assert len(sent) == 3  # a flush sends each sum once
+
+
+def test_ray_histograms_get_every_observation_from_the_flusher_not_the_request():
+    """A histogram observation is queued on the request path (Ray is not called there) and
+    reaches Ray at the next flush as itself: each value once, in order, with its labels."""
+    from observability.metrics import _Buffered
+
+    sent: list[tuple[float, dict[str, str]]] = []
+    callers: set[str] = set()
+
+    def histogram(value: float, tags: dict[str, str]) -> None:
+        callers.add(threading.current_thread().name)
+        sent.append((value, tags))
+
+    buffer = _Buffered()
+    try:
+        buffer.observe(histogram, 0.25, {"stage": "post"})
+        buffer.observe(histogram, 0.5, {"stage": "post"})
+        buffer.observe(histogram, 2.0, {"stage": "total"})
+        assert sent == []  # nothing reached Ray on the caller's thread
+        deadline = time.monotonic() + 5 * _Buffered.FLUSH_S
+        while len(sent) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sent == [
+            (0.25, {"stage": "post"}),
+            (0.5, {"stage": "post"}),
+            (2.0, {"stage": "total"}),
+        ]
+        assert callers == {"aigw-metrics"}
+        buffer.observe(histogram, 7.0, {"stage": "post"})
+    finally:
+        buffer.close()
+    assert sent[3:] == [(7.0, {"stage": "post"})]  # queued at close: sent, not lost
+    buffer.flush()
+    assert len(sent) == 4  # a flush sends each observation once
+
+
+def test_a_stalled_flusher_keeps_the_newest_observations_only():
+    from observability.metrics import _Buffered
+
+    class Small(_Buffered):
+        MAX_OBSERVATIONS = 3
+
+    sent: list[float] = []
+    buffer = Small()
+    buffer.close()  # no flusher thread from here on: observations pile up
+    for value in range(5):
+        buffer.observe(lambda v, tags: sent.append(v), float(value), {})
+    buffer.flush()
+    assert sent == [2.0, 3.0, 4.0]
 
 
 def test_a_streams_finish_reason_labels_its_inference():
