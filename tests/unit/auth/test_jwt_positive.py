@@ -55,7 +55,15 @@ def test_token_without_kid_is_tried_against_every_key(client, customers):
     assert post(client, customers.sign(claims(customers.url), kid=None)).status_code == 200
 
 
-def test_key_sets_are_cached(client, gitlab, customers):
+@pytest.mark.parametrize("first_fetch_s", [0.0, 0.5])
+def test_key_sets_are_cached(jwt_client, gitlab, customers, first_fetch_s):
+    """One fetch per issuer for twenty tokens, also when one issuer's first answer is slow
+    (requests for its key wait for that fetch; the other issuer is not asked again). The
+    suite's other tests re-fetch on every unknown kid (`jwks_refresh_interval_s: 0`): here the
+    interval is a real one, else a token that arrives before its issuer's first answer would
+    re-ask every issuer."""
+    customers.delay_s = first_fetch_s
+    client = jwt_client(auth={"jwks_refresh_interval_s": 60.0})
     for _ in range(10):
         assert post(client, gitlab.sign(claims(gitlab.url))).status_code == 200
         assert post(client, customers.sign(claims(customers.url))).status_code == 200
