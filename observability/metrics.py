@@ -140,7 +140,10 @@ class _Buffered:
             self.flush()
 
     def close(self) -> None:
+        """Stop the thread (after the flush it may be in) and send what is left."""
         self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
         self.flush()
 
 
