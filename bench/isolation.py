@@ -66,14 +66,27 @@ def isolated_serve_env() -> dict[str, str]:
 
 def init_ray(attempts: int = 3, **kwargs: Any) -> None:
     """A fresh local Ray. Ray gives its raylet a fixed 30 s to register, which a loaded 2-core
-    machine can miss; a second try then succeeds."""
+    machine can miss; a second try then succeeds. `kwargs` go to `ray.init` (and may replace
+    its namespace)."""
     import ray
 
+    options = {"address": "local", "include_dashboard": False, "namespace": "serve", **kwargs}
     for attempt in range(1, attempts + 1):
         try:
-            ray.init(address="local", include_dashboard=False, namespace="serve", **kwargs)
+            ray.init(**options)
             return
         except Exception as exc:
             if "timed out during startup" not in str(exc) or attempt == attempts:
                 raise
             ray.shutdown()
+
+
+def init_ray_as_aigw_run(**kwargs: Any) -> None:
+    """`init_ray` under `AIGW_EDGE__CPU_POLICY`, as `aigw run` starts Ray, for the benches (the
+    load client they start later keeps the default policy; the test suite's Ray does not use
+    this)."""
+    from core.settings import Config
+    from serve_app.cpu_policy import started_under
+
+    with started_under(Config().edge.cpu_policy):
+        init_ray(**kwargs)

@@ -34,11 +34,10 @@ from typing import Any
 
 import httpx
 
-from bench.isolation import free_port, isolated_serve_env
-from core.settings import Config, LocalModelSettings
+from bench.isolation import free_port, init_ray_as_aigw_run, isolated_serve_env
+from core.settings import LocalModelSettings
 from core.types import ModelRequest
 from deployments.suggestions.tokenizer import default_gguf_path, default_tokenizer
-from serve_app.cpu_policy import started_under
 from serve_app.serve_env import export_serve_env
 
 PREFIX = "import os\n\n\ndef list_python_files(root):\n    "
@@ -195,14 +194,12 @@ def through_floor(client: httpx.Client, run: int | None) -> Sample:
 
 def start_gateway(in_ingress: bool = False) -> str:
     export_serve_env(isolated_serve_env())
-    import ray
     from ray import serve
 
     from serve_app.app import build_app
 
     port = free_port()
-    with started_under(Config().edge.cpu_policy):  # as `aigw run` starts Ray
-        ray.init(address="local", include_dashboard=False, namespace="serve", log_to_driver=False)
+    init_ray_as_aigw_run(log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     settings = {"mock_model_responses": False, "auth": {"bypass_external": True}}
     args: dict[str, Any] = {"settings": settings}

@@ -24,11 +24,9 @@ import yaml
 from bench import admission, big_file, max_request, routing_serve
 from bench.auth_setup import auth_setup
 from bench.cpu import app_cpu_seconds
-from bench.isolation import free_port, init_ray, isolated_serve_env
+from bench.isolation import free_port, init_ray_as_aigw_run, isolated_serve_env
 from bench.load import Cell, measure, require_tools, table
 from bench.stage_timing import breakdown, format_summary
-from core.settings import Config
-from serve_app.cpu_policy import started_under
 from serve_app.serve_env import export_serve_env
 from tests.payloads import v2_body, v3_body
 
@@ -58,9 +56,7 @@ def start_serve() -> str:
     from ray import serve
 
     port = free_port()
-    # As `aigw run` starts Ray; the load client, started later, keeps the default policy.
-    with started_under(Config().edge.cpu_policy):
-        init_ray(log_to_driver=False)
+    init_ray_as_aigw_run(log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     return f"http://127.0.0.1:{port}"
 

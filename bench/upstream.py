@@ -276,21 +276,18 @@ def table(rows: list[Row]) -> str:
 
 def run(seconds: int = 10, litellm_workers: tuple[int, ...] = (1,)) -> list[Row]:
     """Start everything (fake, LiteLLM, a Ray Serve gateway), measure, stop everything."""
-    from bench.isolation import isolated_serve_env
+    from bench.isolation import init_ray_as_aigw_run, isolated_serve_env
     from serve_app.serve_env import export_serve_env
 
     export_serve_env(isolated_serve_env())
     import ray
     from ray import serve
 
-    from core.settings import Config
     from serve_app.app import build_app
-    from serve_app.cpu_policy import started_under
 
     with upstream_targets(litellm_workers) as up:
         port = free_port()
-        with started_under(Config().edge.cpu_policy):  # as `aigw run` starts Ray
-            ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bench")
+        init_ray_as_aigw_run(num_cpus=2, namespace="bench")
         try:
             serve.start(http_options={"host": "127.0.0.1", "port": port})
             serve.run(build_app({"settings": up.gateway_settings}), name="aigw", route_prefix="/")
