@@ -24,6 +24,9 @@ class FastApiSettings(BaseModel):
 DEFAULT_API_PORT = 5052
 
 
+CpuPolicy = Literal["batch", "normal"]  # AIGW_EDGE__CPU_POLICY (serve_app/cpu_policy.py)
+
+
 class RayServeEnv(BaseSettings):
     """The Ray Serve knobs an operator may have set, which `aigw run` keeps or decides around
     (Serve reads them itself from the environment of the processes it starts)."""
@@ -85,7 +88,7 @@ class EdgeSettings(BaseModel):
     # HAProxy's): `batch` (SCHED_BATCH) keeps a waking process from preempting a busy one,
     # -7 to -15 % CPU per request at c=32 on 2 cores; `normal` leaves SCHED_OTHER
     # (serve_app/cpu_policy.py).
-    cpu_policy: Literal["batch", "normal"] = "batch"
+    cpu_policy: CpuPolicy = "batch"
 
 
 class Listener(NamedTuple):

@@ -19,10 +19,10 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-from typing import Literal
+
+from core.edge_settings import CpuPolicy
 
 logger = logging.getLogger("aigw.cpu_policy")
-CpuPolicy = Literal["batch", "normal"]
 
 
 @contextlib.contextmanager
